@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain. Idempotent; safe to re-run.
+# - coturn (Debian package): the TURN relay used by peer's relay-only test.
+# - a Python virtualenv in target/pyenv with aiortc: the interop peer used by peer's tests.
+# Fails loudly when something cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+# coturn's package may start a system service; the tests start their own instance.
+command -v turnserver >/dev/null 2>&1 || { echo "setup: turnserver (coturn) is missing after install" >&2; exit 1; }
+
+PYENV=target/pyenv
+if [ ! -x "$PYENV/bin/python" ] || ! "$PYENV/bin/python" -c 'import aiortc' 2>/dev/null; then
+  echo "setup: creating $PYENV with aiortc"
+  python3 -m venv "$PYENV"
+  "$PYENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
+fi
+"$PYENV/bin/python" -c 'import aiortc, websockets' || { echo "setup: aiortc/websockets missing in $PYENV" >&2; exit 1; }
+echo "setup: ok"

@@ -1,0 +1,1 @@
+//! netplay: examples and benchmarks for the workspace crates.
