@@ -1,0 +1,259 @@
+//! Byte transports behind one trait: TCP (a byte stream) and WebSocket (one binary message
+//! per packet). Both sides of the protocol use them; incoming bytes are always handed to the
+//! codec as a stream, so a WebSocket message holding several or partial packets still parses.
+
+use std::future::Future;
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Read buffer growth step for TCP reads.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// Pending TCP bytes above which `feed` writes through before buffering more.
+pub const WRITE_COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Transport-level failures.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// Socket error.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// WebSocket protocol error.
+    #[error("websocket: {0}")]
+    WebSocket(String),
+    /// A WebSocket text message arrived where only binary packets are allowed.
+    #[error("unexpected websocket text message")]
+    UnexpectedText,
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for TransportError {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        Self::WebSocket(e.to_string())
+    }
+}
+
+/// The receiving half of a transport.
+pub trait TransportRead: Send + 'static {
+    /// Appends received bytes to `buf`; returns how many, 0 at end of stream.
+    fn read_into(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> impl Future<Output = Result<usize, TransportError>> + Send;
+}
+
+/// The sending half of a transport. Each `feed` is one complete packet.
+pub trait TransportWrite: Send + 'static {
+    /// Queues one packet (may write through when the queue is large).
+    fn feed(&mut self, packet: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Writes everything queued.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Closes the sending direction (best effort).
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// A connected bidirectional transport that splits into independent halves.
+pub trait Transport: Send + 'static {
+    /// Receiving half.
+    type Read: TransportRead;
+    /// Sending half.
+    type Write: TransportWrite;
+    /// Splits into the two halves.
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+/// TCP transport: the length-prefixed packets are the byte stream itself.
+#[derive(Debug)]
+pub struct TcpTransport(TcpStream);
+
+impl TcpTransport {
+    /// Wraps a connected stream (sets `TCP_NODELAY`).
+    pub fn new(stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        Self(stream)
+    }
+
+    /// Connects to `host:port`.
+    pub async fn connect(host: &str, port: u16) -> Result<Self, TransportError> {
+        Ok(Self::new(TcpStream::connect((host, port)).await?))
+    }
+}
+
+/// Reading half of [`TcpTransport`].
+#[derive(Debug)]
+pub struct TcpReader(OwnedReadHalf);
+
+/// Writing half of [`TcpTransport`]; coalesces packets until `flush`.
+#[derive(Debug)]
+pub struct TcpWriter {
+    half: OwnedWriteHalf,
+    pending: BytesMut,
+}
+
+impl Transport for TcpTransport {
+    type Read = TcpReader;
+    type Write = TcpWriter;
+    fn split(self) -> (TcpReader, TcpWriter) {
+        let (r, w) = self.0.into_split();
+        (
+            TcpReader(r),
+            TcpWriter {
+                half: w,
+                pending: BytesMut::new(),
+            },
+        )
+    }
+}
+
+impl TransportRead for TcpReader {
+    async fn read_into(&mut self, buf: &mut BytesMut) -> Result<usize, TransportError> {
+        buf.reserve(READ_CHUNK);
+        Ok(self.0.read_buf(buf).await?)
+    }
+}
+
+impl TransportWrite for TcpWriter {
+    async fn feed(&mut self, packet: Bytes) -> Result<(), TransportError> {
+        if self.pending.len() + packet.len() > WRITE_COALESCE_LIMIT {
+            self.flush().await?;
+            if packet.len() > WRITE_COALESCE_LIMIT {
+                return Ok(self.half.write_all(&packet).await?);
+            }
+        }
+        self.pending.extend_from_slice(&packet);
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        if !self.pending.is_empty() {
+            self.half.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.half.shutdown().await;
+    }
+}
+
+/// WebSocket transport: one binary message per packet.
+#[derive(Debug)]
+pub struct WsTransport<S>(WebSocketStream<S>);
+
+/// Reading half of [`WsTransport`].
+#[derive(Debug)]
+pub struct WsReader<S>(SplitStream<WebSocketStream<S>>);
+
+/// Writing half of [`WsTransport`].
+#[derive(Debug)]
+pub struct WsWriter<S>(SplitSink<WebSocketStream<S>, Message>);
+
+/// WebSocket settings sized for packets of at most `max_packet_len` bytes after `Len`.
+pub fn ws_config(max_packet_len: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_packet_len.saturating_add(64)))
+        .max_frame_size(Some(max_packet_len.saturating_add(64)))
+}
+
+impl<S> WsTransport<S> {
+    /// Wraps an established WebSocket.
+    pub fn new(ws: WebSocketStream<S>) -> Self {
+        Self(ws)
+    }
+}
+
+impl WsTransport<TcpStream> {
+    /// Connects to `ws://host:port{path}`.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        path: &str,
+        max_packet_len: usize,
+    ) -> Result<Self, TransportError> {
+        let stream = TcpStream::connect((host, port)).await?;
+        let _ = stream.set_nodelay(true);
+        let url = format!("ws://{host}:{port}{path}");
+        let config = Some(ws_config(max_packet_len));
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, config).await?;
+        Ok(Self(ws))
+    }
+}
+
+impl<S> Transport for WsTransport<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Read = WsReader<S>;
+    type Write = WsWriter<S>;
+    fn split(self) -> (WsReader<S>, WsWriter<S>) {
+        let (w, r) = self.0.split();
+        (WsReader(r), WsWriter(w))
+    }
+}
+
+impl<S> TransportRead for WsReader<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn read_into(&mut self, buf: &mut BytesMut) -> Result<usize, TransportError> {
+        loop {
+            match self.0.next().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(0),
+                Some(Ok(Message::Binary(b))) if b.is_empty() => continue,
+                Some(Ok(Message::Binary(b))) => {
+                    buf.extend_from_slice(&b);
+                    return Ok(b.len());
+                }
+                Some(Ok(Message::Text(_))) => return Err(TransportError::UnexpectedText),
+                Some(Ok(_)) => continue, // ping/pong handled by tungstenite
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl<S> TransportWrite for WsWriter<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn feed(&mut self, packet: Bytes) -> Result<(), TransportError> {
+        Ok(self.0.feed(Message::Binary(packet)).await?)
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        Ok(self.0.flush().await?)
+    }
+
+    async fn close(&mut self) {
+        let _ = self.0.close().await;
+    }
+}
+
+/// Writes packets from `out` until the channel closes, coalescing whatever is queued into
+/// one flush; then closes the writer.
+pub async fn write_loop<W: TransportWrite>(
+    mut writer: W,
+    mut out: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+) -> Result<(), TransportError> {
+    while let Some(first) = out.recv().await {
+        writer.feed(first).await?;
+        while let Ok(more) = out.try_recv() {
+            writer.feed(more).await?;
+        }
+        writer.flush().await?;
+    }
+    writer.close().await;
+    Ok(())
+}
