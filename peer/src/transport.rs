@@ -1,0 +1,243 @@
+//! One WebRTC peer connection with the game data channel: thin async wrapper over webrtc-rs.
+//!
+//! The webrtc-rs event handler only forwards events into a queue (its callbacks run on the
+//! connection's driver task and must return at once); the negotiation and link drivers
+//! consume that queue.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+
+use crate::channel::ChannelConfig;
+use crate::error::PeerError;
+use crate::ice::IceConfig;
+use signal::protocol::IceServer;
+
+/// What the peer connection reports to whoever drives it.
+#[derive(Debug)]
+pub(crate) enum TransportEvent {
+    /// A local candidate to trickle to the opponent (already in RTCIceCandidateInit form).
+    LocalCandidate(RTCIceCandidateInit),
+    /// The connection state changed.
+    State(RTCPeerConnectionState),
+    /// The ICE connection state changed.
+    IceState(RTCIceConnectionState),
+}
+
+struct EventForwarder {
+    events: mpsc::UnboundedSender<TransportEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for EventForwarder {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self.events.send(TransportEvent::LocalCandidate(init));
+            }
+            Err(error) => tracing::debug!(%error, "local candidate not serializable"),
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(TransportEvent::State(state));
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.events.send(TransportEvent::IceState(state));
+    }
+}
+
+/// A peer connection plus its negotiated game channel.
+pub(crate) struct Transport {
+    pub(crate) pc: Arc<dyn PeerConnection>,
+    pub(crate) channel: Arc<dyn DataChannel>,
+    /// `a=mid` and `a=ice-ufrag` of our local description, for candidates a browser accepts.
+    local_mid: Option<String>,
+    local_ufrag: Option<String>,
+}
+
+impl Transport {
+    /// Builds the peer connection and creates the negotiated game channel; also returns the
+    /// queue of its events.
+    pub(crate) async fn new(
+        ice: &IceConfig,
+        welcome_servers: &[IceServer],
+        channel: &ChannelConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<TransportEvent>), PeerError> {
+        let (tx, events) = mpsc::unbounded_channel();
+        let servers = ice.servers(welcome_servers);
+        if ice.relay_only && servers.is_empty() {
+            return Err(PeerError::Config(
+                "relay-only mode needs a TURN server".to_owned(),
+            ));
+        }
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(ice.rtc_configuration(&servers))
+            .with_setting_engine(ice.setting_engine())
+            .with_handler(Arc::new(EventForwarder { events: tx }))
+            .with_udp_addrs(ice.udp_addrs())
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let channel = match pc
+            .create_data_channel(&channel.label, Some(channel.init()))
+            .await
+        {
+            Ok(channel) => channel,
+            Err(error) => {
+                let _ = pc.close().await;
+                return Err(error.into());
+            }
+        };
+        let transport = Self {
+            pc,
+            channel,
+            local_mid: None,
+            local_ufrag: None,
+        };
+        Ok((transport, events))
+    }
+
+    /// Creates the offer, sets it locally and returns its SDP.
+    pub(crate) async fn create_offer(&mut self) -> Result<String, PeerError> {
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        self.local_sdp().await
+    }
+
+    /// Applies the remote offer, creates the answer, sets it locally and returns its SDP.
+    pub(crate) async fn answer_offer(&mut self, sdp: String) -> Result<String, PeerError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer).await?;
+        self.local_sdp().await
+    }
+
+    /// Applies the remote answer.
+    pub(crate) async fn accept_answer(&self, sdp: String) -> Result<(), PeerError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        Ok(())
+    }
+
+    async fn local_sdp(&mut self) -> Result<String, PeerError> {
+        let local = self
+            .pc
+            .local_description()
+            .await
+            .ok_or_else(|| PeerError::Connection("no local description".to_owned()))?;
+        self.local_mid = sdp_attribute(&local.sdp, "mid");
+        self.local_ufrag = sdp_attribute(&local.sdp, "ice-ufrag");
+        Ok(local.sdp)
+    }
+
+    /// A local candidate as the JSON object a browser's `addIceCandidate` takes.
+    pub(crate) fn candidate_json(&self, mut init: RTCIceCandidateInit) -> serde_json::Value {
+        if let Some(mid) = &self.local_mid {
+            init.sdp_mid = Some(mid.clone());
+        }
+        init.sdp_mline_index = Some(0);
+        if init.username_fragment.is_none() {
+            init.username_fragment = self.local_ufrag.clone();
+        }
+        init.url = None;
+        serde_json::json!({
+            "candidate": init.candidate,
+            "sdpMid": init.sdp_mid,
+            "sdpMLineIndex": init.sdp_mline_index,
+            "usernameFragment": init.username_fragment,
+        })
+    }
+
+    /// Adds a remote candidate received as RTCIceCandidateInit JSON. An empty candidate
+    /// (end-of-candidates) is accepted and ignored.
+    pub(crate) async fn add_remote_candidate(
+        &self,
+        candidate: serde_json::Value,
+    ) -> Result<(), PeerError> {
+        let init = parse_candidate(candidate)?;
+        if init.candidate.trim().is_empty() {
+            return Ok(());
+        }
+        self.pc.add_ice_candidate(init).await?;
+        Ok(())
+    }
+
+    /// Closes the peer connection (idempotent, never fails loudly).
+    pub(crate) async fn close(&self) {
+        if let Err(error) = self.pc.close().await {
+            tracing::debug!(%error, "closing the peer connection");
+        }
+    }
+}
+
+/// Parses an RTCIceCandidateInit JSON object (`candidate`, `sdpMid`, `sdpMLineIndex`,
+/// `usernameFragment`; unknown fields ignored).
+pub(crate) fn parse_candidate(value: serde_json::Value) -> Result<RTCIceCandidateInit, PeerError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct CandidateInit {
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default, rename = "sdpMLineIndex")]
+        sdp_mline_index: Option<u16>,
+        #[serde(default)]
+        username_fragment: Option<String>,
+    }
+    let parsed: CandidateInit = serde_json::from_value(value)
+        .map_err(|e| PeerError::Protocol(format!("bad ICE candidate: {e}")))?;
+    Ok(RTCIceCandidateInit {
+        candidate: parsed.candidate,
+        sdp_mid: parsed.sdp_mid,
+        sdp_mline_index: parsed.sdp_mline_index,
+        username_fragment: parsed.username_fragment,
+        url: None,
+    })
+}
+
+/// The value of the first `a=<name>:<value>` line of an SDP.
+fn sdp_attribute(sdp: &str, name: &str) -> Option<String> {
+    sdp.lines().find_map(|line| {
+        line.trim_end()
+            .strip_prefix("a=")
+            .and_then(|attr| attr.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdp_attributes_are_found() {
+        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:abcd\r\na=mid:0\r\n";
+        assert_eq!(sdp_attribute(sdp, "mid").as_deref(), Some("0"));
+        assert_eq!(sdp_attribute(sdp, "ice-ufrag").as_deref(), Some("abcd"));
+        assert_eq!(sdp_attribute(sdp, "ice-pwd"), None);
+    }
+
+    #[test]
+    fn candidate_json_from_a_browser_parses() {
+        let value = serde_json::json!({
+            "candidate": "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host",
+            "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd", "extra": true
+        });
+        let init = parse_candidate(value).expect("parses");
+        assert_eq!(init.sdp_mid.as_deref(), Some("0"));
+        assert!(parse_candidate(serde_json::json!({"sdpMid": "0"})).is_err());
+        assert!(parse_candidate(serde_json::json!(42)).is_err());
+    }
+}
