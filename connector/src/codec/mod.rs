@@ -373,6 +373,3 @@ pub fn decode_server_slice(
     let body = Bytes::copy_from_slice(buf.get(LEN_PREFIX..total).unwrap_or_default());
     parse_server_body(body, limits).map(|p| Some((p, total)))
 }
-
-#[cfg(test)]
-mod tests;
