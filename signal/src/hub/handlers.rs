@@ -1,0 +1,466 @@
+//! One handler per client message. Each validates everything first (identity → 403,
+//! lookup → 404, membership → 403, state → 409) and only then changes state, so a refused
+//! message changes nothing.
+
+use std::time::Instant;
+
+use super::{Hub, MatchSession, Refusal, SessionState, MAX_NAME_CHARS};
+use crate::protocol::{
+    AcceptMatch, CancelMatchRequest, CancelReason, ClientMessage, ConnectionState, DeclineMatch,
+    DeclineReason, EndMatch, EndReason, ErrorCode, FailReason, IceCandidateReceived, IceRelay,
+    JoinLobby, LeaveLobby, MatchEnded, MatchRequestAccepted, MatchRequestCancelled,
+    MatchRequestDeclined, MatchRequestReceived, MatchRequestSent, MatchStarted, ReportConnection,
+    RequestMatch, SdpReceived, SdpRelay, ServerMessage,
+};
+
+type Handled = Result<(), Refusal>;
+
+fn require_self(sender: &str, claimed: &str) -> Handled {
+    if sender == claimed {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "id field does not match the authenticated identity",
+        ))
+    }
+}
+
+fn conflict(message: &str, sid: &str) -> Refusal {
+    Refusal::new(ErrorCode::Conflict, message).in_session(sid)
+}
+
+/// Trims and validates a display name.
+pub(crate) fn clean_name(raw: &str) -> Result<String, Refusal> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("playerName must be 1-{MAX_NAME_CHARS} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Hub {
+    pub(super) fn dispatch(&mut self, sender: &str, msg: ClientMessage, now: Instant) -> Handled {
+        match msg {
+            ClientMessage::JoinLobby(m) => self.join_lobby(sender, m, now),
+            ClientMessage::LeaveLobby(m) => self.leave_lobby(sender, m, now),
+            ClientMessage::RequestMatch(m) => self.request_match(sender, m, now),
+            ClientMessage::AcceptMatch(m) => self.accept_match(sender, m, now),
+            ClientMessage::DeclineMatch(m) => self.decline_match(sender, m, now),
+            ClientMessage::CancelMatchRequest(m) => self.cancel_request(sender, m, now),
+            ClientMessage::SendSdpOffer(m) => self.relay_sdp(sender, m, true, now),
+            ClientMessage::SendSdpAnswer(m) => self.relay_sdp(sender, m, false, now),
+            ClientMessage::SendIceCandidate(m) => self.relay_ice(sender, m),
+            ClientMessage::ReportConnection(m) => self.report_connection(sender, m, now),
+            ClientMessage::EndMatch(m) => self.end_match(sender, m, now),
+        }
+    }
+
+    fn join_lobby(&mut self, sender: &str, m: JoinLobby, now: Instant) -> Handled {
+        require_self(sender, &m.player_id)?;
+        let name = clean_name(&m.player_name)?;
+        let mut joined = false;
+        if let Some(p) = self.player_mut(sender) {
+            joined = !p.in_lobby;
+            p.in_lobby = true;
+            p.name = name;
+        }
+        if joined {
+            self.lobby_size += 1;
+        }
+        self.mark_lobby_dirty(now);
+        Ok(())
+    }
+
+    fn leave_lobby(&mut self, sender: &str, m: LeaveLobby, now: Instant) -> Handled {
+        require_self(sender, &m.player_id)?;
+        if !self.player(sender).is_some_and(|p| p.in_lobby) {
+            return Err(Refusal::new(ErrorCode::Conflict, "not in the lobby"));
+        }
+        self.withdraw_requests(sender, now);
+        if let Some(p) = self.player_mut(sender) {
+            p.in_lobby = false;
+        }
+        self.lobby_size -= 1;
+        self.mark_lobby_dirty(now);
+        Ok(())
+    }
+
+    fn request_match(&mut self, sender: &str, m: RequestMatch, now: Instant) -> Handled {
+        require_self(sender, &m.requester_id)?;
+        let Some(me) = self.player(sender) else {
+            return Err(Refusal::new(ErrorCode::Internal, "sender not registered"));
+        };
+        if !me.in_lobby {
+            return Err(Refusal::new(ErrorCode::Conflict, "join the lobby first"));
+        }
+        if m.target_id == sender {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "cannot request a match with yourself",
+            ));
+        }
+        if me.live_session.is_some() {
+            return Err(Refusal::new(ErrorCode::Conflict, "already in a match"));
+        }
+        if me.outgoing.is_some() {
+            return Err(Refusal::new(
+                ErrorCode::Conflict,
+                "a request is already pending",
+            ));
+        }
+        let Some(target) = self.player(&m.target_id).filter(|p| p.in_lobby) else {
+            return Err(Refusal::new(ErrorCode::NotFound, "unknown player"));
+        };
+        if target.live_session.is_some() {
+            return Err(Refusal::new(ErrorCode::Conflict, "target is busy"));
+        }
+        let sid = self.new_session_id();
+        self.insert_session(MatchSession {
+            id: sid.clone(),
+            requester: sender.to_owned(),
+            target: m.target_id.clone(),
+            state: SessionState::Requested,
+            deadline: Some(now + self.config.request_timeout),
+            reported: [false; 2],
+        });
+        if let Some(p) = self.player_mut(sender) {
+            p.outgoing = Some(sid.clone());
+        }
+        if let Some(p) = self.player_mut(&m.target_id) {
+            p.incoming.insert(sid.clone());
+        }
+        let requester_name = self.name_of(sender);
+        self.send_player(
+            sender,
+            ServerMessage::MatchRequestSent(MatchRequestSent {
+                target_id: m.target_id.clone(),
+                session_id: sid.clone(),
+            }),
+        );
+        self.send_player(
+            &m.target_id,
+            ServerMessage::MatchRequestReceived(MatchRequestReceived {
+                requester_id: sender.to_owned(),
+                requester_name,
+                session_id: sid,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Finds the `requested` session that `sender` (the target) answers.
+    fn find_request(
+        &self,
+        sender: &str,
+        requester_id: &str,
+        session_id: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let sid = match session_id {
+            Some(sid) => sid.to_owned(),
+            None => {
+                let Some(requester) = self.player(requester_id) else {
+                    return Err(Refusal::new(ErrorCode::NotFound, "unknown player"));
+                };
+                let pending = requester
+                    .outgoing
+                    .as_ref()
+                    .filter(|sid| self.sessions.get(*sid).is_some_and(|s| s.target == sender));
+                match pending {
+                    Some(sid) => sid.clone(),
+                    None => {
+                        return Err(Refusal::new(ErrorCode::NotFound, "no pending request"));
+                    }
+                }
+            }
+        };
+        let Some(s) = self.sessions.get(&sid) else {
+            return Err(Refusal::new(ErrorCode::NotFound, "unknown session").in_session(&sid));
+        };
+        if !s.has_member(sender) {
+            return Err(Refusal::new(ErrorCode::Forbidden, "not your session").in_session(&sid));
+        }
+        if s.target != sender {
+            return Err(
+                Refusal::new(ErrorCode::Forbidden, "only the target may answer").in_session(&sid),
+            );
+        }
+        if s.requester != requester_id {
+            return Err(
+                Refusal::new(ErrorCode::NotFound, "no such request from requesterId")
+                    .in_session(&sid),
+            );
+        }
+        if s.state != SessionState::Requested {
+            return Err(conflict("request is no longer pending", &sid));
+        }
+        Ok(sid)
+    }
+
+    fn accept_match(&mut self, sender: &str, m: AcceptMatch, now: Instant) -> Handled {
+        require_self(sender, &m.accepter_id)?;
+        let sid = self.find_request(sender, &m.requester_id, m.session_id.as_deref())?;
+        let busy = [sender, m.requester_id.as_str()]
+            .iter()
+            .any(|id| self.player(id).is_none_or(|p| p.live_session.is_some()));
+        if busy {
+            return Err(conflict("already in a match", &sid));
+        }
+        self.set_state(
+            &sid,
+            SessionState::Accepted,
+            Some(now + self.config.negotiation_timeout),
+        );
+        for id in [sender, m.requester_id.as_str()] {
+            if let Some(p) = self.player_mut(id) {
+                if p.outgoing.as_deref() == Some(sid.as_str()) {
+                    p.outgoing = None;
+                }
+                p.incoming.remove(&sid);
+                p.live_session = Some(sid.clone());
+            }
+        }
+        self.close_requests_of_busy(sender, now);
+        self.close_requests_of_busy(&m.requester_id, now);
+        self.mark_lobby_dirty(now);
+        let accepter_name = self.name_of(sender);
+        self.send_player(
+            &m.requester_id,
+            ServerMessage::MatchRequestAccepted(MatchRequestAccepted {
+                accepter_id: sender.to_owned(),
+                accepter_name,
+                session_id: sid,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Every other pending request of a player who just entered a match is closed with
+    /// reason `busy`, and the other party is told.
+    fn close_requests_of_busy(&mut self, player_id: &str, now: Instant) {
+        let Some(p) = self.player(player_id) else {
+            return;
+        };
+        let outgoing = p.outgoing.clone();
+        let incoming: Vec<String> = p.incoming.iter().cloned().collect();
+        if let Some(sid) = outgoing {
+            if let Some(s) = self.remove_session(&sid, now) {
+                self.send_player(
+                    &s.target,
+                    ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                        requester_id: s.requester.clone(),
+                        session_id: s.id.clone(),
+                        reason: Some(CancelReason::Busy),
+                    }),
+                );
+            }
+        }
+        for sid in incoming {
+            if let Some(s) = self.remove_session(&sid, now) {
+                let decliner_name = self.name_of(&s.target);
+                self.send_player(
+                    &s.requester,
+                    ServerMessage::MatchRequestDeclined(MatchRequestDeclined {
+                        decliner_id: s.target.clone(),
+                        decliner_name,
+                        session_id: s.id.clone(),
+                        reason: Some(DeclineReason::Busy),
+                    }),
+                );
+            }
+        }
+    }
+
+    fn decline_match(&mut self, sender: &str, m: DeclineMatch, now: Instant) -> Handled {
+        require_self(sender, &m.decliner_id)?;
+        let sid = self.find_request(sender, &m.requester_id, m.session_id.as_deref())?;
+        let Some(s) = self.remove_session(&sid, now) else {
+            return Ok(());
+        };
+        let decliner_name = self.name_of(sender);
+        self.send_player(
+            &s.requester,
+            ServerMessage::MatchRequestDeclined(MatchRequestDeclined {
+                decliner_id: sender.to_owned(),
+                decliner_name,
+                session_id: sid,
+                reason: Some(DeclineReason::Declined),
+            }),
+        );
+        Ok(())
+    }
+
+    fn cancel_request(&mut self, sender: &str, m: CancelMatchRequest, now: Instant) -> Handled {
+        require_self(sender, &m.requester_id)?;
+        let sid = m.session_id;
+        let Some(s) = self.sessions.get(&sid) else {
+            return Err(Refusal::new(ErrorCode::NotFound, "unknown session").in_session(&sid));
+        };
+        if !s.has_member(sender) {
+            return Err(Refusal::new(ErrorCode::Forbidden, "not your session").in_session(&sid));
+        }
+        if s.requester != sender {
+            return Err(
+                Refusal::new(ErrorCode::Forbidden, "only the requester may cancel")
+                    .in_session(&sid),
+            );
+        }
+        if s.target != m.target_id {
+            return Err(
+                Refusal::new(ErrorCode::NotFound, "no such request to targetId").in_session(&sid),
+            );
+        }
+        if s.state != SessionState::Requested {
+            return Err(conflict("request is no longer pending", &sid));
+        }
+        if let Some(s) = self.remove_session(&sid, now) {
+            self.send_player(
+                &s.target,
+                ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                    requester_id: sender.to_owned(),
+                    session_id: sid,
+                    reason: Some(CancelReason::Cancelled),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Common checks of messages about a session: returns its state and the opponent.
+    fn member_session(
+        &self,
+        sender: &str,
+        session_id: &str,
+        receiver_id: Option<&str>,
+    ) -> Result<(SessionState, String), Refusal> {
+        let Some(s) = self.sessions.get(session_id) else {
+            return Err(Refusal::new(ErrorCode::NotFound, "unknown session").in_session(session_id));
+        };
+        if !s.has_member(sender) {
+            return Err(
+                Refusal::new(ErrorCode::Forbidden, "not your session").in_session(session_id)
+            );
+        }
+        let opponent = s.opponent_of(sender).to_owned();
+        if receiver_id.is_some_and(|r| r != opponent) {
+            return Err(
+                Refusal::new(ErrorCode::Forbidden, "receiver is not your opponent")
+                    .in_session(session_id),
+            );
+        }
+        Ok((s.state, opponent))
+    }
+
+    fn relay_sdp(&mut self, sender: &str, m: SdpRelay, offer: bool, now: Instant) -> Handled {
+        require_self(sender, &m.sender_id)?;
+        let (state, opponent) = self.member_session(sender, &m.session_id, Some(&m.receiver_id))?;
+        let allowed = matches!(
+            (offer, state),
+            (true, SessionState::Accepted | SessionState::Connecting)
+                | (false, SessionState::Connecting)
+        );
+        if !allowed {
+            let what = if offer { "sdp offer" } else { "sdp answer" };
+            return Err(conflict(
+                &format!("{what} not allowed in state {}", state.name()),
+                &m.session_id,
+            ));
+        }
+        if offer && state == SessionState::Accepted {
+            self.set_state(
+                &m.session_id,
+                SessionState::Connecting,
+                Some(now + self.config.negotiation_timeout),
+            );
+        }
+        let relayed = SdpReceived {
+            sender_id: m.sender_id,
+            sdp: m.sdp,
+            session_id: m.session_id,
+        };
+        let msg = if offer {
+            ServerMessage::SdpOfferReceived(relayed)
+        } else {
+            ServerMessage::SdpAnswerReceived(relayed)
+        };
+        self.send_player(&opponent, msg);
+        Ok(())
+    }
+
+    fn relay_ice(&mut self, sender: &str, m: IceRelay) -> Handled {
+        require_self(sender, &m.sender_id)?;
+        let (state, opponent) = self.member_session(sender, &m.session_id, Some(&m.receiver_id))?;
+        if state == SessionState::Requested {
+            return Err(conflict("ice candidate before accept", &m.session_id));
+        }
+        self.send_player(
+            &opponent,
+            ServerMessage::IceCandidateReceived(IceCandidateReceived {
+                sender_id: m.sender_id,
+                candidate: m.candidate,
+                session_id: m.session_id,
+            }),
+        );
+        Ok(())
+    }
+
+    fn report_connection(&mut self, sender: &str, m: ReportConnection, now: Instant) -> Handled {
+        require_self(sender, &m.player_id)?;
+        let sid = m.session_id;
+        let (state, opponent) = self.member_session(sender, &sid, None)?;
+        if !matches!(state, SessionState::Accepted | SessionState::Connecting) {
+            return Err(conflict(
+                &format!("report not allowed in state {}", state.name()),
+                &sid,
+            ));
+        }
+        if m.state == ConnectionState::Failed {
+            self.fail_session(&sid, FailReason::ConnectionFailed, None, now);
+            return Ok(());
+        }
+        let both = self
+            .sessions
+            .get_mut(&sid)
+            .is_some_and(|s| s.mark_connected(sender));
+        if both {
+            self.set_state(&sid, SessionState::Connected, None);
+            for (me, other) in [(sender, opponent.as_str()), (opponent.as_str(), sender)] {
+                let opponent_name = self.name_of(other);
+                self.send_player(
+                    me,
+                    ServerMessage::MatchStarted(MatchStarted {
+                        opponent_id: other.to_owned(),
+                        opponent_name,
+                        session_id: sid.clone(),
+                    }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn end_match(&mut self, sender: &str, m: EndMatch, now: Instant) -> Handled {
+        require_self(sender, &m.player_id)?;
+        let sid = m.session_id;
+        let (state, opponent) = self.member_session(sender, &sid, None)?;
+        if state != SessionState::Connected {
+            return Err(conflict(
+                &format!("end_match not allowed in state {}", state.name()),
+                &sid,
+            ));
+        }
+        self.remove_session(&sid, now);
+        self.send_player(
+            &opponent,
+            ServerMessage::MatchEnded(MatchEnded {
+                session_id: sid,
+                reason: EndReason::Ended,
+            }),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,610 @@
+//! The sans-IO hub: lobby, players, match sessions and their state machine.
+//!
+//! Input: a connection joining ([`Hub::connect`]), a parsed message from it
+//! ([`Hub::handle_message`]) or raw text ([`Hub::handle_text`]), a disconnect
+//! ([`Hub::disconnect`]) and the passage of time ([`Hub::handle_timeout`]), each with the
+//! current `now`. Output: [`HubOutput`]s drained with [`Hub::poll_output`], and the next
+//! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
+//! so every transition is unit-testable on virtual time.
+
+mod handlers;
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::protocol::{
+    CancelReason, ClientMessage, DeclineReason, EndReason, ErrorCode, FailReason, LobbyPlayer,
+    LobbyUpdate, MatchEnded, MatchFailed, MatchRequestCancelled, MatchRequestDeclined,
+    PlayerStatus, ServerMessage,
+};
+pub use session::{MatchSession, SessionState};
+
+/// Identifies one WebSocket connection (assigned by the driver).
+pub type ConnId = u64;
+
+/// A `requested` session expires after this long (`declined`, reason `expired`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// An `accepted` / `connecting` session fails after this long (reason `timeout`).
+pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lobby changes are collected for this long before one snapshot goes out.
+pub const DEFAULT_LOBBY_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Maximum display-name length in characters (after trimming).
+pub const MAX_NAME_CHARS: usize = 32;
+/// Close code sent to a connection replaced by a newer one with the same identity.
+pub const CLOSE_REPLACED: u16 = 1000;
+
+/// Timeouts of the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// See [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// See [`DEFAULT_NEGOTIATION_TIMEOUT`].
+    pub negotiation_timeout: Duration,
+    /// See [`DEFAULT_LOBBY_DEBOUNCE`].
+    pub lobby_debounce: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            negotiation_timeout: DEFAULT_NEGOTIATION_TIMEOUT,
+            lobby_debounce: DEFAULT_LOBBY_DEBOUNCE,
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubOutput {
+    /// Deliver `msg` to `conn` (never dropped; a full queue means a slow consumer).
+    Send {
+        /// Recipient.
+        conn: ConnId,
+        /// Message.
+        msg: ServerMessage,
+    },
+    /// Close `conn` after the messages already queued for it.
+    Close {
+        /// Connection.
+        conn: ConnId,
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason.
+        reason: &'static str,
+    },
+    /// A lobby snapshot for every lobby member (serialize once, coalesce per connection).
+    Lobby {
+        /// The snapshot.
+        update: Arc<LobbyUpdate>,
+        /// Connections of the lobby members.
+        recipients: Vec<ConnId>,
+    },
+}
+
+/// Why a message was refused (also sent to the sender as `error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Wire error code.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+    /// The session the message named, if any.
+    pub session_id: Option<String>,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            session_id: None,
+        }
+    }
+
+    pub(crate) fn in_session(mut self, session_id: &str) -> Self {
+        self.session_id = Some(session_id.to_owned());
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Player {
+    conn: ConnId,
+    name: String,
+    in_lobby: bool,
+    live_session: Option<String>,
+    outgoing: Option<String>,
+    incoming: BTreeSet<String>,
+}
+
+/// Counts for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Connected, authenticated players.
+    pub players: usize,
+    /// Lobby members.
+    pub lobby_size: usize,
+    /// Sessions per state, indexed like [`SessionState::ALL`].
+    pub sessions: [usize; 4],
+}
+
+/// The lobby and match state machine (sans-IO).
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    conns: HashMap<ConnId, String>,
+    players: BTreeMap<String, Player>,
+    sessions: HashMap<String, MatchSession>,
+    timers: BTreeSet<(Instant, String)>,
+    lobby_due: Option<Instant>,
+    lobby_size: usize,
+    state_counts: [usize; 4],
+    out: VecDeque<HubOutput>,
+    rng: StdRng,
+}
+
+impl Hub {
+    /// A hub whose session ids come from the operating system's randomness.
+    pub fn new(config: HubConfig) -> Self {
+        Self::with_rng(config, StdRng::from_entropy())
+    }
+
+    /// A hub with reproducible session ids (tests, fuzzing, benchmarks).
+    pub fn with_seed(config: HubConfig, seed: u64) -> Self {
+        Self::with_rng(config, StdRng::seed_from_u64(seed))
+    }
+
+    fn with_rng(config: HubConfig, rng: StdRng) -> Self {
+        Self {
+            config,
+            conns: HashMap::new(),
+            players: BTreeMap::new(),
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+            lobby_due: None,
+            lobby_size: 0,
+            state_counts: [0; 4],
+            out: VecDeque::new(),
+            rng,
+        }
+    }
+
+    /// Registers an authenticated connection. A previous connection with the same player id
+    /// gets `error 409 "replaced by a newer connection"`, is closed and cleaned up as if it
+    /// had disconnected; the new one starts outside the lobby.
+    pub fn connect(&mut self, conn: ConnId, player_id: &str, default_name: &str, now: Instant) {
+        if let Some(old) = self.players.get(player_id).map(|p| p.conn) {
+            self.send_conn(
+                old,
+                ErrorCode::Conflict.message("replaced by a newer connection", None),
+            );
+            self.out.push_back(HubOutput::Close {
+                conn: old,
+                code: CLOSE_REPLACED,
+                reason: "replaced by a newer connection",
+            });
+            self.disconnect(old, now);
+        }
+        self.conns.insert(conn, player_id.to_owned());
+        self.players.insert(
+            player_id.to_owned(),
+            Player {
+                conn,
+                name: default_name.to_owned(),
+                in_lobby: false,
+                live_session: None,
+                outgoing: None,
+                incoming: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// Cleans up after a closed connection: the player leaves the lobby, pending requests
+    /// are withdrawn and unfinished matches fail / end with `peer_disconnected`.
+    pub fn disconnect(&mut self, conn: ConnId, now: Instant) {
+        let Some(player_id) = self.conns.remove(&conn) else {
+            return;
+        };
+        if self.players.get(&player_id).map(|p| p.conn) != Some(conn) {
+            return;
+        }
+        self.withdraw_requests(&player_id, now);
+        if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
+            self.abort_live_session(&sid, &player_id, now);
+        }
+        if let Some(p) = self.players.remove(&player_id) {
+            if p.in_lobby {
+                self.lobby_size -= 1;
+                self.mark_lobby_dirty(now);
+            }
+        }
+    }
+
+    /// Parses one text frame and handles it; unparseable input gets `error 400`.
+    pub fn handle_text(&mut self, conn: ConnId, text: &str, now: Instant) -> Result<(), Refusal> {
+        match ClientMessage::parse(text) {
+            Ok(msg) => self.handle_message(conn, msg, now),
+            Err(e) => {
+                let refusal = Refusal::new(ErrorCode::BadRequest, format!("bad message: {e}"));
+                self.refuse(conn, refusal.clone());
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Handles one parsed message from `conn`. A refused message changes nothing and its
+    /// sender gets an `error`.
+    pub fn handle_message(
+        &mut self,
+        conn: ConnId,
+        msg: ClientMessage,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let Some(sender) = self.conns.get(&conn).cloned() else {
+            return Err(Refusal::new(ErrorCode::Forbidden, "unknown connection"));
+        };
+        let result = self.dispatch(&sender, msg, now);
+        if let Err(refusal) = &result {
+            self.refuse(conn, refusal.clone());
+        }
+        result
+    }
+
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal) {
+        self.send_conn(
+            conn,
+            refusal.code.message(refusal.message, refusal.session_id),
+        );
+    }
+
+    /// The earliest instant at which [`Hub::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timer = self.timers.first().map(|(t, _)| *t);
+        match (timer, self.lobby_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires sessions whose deadline passed and emits a due lobby snapshot.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, sid)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, sid.clone()));
+            let Some(session) = self.sessions.get(&sid) else {
+                continue;
+            };
+            if session.deadline != Some(at) {
+                continue;
+            }
+            if session.state == SessionState::Requested {
+                self.end_request(&sid, DeclineReason::Expired, CancelReason::Expired, now);
+            } else {
+                self.fail_session(&sid, FailReason::Timeout, None, now);
+            }
+        }
+        if self.lobby_due.is_some_and(|due| due <= now) {
+            self.lobby_due = None;
+            self.emit_lobby();
+        }
+    }
+
+    /// Next output for the driver.
+    pub fn poll_output(&mut self) -> Option<HubOutput> {
+        self.out.pop_front()
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            players: self.players.len(),
+            lobby_size: self.lobby_size,
+            sessions: self.state_counts,
+        }
+    }
+
+    /// A session by id (inspection for tests and tools).
+    pub fn session(&self, session_id: &str) -> Option<&MatchSession> {
+        self.sessions.get(session_id)
+    }
+
+    /// The lobby as it would be sent now, sorted by player id.
+    pub fn lobby(&self) -> LobbyUpdate {
+        let players = self
+            .players
+            .iter()
+            .filter(|(_, p)| p.in_lobby)
+            .map(|(id, p)| LobbyPlayer {
+                player_id: id.clone(),
+                player_name: p.name.clone(),
+                status: if p.live_session.is_some() {
+                    PlayerStatus::InMatch
+                } else {
+                    PlayerStatus::Available
+                },
+            })
+            .collect();
+        LobbyUpdate { players }
+    }
+
+    /// The live (accepted, connecting or connected) session of a player.
+    pub fn live_session_of(&self, player_id: &str) -> Option<&str> {
+        self.player(player_id)?.live_session.as_deref()
+    }
+
+    /// Checks the internal invariants; `Err` names the first violation. Used by the
+    /// property tests and the fuzz target.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut live_members: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut counts = [0usize; 4];
+        for (sid, s) in &self.sessions {
+            counts[s.state.index()] += 1;
+            if s.requester == s.target {
+                return Err(format!("session {sid} matches a player with themself"));
+            }
+            for member in [&s.requester, &s.target] {
+                let Some(p) = self.players.get(member) else {
+                    return Err(format!(
+                        "session {sid} names a disconnected player {member}"
+                    ));
+                };
+                if s.state.is_live() {
+                    if live_members.insert(member, sid).is_some() {
+                        return Err(format!("{member} is in two live sessions"));
+                    }
+                    if p.live_session.as_deref() != Some(sid.as_str()) {
+                        return Err(format!("{member} does not point at live session {sid}"));
+                    }
+                }
+            }
+            if s.state == SessionState::Requested {
+                let outgoing = self
+                    .players
+                    .get(&s.requester)
+                    .and_then(|p| p.outgoing.as_ref());
+                if outgoing != Some(sid) {
+                    return Err(format!("requested {sid} is not the requester's outgoing"));
+                }
+            }
+            if s.state != SessionState::Connected && s.deadline.is_none() {
+                return Err(format!("session {sid} can never reach a terminal state"));
+            }
+        }
+        if counts != self.state_counts {
+            return Err("state counts drifted".into());
+        }
+        for (id, p) in &self.players {
+            if p.live_session.is_some() != live_members.contains_key(id.as_str()) {
+                return Err(format!("{id}: lobby status disagrees with sessions"));
+            }
+            if self.conns.get(&p.conn) != Some(id) {
+                return Err(format!("{id}: connection map disagrees"));
+            }
+        }
+        let lobby = self.players.values().filter(|p| p.in_lobby).count();
+        if lobby != self.lobby_size {
+            return Err("lobby size drifted".into());
+        }
+        Ok(())
+    }
+
+    // ----- internal helpers shared with the handlers -----
+
+    fn player(&self, id: &str) -> Option<&Player> {
+        self.players.get(id)
+    }
+
+    fn player_mut(&mut self, id: &str) -> Option<&mut Player> {
+        self.players.get_mut(id)
+    }
+
+    fn name_of(&self, id: &str) -> String {
+        self.player(id).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
+    fn send_conn(&mut self, conn: ConnId, msg: ServerMessage) {
+        self.out.push_back(HubOutput::Send { conn, msg });
+    }
+
+    fn send_player(&mut self, player_id: &str, msg: ServerMessage) {
+        if let Some(conn) = self.player(player_id).map(|p| p.conn) {
+            self.send_conn(conn, msg);
+        }
+    }
+
+    fn mark_lobby_dirty(&mut self, now: Instant) {
+        if self.lobby_due.is_none() {
+            self.lobby_due = Some(now + self.config.lobby_debounce);
+        }
+    }
+
+    fn emit_lobby(&mut self) {
+        let recipients: Vec<ConnId> = self
+            .players
+            .values()
+            .filter(|p| p.in_lobby)
+            .map(|p| p.conn)
+            .collect();
+        if recipients.is_empty() {
+            return;
+        }
+        self.out.push_back(HubOutput::Lobby {
+            update: Arc::new(self.lobby()),
+            recipients,
+        });
+    }
+
+    fn new_session_id(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    fn insert_session(&mut self, session: MatchSession) {
+        self.state_counts[session.state.index()] += 1;
+        if let Some(deadline) = session.deadline {
+            self.timers.insert((deadline, session.id.clone()));
+        }
+        self.sessions.insert(session.id.clone(), session);
+    }
+
+    fn set_state(&mut self, sid: &str, state: SessionState, deadline: Option<Instant>) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        self.state_counts[s.state.index()] -= 1;
+        self.state_counts[state.index()] += 1;
+        if let Some(old) = s.deadline {
+            self.timers.remove(&(old, sid.to_owned()));
+        }
+        s.state = state;
+        s.deadline = deadline;
+        if let Some(d) = deadline {
+            self.timers.insert((d, sid.to_owned()));
+        }
+    }
+
+    fn remove_session(&mut self, sid: &str, now: Instant) -> Option<MatchSession> {
+        let s = self.sessions.remove(sid)?;
+        self.state_counts[s.state.index()] -= 1;
+        if let Some(d) = s.deadline {
+            self.timers.remove(&(d, sid.to_owned()));
+        }
+        let mut freed = false;
+        for member in [&s.requester, &s.target] {
+            if let Some(p) = self.players.get_mut(member) {
+                if p.outgoing.as_deref() == Some(sid) {
+                    p.outgoing = None;
+                }
+                p.incoming.remove(sid);
+                if p.live_session.as_deref() == Some(sid) {
+                    p.live_session = None;
+                    freed |= p.in_lobby;
+                }
+            }
+        }
+        if freed {
+            self.mark_lobby_dirty(now);
+        }
+        Some(s)
+    }
+
+    /// Closes a `requested` session: the requester gets `declined(decline)`, the target
+    /// gets `cancelled(cancel)`.
+    fn end_request(
+        &mut self,
+        sid: &str,
+        decline: DeclineReason,
+        cancel: CancelReason,
+        now: Instant,
+    ) {
+        let Some(s) = self.remove_session(sid, now) else {
+            return;
+        };
+        let decliner_name = self.name_of(&s.target);
+        self.send_player(
+            &s.requester,
+            ServerMessage::MatchRequestDeclined(MatchRequestDeclined {
+                decliner_id: s.target.clone(),
+                decliner_name,
+                session_id: s.id.clone(),
+                reason: Some(decline),
+            }),
+        );
+        self.send_player(
+            &s.target,
+            ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                requester_id: s.requester.clone(),
+                session_id: s.id.clone(),
+                reason: Some(cancel),
+            }),
+        );
+    }
+
+    /// Fails a negotiating session; both members (except `skip`) get `match_failed`.
+    fn fail_session(&mut self, sid: &str, reason: FailReason, skip: Option<&str>, now: Instant) {
+        let Some(s) = self.remove_session(sid, now) else {
+            return;
+        };
+        for member in [&s.requester, &s.target] {
+            if Some(member.as_str()) != skip {
+                self.send_player(
+                    member,
+                    ServerMessage::MatchFailed(MatchFailed {
+                        session_id: s.id.clone(),
+                        reason,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// A member of a live session went away: the opponent is told and freed.
+    fn abort_live_session(&mut self, sid: &str, leaver: &str, now: Instant) {
+        let Some(state) = self.sessions.get(sid).map(|s| s.state) else {
+            return;
+        };
+        if state == SessionState::Connected {
+            if let Some(s) = self.remove_session(sid, now) {
+                let opponent = s.opponent_of(leaver).to_owned();
+                self.send_player(
+                    &opponent,
+                    ServerMessage::MatchEnded(MatchEnded {
+                        session_id: s.id.clone(),
+                        reason: EndReason::PeerDisconnected,
+                    }),
+                );
+            }
+        } else {
+            self.fail_session(sid, FailReason::PeerDisconnected, Some(leaver), now);
+        }
+    }
+
+    /// Withdraws every pending request of a player leaving the lobby or disconnecting.
+    fn withdraw_requests(&mut self, player_id: &str, now: Instant) {
+        let Some(p) = self.player(player_id) else {
+            return;
+        };
+        let outgoing = p.outgoing.clone();
+        let incoming: Vec<String> = p.incoming.iter().cloned().collect();
+        if let Some(sid) = outgoing {
+            if let Some(s) = self.remove_session(&sid, now) {
+                self.send_player(
+                    &s.target,
+                    ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                        requester_id: s.requester.clone(),
+                        session_id: s.id.clone(),
+                        reason: Some(CancelReason::RequesterLeft),
+                    }),
+                );
+            }
+        }
+        for sid in incoming {
+            if let Some(s) = self.remove_session(&sid, now) {
+                let decliner_name = self.name_of(&s.target);
+                self.send_player(
+                    &s.requester,
+                    ServerMessage::MatchRequestDeclined(MatchRequestDeclined {
+                        decliner_id: s.target.clone(),
+                        decliner_name,
+                        session_id: s.id.clone(),
+                        reason: Some(DeclineReason::Declined),
+                    }),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

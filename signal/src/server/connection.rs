@@ -1,0 +1,214 @@
+//! One task per WebSocket: writes `welcome`, registers with the hub, then pumps frames both
+//! ways until the client leaves, the hub kicks it, it idles out or the server shuts down.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, MissedTickBehavior};
+
+use super::hub_driver::{
+    CloseRequest, HubCommand, LobbySlot, Outbound, Outbox, CLOSE_GOING_AWAY, CLOSE_POLICY,
+};
+use super::Shared;
+use crate::auth::{turn_credentials, Identity};
+use crate::hub::ConnId;
+use crate::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, Welcome};
+use crate::ratelimit::{RateDecision, RateLimiter};
+
+/// Why the pump stopped: `Some` = send this close frame, `None` = the socket is gone.
+type PumpEnd = Option<CloseRequest>;
+
+/// Drives one upgraded connection to its end.
+pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, shared: Arc<Shared>) {
+    let conn = shared
+        .next_conn
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.metrics.connections.inc();
+    let welcome = ServerMessage::Welcome(Welcome {
+        player_id: identity.player_id.clone(),
+        ice_servers: ice_servers_for(&shared, &identity.player_id),
+    });
+    if write(&mut socket, &shared, &welcome).await.is_ok() {
+        serve(socket, conn, identity, &shared).await;
+    }
+    shared.metrics.connections.dec();
+    shared
+        .active
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: &Arc<Shared>) {
+    let (queue_tx, mut queue_rx) = mpsc::channel(shared.config.outbound_queue);
+    let lobby = Arc::new(LobbySlot::default());
+    let (kick_tx, mut kick_rx) = oneshot::channel();
+    let outbox = Outbox {
+        queue: queue_tx,
+        lobby: lobby.clone(),
+        kick: Some(kick_tx),
+    };
+    let register = HubCommand::Register {
+        conn,
+        player_id: identity.player_id,
+        name: identity.name,
+        outbox,
+    };
+    if shared.hub_tx.send(register).await.is_err() {
+        return;
+    }
+    let end = tokio::select! {
+        biased;
+        kicked = &mut kick_rx => Some(kicked.unwrap_or((CLOSE_GOING_AWAY, "server shutting down"))),
+        _ = shared.shutdown.cancelled() => Some((CLOSE_GOING_AWAY, "server shutting down")),
+        end = pump(&mut socket, conn, shared, &mut queue_rx, &lobby) => end,
+    };
+    let _ = shared.hub_tx.send(HubCommand::Unregister { conn }).await;
+    if let Some((code, reason)) = end {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(shared.config.close_timeout, async {
+            let _ = socket.send(Message::Close(Some(frame))).await;
+            // Wait for the client's close reply so the frame is not lost to a reset.
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+        .await;
+    }
+}
+
+async fn pump(
+    socket: &mut WebSocket,
+    conn: ConnId,
+    shared: &Arc<Shared>,
+    queue_rx: &mut mpsc::Receiver<Outbound>,
+    lobby: &LobbySlot,
+) -> PumpEnd {
+    let config = &shared.config;
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + config.ping_interval, config.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_seen = start;
+    let idle = sleep_until(start + config.idle_timeout);
+    tokio::pin!(idle);
+    let mut limiter = RateLimiter::new(
+        config.rate_per_sec,
+        config.rate_burst,
+        config.rate_abuse_threshold,
+        Instant::now(),
+    );
+    loop {
+        tokio::select! {
+            out = queue_rx.recv() => match out {
+                Some(Outbound::Message(msg)) => write(socket, shared, &msg).await.ok()?,
+                Some(Outbound::Close(close)) => return Some(close),
+                None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
+            },
+            _ = lobby.notify.notified() => {
+                if let Some(text) = lobby.take() {
+                    socket.send(Message::Text(text)).await.ok()?;
+                    shared.metrics.message_out("lobby_update", None);
+                }
+            }
+            frame = socket.recv() => {
+                let frame = frame?.ok()?;
+                last_seen = tokio::time::Instant::now();
+                if let Some(end) = inbound(socket, conn, shared, &mut limiter, frame).await {
+                    return end;
+                }
+            }
+            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await.ok()?,
+            _ = &mut idle => {
+                let due = last_seen + config.idle_timeout;
+                if tokio::time::Instant::now() >= due {
+                    return Some((CLOSE_GOING_AWAY, "idle timeout"));
+                }
+                idle.as_mut().reset(due);
+            }
+        }
+    }
+}
+
+/// Handles one frame from the client. `Some(end)` stops the pump.
+async fn inbound(
+    socket: &mut WebSocket,
+    conn: ConnId,
+    shared: &Arc<Shared>,
+    limiter: &mut RateLimiter,
+    frame: Message,
+) -> Option<PumpEnd> {
+    let text = match frame {
+        Message::Text(text) => Some(text),
+        Message::Binary(_) => None,
+        Message::Close(_) => return Some(None),
+        Message::Ping(_) | Message::Pong(_) => return None,
+    };
+    match limiter.check(Instant::now()) {
+        RateDecision::Allow => {}
+        RateDecision::Drop => {
+            shared.metrics.message_in(None);
+            let err = ErrorCode::RateLimited.message("rate limit exceeded; message dropped", None);
+            return write(socket, shared, &err).await.err().map(|_| None);
+        }
+        RateDecision::Close => return Some(Some((CLOSE_POLICY, "rate limit abuse"))),
+    }
+    let refusal = match text {
+        None => Some((
+            ErrorCode::BadRequest,
+            "binary frames are not supported".to_owned(),
+        )),
+        Some(t) if t.len() > shared.config.max_message_size => Some((
+            ErrorCode::TooLarge,
+            format!(
+                "message over {} bytes; dropped",
+                shared.config.max_message_size
+            ),
+        )),
+        Some(t) => match ClientMessage::parse(t.as_str()) {
+            Ok(msg) => {
+                shared.metrics.message_in(Some(msg.kind()));
+                let cmd = HubCommand::Message { conn, msg };
+                return match shared.hub_tx.send(cmd).await {
+                    Ok(()) => None,
+                    Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
+                };
+            }
+            Err(e) => Some((ErrorCode::BadRequest, format!("bad message: {e}"))),
+        },
+    };
+    let (code, message) = refusal?;
+    shared.metrics.message_in(None);
+    let err = code.message(message, None);
+    write(socket, shared, &err).await.err().map(|_| None)
+}
+
+async fn write(socket: &mut WebSocket, shared: &Shared, msg: &ServerMessage) -> Result<(), ()> {
+    let text = serde_json::to_string(msg).map_err(|_| ())?;
+    socket
+        .send(Message::Text(Utf8Bytes::from(text)))
+        .await
+        .map_err(|_| ())?;
+    let code = match msg {
+        ServerMessage::Error(e) => Some(e.code),
+        _ => None,
+    };
+    shared.metrics.message_out(msg.kind(), code);
+    Ok(())
+}
+
+fn ice_servers_for(shared: &Shared, player_id: &str) -> Vec<IceServer> {
+    let mut servers = shared.config.ice_servers.clone();
+    if let Some(turn) = &shared.config.turn {
+        let expiry = crate::auth::now_unix()
+            .unwrap_or(0)
+            .saturating_add(turn.ttl.as_secs());
+        let creds = turn_credentials(&turn.secret, player_id, expiry);
+        servers.push(IceServer {
+            urls: turn.urls.clone(),
+            username: Some(creds.username),
+            credential: Some(creds.credential),
+        });
+    }
+    servers
+}

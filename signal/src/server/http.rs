@@ -1,0 +1,102 @@
+//! HTTP routes: the authenticated WebSocket upgrade, `/healthz`, `/metrics`, 404 elsewhere.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::config::FRAME_LIMIT_FACTOR;
+use super::connection::run_connection;
+use super::Shared;
+use crate::auth::AuthError;
+
+/// Path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/ws/signal";
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(WS_PATH, get(upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The token from `Authorization: Bearer` or `?token=`.
+fn bearer_token(headers: &HeaderMap, query: Option<&str>) -> Result<String, AuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AuthError::Missing)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(AuthError::Missing)?;
+        return Ok(token.trim().to_owned());
+    }
+    let query = query.ok_or(AuthError::Missing)?;
+    if query.len() > crate::auth::MAX_TOKEN_LEN * 2 {
+        return Err(AuthError::TooLong);
+    }
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .ok_or(AuthError::Missing)
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let identity =
+        match bearer_token(&headers, query.as_deref()).and_then(|t| shared.verifier.verify(&t)) {
+            Ok(identity) => identity,
+            Err(e) => {
+                shared.metrics.auth_failures.inc();
+                tracing::debug!(error = %e, "handshake refused");
+                return (StatusCode::UNAUTHORIZED, "unauthorized").into_response();
+            }
+        };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let config = &shared.config;
+    if shared.active.fetch_add(1, Ordering::Relaxed) >= config.max_connections {
+        shared.active.fetch_sub(1, Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    }
+    let frame_cap = config.max_message_size.saturating_mul(FRAME_LIMIT_FACTOR);
+    let task_shared = shared.clone();
+    let fail_shared = shared.clone();
+    ws.read_buffer_size(config.ws_read_buffer)
+        .write_buffer_size(config.ws_write_buffer)
+        .max_write_buffer_size(config.ws_max_write_buffer)
+        .max_message_size(frame_cap)
+        .max_frame_size(frame_cap)
+        .on_failed_upgrade(move |e| {
+            fail_shared.active.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "websocket upgrade failed");
+        })
+        .on_upgrade(move |socket| {
+            let tracker = task_shared.tracker.clone();
+            tracker.track_future(run_connection(socket, identity, task_shared))
+        })
+}

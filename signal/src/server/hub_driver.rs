@@ -1,0 +1,206 @@
+//! The task that owns the [`Hub`]: it applies commands from the connections, fires the
+//! hub's deadlines and routes the hub's output into per-connection queues without ever
+//! waiting on a connection (a full queue means a slow consumer, which is cut off).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use crate::hub::{ConnId, Hub, HubOutput};
+use crate::protocol::{ClientMessage, LobbyUpdate, ServerMessage};
+
+/// Close code for policy violations (slow consumer, rate abuse).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code when the server goes away.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// A close the hub asks a connection to perform.
+pub(crate) type CloseRequest = (u16, &'static str);
+
+/// Something queued for one connection (never dropped).
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Message(ServerMessage),
+    Close(CloseRequest),
+}
+
+/// The newest unsent lobby snapshot of one connection (coalescing slot).
+#[derive(Debug, Default)]
+pub(crate) struct LobbySlot {
+    latest: Mutex<Option<Utf8Bytes>>,
+    pub(crate) notify: Notify,
+}
+
+impl LobbySlot {
+    /// Takes the pending snapshot, if any.
+    pub(crate) fn take(&self) -> Option<Utf8Bytes> {
+        self.latest.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    /// Stores a snapshot; returns true when it replaced an unsent one.
+    fn put(&self, text: Utf8Bytes) -> bool {
+        let replaced = match self.latest.lock() {
+            Ok(mut slot) => slot.replace(text).is_some(),
+            Err(_) => false,
+        };
+        self.notify.notify_one();
+        replaced
+    }
+}
+
+/// The hub task's handle on one connection.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    pub(crate) queue: mpsc::Sender<Outbound>,
+    pub(crate) lobby: Arc<LobbySlot>,
+    pub(crate) kick: Option<oneshot::Sender<CloseRequest>>,
+}
+
+/// Commands from connection tasks.
+#[derive(Debug)]
+pub(crate) enum HubCommand {
+    Register {
+        conn: ConnId,
+        player_id: String,
+        name: String,
+        outbox: Outbox,
+    },
+    Message {
+        conn: ConnId,
+        msg: ClientMessage,
+    },
+    Unregister {
+        conn: ConnId,
+    },
+}
+
+#[derive(Serialize)]
+struct LobbyEnvelope<'a> {
+    r#type: &'static str,
+    payload: &'a LobbyUpdate,
+}
+
+/// Upper bound of commands applied before routing output and checking timers.
+const BATCH: usize = 256;
+
+/// Runs the hub until the command channel closes or `shutdown` fires.
+pub(crate) async fn run_hub(
+    mut hub: Hub,
+    mut rx: mpsc::Receiver<HubCommand>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut outboxes: HashMap<ConnId, Outbox> = HashMap::new();
+    loop {
+        let deadline = hub.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let now = Instant::now();
+                apply(&mut hub, &mut outboxes, cmd, now);
+                for _ in 0..BATCH {
+                    match rx.try_recv() {
+                        Ok(cmd) => apply(&mut hub, &mut outboxes, cmd, now),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = sleep => hub.handle_timeout(Instant::now()),
+        }
+        route_output(&mut hub, &mut outboxes, &metrics);
+        metrics.set_hub_stats(&hub.stats());
+    }
+}
+
+fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand, now: Instant) {
+    match cmd {
+        HubCommand::Register {
+            conn,
+            player_id,
+            name,
+            outbox,
+        } => {
+            outboxes.insert(conn, outbox);
+            hub.connect(conn, &player_id, &name, now);
+        }
+        HubCommand::Message { conn, msg } => {
+            let _ = hub.handle_message(conn, msg, now);
+        }
+        HubCommand::Unregister { conn } => {
+            outboxes.remove(&conn);
+            hub.disconnect(conn, now);
+        }
+    }
+}
+
+fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: &Metrics) {
+    while let Some(out) = hub.poll_output() {
+        match out {
+            HubOutput::Send { conn, msg } => {
+                let Some(outbox) = outboxes.get_mut(&conn) else {
+                    continue;
+                };
+                if outbox.kick.is_none() {
+                    continue;
+                }
+                match outbox.queue.try_send(Outbound::Message(msg)) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        metrics.slow_consumers.inc();
+                        tracing::info!(conn, "slow consumer disconnected");
+                        kick(outbox, (CLOSE_POLICY, "slow consumer"));
+                        hub.disconnect(conn, Instant::now());
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+            HubOutput::Close { conn, code, reason } => {
+                if let Some(outbox) = outboxes.get_mut(&conn) {
+                    if outbox
+                        .queue
+                        .try_send(Outbound::Close((code, reason)))
+                        .is_err()
+                    {
+                        kick(outbox, (code, reason));
+                    }
+                }
+            }
+            HubOutput::Lobby { update, recipients } => {
+                let envelope = LobbyEnvelope {
+                    r#type: "lobby_update",
+                    payload: &update,
+                };
+                let Ok(text) = serde_json::to_string(&envelope) else {
+                    continue;
+                };
+                let text = Utf8Bytes::from(text);
+                for conn in recipients {
+                    if let Some(outbox) = outboxes.get(&conn) {
+                        if outbox.lobby.put(text.clone()) {
+                            metrics.lobby_updates_dropped.inc();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kick(outbox: &mut Outbox, close: CloseRequest) {
+    if let Some(tx) = outbox.kick.take() {
+        let _ = tx.send(close);
+    }
+}

@@ -1,0 +1,231 @@
+//! Prometheus metrics (prometheus-client), rendered at `GET /metrics`.
+
+use std::collections::HashMap;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::hub::{HubStats, SessionState};
+use crate::protocol::ErrorCode;
+
+const CLIENT_TYPES: [&str; 11] = [
+    "join_lobby",
+    "leave_lobby",
+    "request_match",
+    "accept_match",
+    "decline_match",
+    "cancel_match_request",
+    "send_sdp_offer",
+    "send_sdp_answer",
+    "send_ice_candidate",
+    "report_connection",
+    "end_match",
+];
+
+const SERVER_TYPES: [&str; 14] = [
+    "welcome",
+    "lobby_update",
+    "match_request_sent",
+    "match_request_received",
+    "match_request_accepted",
+    "match_request_declined",
+    "match_request_cancelled",
+    "sdp_offer_received",
+    "sdp_answer_received",
+    "ice_candidate_received",
+    "match_started",
+    "match_failed",
+    "match_ended",
+    "error",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+/// Every metric of the server; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    lobby_size: Gauge,
+    sessions: [Gauge; 4],
+    messages_in: HashMap<&'static str, Counter>,
+    messages_in_invalid: Counter,
+    messages_out: HashMap<&'static str, Counter>,
+    errors: HashMap<u16, Counter>,
+    /// Lobby snapshots replaced before the connection sent them.
+    pub lobby_updates_dropped: Counter,
+    /// Connections closed with 1008 because their outbound queue filled.
+    pub slow_consumers: Counter,
+    /// Handshakes refused with HTTP 401.
+    pub auth_failures: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("signal");
+        let connections = Gauge::default();
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
+        let lobby_size = Gauge::default();
+        registry.register("lobby_size", "Players in the lobby", lobby_size.clone());
+        let sessions_family = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "sessions",
+            "Match sessions by status",
+            sessions_family.clone(),
+        );
+        let sessions = SessionState::ALL.map(|s| {
+            sessions_family
+                .get_or_create(&StatusLabel {
+                    status: s.name().to_owned(),
+                })
+                .clone()
+        });
+        let in_family = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "messages_in",
+            "Client messages received by type",
+            in_family.clone(),
+        );
+        let messages_in = label_counters(&in_family, &CLIENT_TYPES);
+        let messages_in_invalid = in_family
+            .get_or_create(&TypeLabel {
+                kind: "invalid".into(),
+            })
+            .clone();
+        let out_family = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "messages_out",
+            "Server messages sent by type",
+            out_family.clone(),
+        );
+        let messages_out = label_counters(&out_family, &SERVER_TYPES);
+        let err_family = Family::<CodeLabel, Counter>::default();
+        registry.register("errors", "Error messages sent by code", err_family.clone());
+        let errors = ErrorCode::ALL
+            .iter()
+            .map(|c| {
+                let counter = err_family
+                    .get_or_create(&CodeLabel {
+                        code: c.as_u16().to_string(),
+                    })
+                    .clone();
+                (c.as_u16(), counter)
+            })
+            .collect();
+        let lobby_updates_dropped = Counter::default();
+        registry.register(
+            "lobby_updates_dropped",
+            "Lobby snapshots dropped by per-connection coalescing",
+            lobby_updates_dropped.clone(),
+        );
+        let slow_consumers = Counter::default();
+        registry.register(
+            "slow_consumers_disconnected",
+            "Connections closed because their outbound queue filled",
+            slow_consumers.clone(),
+        );
+        let auth_failures = Counter::default();
+        registry.register(
+            "auth_failures",
+            "Handshakes refused with 401",
+            auth_failures.clone(),
+        );
+        Self {
+            registry,
+            connections,
+            lobby_size,
+            sessions,
+            messages_in,
+            messages_in_invalid,
+            messages_out,
+            errors,
+            lobby_updates_dropped,
+            slow_consumers,
+            auth_failures,
+        }
+    }
+
+    /// Counts one received message (`None`: it did not parse).
+    pub fn message_in(&self, kind: Option<&str>) {
+        match kind.and_then(|k| self.messages_in.get(k)) {
+            Some(c) => c.inc(),
+            None => self.messages_in_invalid.inc(),
+        };
+    }
+
+    /// Counts one sent message; `error` messages are also counted by code.
+    pub fn message_out(&self, kind: &str, error_code: Option<u16>) {
+        if let Some(c) = self.messages_out.get(kind) {
+            c.inc();
+        }
+        if let Some(c) = error_code.and_then(|code| self.errors.get(&code)) {
+            c.inc();
+        }
+    }
+
+    /// Publishes the hub's counts.
+    pub fn set_hub_stats(&self, stats: &HubStats) {
+        self.lobby_size.set(to_i64(stats.lobby_size));
+        for (gauge, count) in self.sessions.iter().zip(stats.sessions) {
+            gauge.set(to_i64(count));
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn label_counters(
+    family: &Family<TypeLabel, Counter>,
+    kinds: &[&'static str],
+) -> HashMap<&'static str, Counter> {
+    kinds
+        .iter()
+        .map(|k| {
+            let c = family
+                .get_or_create(&TypeLabel {
+                    kind: (*k).to_owned(),
+                })
+                .clone();
+            (*k, c)
+        })
+        .collect()
+}
