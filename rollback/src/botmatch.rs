@@ -1,0 +1,513 @@
+//! Bot matches between two [`P2PRunner`]s on a [`SimNetwork`], in virtual time.
+//!
+//! [`run_pair`] is the generic driver (any [`Game`], any input function);
+//! [`run_match`] plays the fighter with two [`Bot`]s and returns a [`MatchReport`].
+//!
+//! The driver keeps one virtual tick per peer: at each tick it sets the virtual clock,
+//! polls the runner (packets whose delivery time has passed arrive), advances one frame if
+//! running, and schedules the peer's next tick [`P2PRunner::frame_interval`] later. Ticks
+//! continue while a peer is stalled, so in-flight packets keep arriving and the runner's
+//! retransmission timer (on the same virtual clock) fires. Confirmed-frame checksums of
+//! both peers are compared as soon as both have them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::bot::{Bot, RandomBot, ReactiveBot, ScriptedBot};
+use crate::desync;
+use crate::fighter::{FighterConfig, FighterGame, Winner};
+use crate::game::Game;
+use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork, VirtualClock};
+use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
+use crate::stats::RollbackStats;
+
+/// Default match length in frames (one minute at 60 fps).
+pub const DEFAULT_MATCH_FRAMES: u32 = 3600;
+/// ggrs disconnect timeout used on the virtual clock (wall clock; set high on purpose).
+pub const VIRTUAL_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Virtual-time budget per frame before a match is aborted as stuck.
+pub const VIRTUAL_BUDGET_PER_FRAME: Duration = Duration::from_millis(200);
+
+/// Errors of a simulated match.
+#[derive(Debug, Error)]
+pub enum MatchError {
+    /// Runner failure.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// Bad link conditions.
+    #[error(transparent)]
+    Netsim(#[from] NetsimError),
+    /// The match did not finish within its virtual-time budget.
+    #[error("match stuck: confirmed frames {confirmed:?} after {virtual_seconds:.1} virtual s")]
+    Stuck {
+        /// Confirmed frame of each peer.
+        confirmed: [i32; 2],
+        /// Virtual time elapsed.
+        virtual_seconds: f64,
+    },
+    /// Writing the desync diff failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Settings of a generic simulated pair.
+#[derive(Debug, Clone)]
+pub struct PairConfig {
+    /// Frames to confirm on both peers.
+    pub frames: u32,
+    /// Conditions from peer 0 to peer 1.
+    pub link: LinkConditions,
+    /// Conditions from peer 1 to peer 0 (default: same as `link`).
+    pub reverse_link: Option<LinkConditions>,
+    /// Runner settings for both peers.
+    pub runner: RunnerConfig,
+    /// Seed of the network (and of the tick offset).
+    pub seed: u64,
+    /// Where to write the diff of the first desync.
+    pub diff_dir: Option<PathBuf>,
+}
+
+/// The first confirmed frame whose checksums differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesyncInfo {
+    /// Frame.
+    pub frame: i32,
+    /// Peer 0's checksum (hex).
+    pub checksum_p0: String,
+    /// Peer 1's checksum (hex).
+    pub checksum_p1: String,
+    /// Diff file, if one was written.
+    pub diff_file: Option<PathBuf>,
+}
+
+/// Result of [`run_pair`].
+#[derive(Debug, Clone)]
+pub struct PairOutcome<G> {
+    /// Frames compared.
+    pub frames: u32,
+    /// Confirmed frames whose checksums differ.
+    pub desyncs: u64,
+    /// The first of them.
+    pub first_desync: Option<DesyncInfo>,
+    /// Desyncs reported by ggrs's own detection (both peers).
+    pub ggrs_desyncs: u64,
+    /// Checksum of frame `frames` on each peer.
+    pub final_checksums: [Option<u128>; 2],
+    /// Confirmed state at frame `frames` on each peer (if still in the ring).
+    pub final_states: [Option<G>; 2],
+    /// Statistics of each peer.
+    pub stats: [RollbackStats; 2],
+    /// Measured link statistics (0→1, 1→0).
+    pub links: [LinkStats; 2],
+    /// Virtual time elapsed.
+    pub virtual_time: Duration,
+    /// Wall time elapsed.
+    pub wall_time: Duration,
+}
+
+/// Plays `initial` on two peers over a simulated link until both confirmed `frames`.
+/// `input(player, state)` gives each peer's local input from the state it sees.
+pub fn run_pair<G: Game>(
+    cfg: &PairConfig,
+    initial: G,
+    mut input: impl FnMut(usize, &G) -> G::Input,
+) -> Result<PairOutcome<G>, MatchError> {
+    let wall = Instant::now();
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(cfg.seed, clock.clone());
+    let (s0, s1) = (net.endpoint(), net.endpoint());
+    let (a0, a1) = (s0.addr(), s1.addr());
+    net.set_link(a0, a1, cfg.link)?;
+    net.set_link(a1, a0, cfg.reverse_link.unwrap_or(cfg.link))?;
+    let options = || RunnerOptions {
+        clock: Some(clock.shared()),
+        ..RunnerOptions::default()
+    };
+    let mut runners = [
+        P2PRunner::with_options(cfg.runner.clone(), initial.clone(), s0, 0, a1, options())?,
+        P2PRunner::with_options(cfg.runner.clone(), initial, s1, 1, a0, options())?,
+    ];
+    let frame = cfg.runner.frame_duration();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7469_636b);
+    let offset = Duration::from_nanos(rng.gen_range(0..frame.as_nanos().max(1) as u64));
+    let mut next_due = [Duration::ZERO, offset];
+    let target = cfg.frames as i32;
+    let budget = VIRTUAL_BUDGET_PER_FRAME * cfg.frames + Duration::from_secs(60);
+    let mut compared = 0i32;
+    let mut desyncs = 0u64;
+    let mut first_desync = None;
+    loop {
+        let i = usize::from(next_due[1] < next_due[0]);
+        clock.set(next_due[i]);
+        let r = &mut runners[i];
+        r.poll();
+        if r.is_running() {
+            let inp = input(i, r.game());
+            r.advance(inp)?;
+        }
+        next_due[i] += r.frame_interval();
+        compare(
+            &runners,
+            &mut compared,
+            &mut desyncs,
+            &mut first_desync,
+            cfg,
+        )?;
+        let done = runners
+            .iter()
+            .all(|r| r.confirmed_checksums().next_frame() > target);
+        if done && compared > target {
+            break;
+        }
+        if clock.now() > budget {
+            return Err(MatchError::Stuck {
+                confirmed: [runners[0].confirmed_frame(), runners[1].confirmed_frame()],
+                virtual_seconds: clock.now().as_secs_f64(),
+            });
+        }
+    }
+    let state = |r: &P2PRunner<G, _>| r.state_at(target).cloned();
+    Ok(PairOutcome {
+        frames: cfg.frames,
+        desyncs,
+        first_desync,
+        ggrs_desyncs: runners.iter().map(|r| r.desync_events().len() as u64).sum(),
+        final_checksums: [
+            runners[0].confirmed_checksums().checksum_at(target),
+            runners[1].confirmed_checksums().checksum_at(target),
+        ],
+        final_states: [state(&runners[0]), state(&runners[1])],
+        stats: [runners[0].stats().clone(), runners[1].stats().clone()],
+        links: [net.link_stats(a0, a1), net.link_stats(a1, a0)],
+        virtual_time: clock.now(),
+        wall_time: wall.elapsed(),
+    })
+}
+
+fn compare<G: Game, A>(
+    runners: &[P2PRunner<G, A>; 2],
+    compared: &mut i32,
+    desyncs: &mut u64,
+    first: &mut Option<DesyncInfo>,
+    cfg: &PairConfig,
+) -> Result<(), MatchError>
+where
+    A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + fmt::Debug + 'static,
+{
+    let [r0, r1] = runners;
+    while let (Some(c0), Some(c1)) = (
+        r0.confirmed_checksums().checksum_at(*compared),
+        r1.confirmed_checksums().checksum_at(*compared),
+    ) {
+        if c0 != c1 {
+            *desyncs += 1;
+            if first.is_none() {
+                let diff_file = match (
+                    &cfg.diff_dir,
+                    r0.state_at(*compared),
+                    r1.state_at(*compared),
+                ) {
+                    (Some(dir), Some(s0), Some(s1)) => Some(desync::write_diff(
+                        dir,
+                        *compared,
+                        ("peer0", s0),
+                        ("peer1", s1),
+                    )?),
+                    _ => None,
+                };
+                tracing::error!(frame = *compared, "confirmed checksums differ");
+                *first = Some(DesyncInfo {
+                    frame: *compared,
+                    checksum_p0: format!("{c0:032x}"),
+                    checksum_p1: format!("{c1:032x}"),
+                    diff_file,
+                });
+            }
+        }
+        *compared += 1;
+    }
+    Ok(())
+}
+
+/// Which bot plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BotKind {
+    /// [`ReactiveBot`].
+    Ai,
+    /// [`RandomBot`].
+    Random,
+    /// [`ScriptedBot::routine`].
+    Scripted,
+}
+
+impl FromStr for BotKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ai" | "reactive" => Ok(Self::Ai),
+            "random" => Ok(Self::Random),
+            "scripted" | "script" => Ok(Self::Scripted),
+            other => Err(format!(
+                "unknown bot '{other}' (expected ai, random or scripted)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BotKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ai => "ai",
+            Self::Random => "random",
+            Self::Scripted => "scripted",
+        })
+    }
+}
+
+/// A bot of the given kind.
+pub fn make_bot(kind: BotKind, seed: u64) -> Box<dyn Bot> {
+    match kind {
+        BotKind::Ai => Box::new(ReactiveBot::new(seed)),
+        BotKind::Random => Box::new(RandomBot::new(seed)),
+        BotKind::Scripted => Box::new(ScriptedBot::routine(seed)),
+    }
+}
+
+/// Settings of a fighter bot match.
+#[derive(Debug, Clone)]
+pub struct MatchConfig {
+    /// Frames to play (and confirm).
+    pub frames: u32,
+    /// Link conditions, both directions.
+    pub link: LinkConditions,
+    /// Input delay.
+    pub input_delay: usize,
+    /// Prediction window.
+    pub max_prediction: usize,
+    /// Seed for the network, the bots and the game's PRNG.
+    pub seed: u64,
+    /// Bot of each player.
+    pub bots: [BotKind; 2],
+    /// ggrs desync-detection interval.
+    pub desync_interval: u32,
+    /// Game rules.
+    pub fighter: FighterConfig,
+    /// Where to write the first desync's diff.
+    pub diff_dir: Option<PathBuf>,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        Self {
+            frames: DEFAULT_MATCH_FRAMES,
+            link: LinkConditions::ideal(),
+            input_delay: crate::session::DEFAULT_INPUT_DELAY,
+            max_prediction: crate::session::DEFAULT_MAX_PREDICTION,
+            seed: 1,
+            bots: [BotKind::Ai, BotKind::Random],
+            desync_interval: crate::session::DEFAULT_DESYNC_INTERVAL,
+            fighter: FighterConfig::default(),
+            diff_dir: None,
+        }
+    }
+}
+
+impl MatchConfig {
+    /// The runner settings for virtual time (high wall-clock disconnect timeout).
+    pub fn runner_config(&self) -> RunnerConfig {
+        RunnerConfig {
+            input_delay: self.input_delay,
+            max_prediction: self.max_prediction,
+            desync_interval: self.desync_interval,
+            disconnect_timeout: VIRTUAL_DISCONNECT_TIMEOUT,
+            disconnect_notify: VIRTUAL_DISCONNECT_TIMEOUT / 2,
+            ..RunnerConfig::default()
+        }
+    }
+}
+
+/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`.
+pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
+    let frame_ns = 1_000_000_000u128 / u128::from(fps.max(1));
+    let frames = one_way_latency.as_nanos().div_ceil(frame_ns);
+    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
+}
+
+/// One peer's figures in a [`MatchReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerReport {
+    /// Player handle.
+    pub player: usize,
+    /// Bot kind.
+    pub bot: BotKind,
+    /// Rollbacks.
+    pub rollbacks: u64,
+    /// Frames re-simulated.
+    pub rolled_back_frames: u64,
+    /// Mean depth per rollback.
+    pub mean_rollback_depth: f64,
+    /// Deepest rollback.
+    pub max_rollback_depth: u32,
+    /// Stalled `advance` calls.
+    pub stalls: u64,
+    /// Checksum of the confirmed final frame (hex).
+    pub final_checksum: String,
+    /// Full statistics.
+    pub stats: RollbackStats,
+}
+
+/// Measured link figures (from the virtual clock).
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkReport {
+    /// Packets sent.
+    pub sent: u64,
+    /// Measured loss rate.
+    pub loss_rate: f64,
+    /// Mean one-way delay, ms.
+    pub mean_delay_ms: f64,
+    /// Delay standard deviation, ms.
+    pub delay_std_ms: f64,
+    /// Reordered deliveries.
+    pub reordered: u64,
+    /// Duplicated packets.
+    pub duplicated: u64,
+}
+
+impl From<&LinkStats> for LinkReport {
+    fn from(s: &LinkStats) -> Self {
+        Self {
+            sent: s.sent,
+            loss_rate: s.loss_rate(),
+            mean_delay_ms: s.mean_delay_ms(),
+            delay_std_ms: s.delay_std_ms(),
+            reordered: s.reordered,
+            duplicated: s.duplicated,
+        }
+    }
+}
+
+/// Result of one fighter bot match (what `botmatch --json` prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchReport {
+    /// Seed.
+    pub seed: u64,
+    /// Frames played and compared.
+    pub frames: u32,
+    /// Confirmed frames whose checksums differ between the peers.
+    pub desyncs: u64,
+    /// Desyncs reported by ggrs's own periodic check.
+    pub ggrs_desyncs: u64,
+    /// Whether all compared checksums and the final checksums match.
+    pub checksums_match: bool,
+    /// The first diverging frame, if any.
+    pub first_desync: Option<DesyncInfo>,
+    /// `max(0, ceil(one-way latency / 16.67 ms) − input delay)`.
+    pub physical_limit_depth: u32,
+    /// Configured one-way latency, ms.
+    pub latency_ms: f64,
+    /// Configured jitter, ms.
+    pub jitter_ms: f64,
+    /// Configured loss probability.
+    pub loss: f64,
+    /// Input delay.
+    pub input_delay: usize,
+    /// Prediction window.
+    pub max_prediction: usize,
+    /// Virtual (simulated) seconds.
+    pub virtual_seconds: f64,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// `virtual_seconds / wall_seconds`.
+    pub realtime_factor: f64,
+    /// `p0`, `p1` or `draw` (leader if the match is not decided).
+    pub winner: String,
+    /// Rounds won.
+    pub wins: [u8; 2],
+    /// Mean rollback depth averaged over both peers.
+    pub mean_rollback_depth: f64,
+    /// Measured links (p0→p1, p1→p0).
+    pub links: [LinkReport; 2],
+    /// Per-peer figures.
+    pub peers: [PeerReport; 2],
+}
+
+/// Plays one fighter match between two bots on the simulated network.
+pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
+    let pair = PairConfig {
+        frames: cfg.frames,
+        link: cfg.link,
+        reverse_link: None,
+        runner: cfg.runner_config(),
+        seed: cfg.seed,
+        diff_dir: cfg.diff_dir.clone(),
+    };
+    let mut bots = [
+        make_bot(cfg.bots[0], cfg.seed.wrapping_mul(31).wrapping_add(1)),
+        make_bot(cfg.bots[1], cfg.seed.wrapping_mul(31).wrapping_add(2)),
+    ];
+    let game = FighterGame::with_config(cfg.fighter, cfg.seed);
+    let out = run_pair(&pair, game, |i, g| bots[i].next_input(g, i))?;
+    let checksums_match = out.desyncs == 0
+        && out.final_checksums[0].is_some()
+        && out.final_checksums[0] == out.final_checksums[1];
+    let final_state = out.final_states[0].as_ref();
+    let winner = match final_state.map(FighterGame::leader) {
+        Some(Winner::Player(p)) => format!("p{p}"),
+        Some(Winner::Draw) => "draw".to_owned(),
+        None => "unknown".to_owned(),
+    };
+    let peer = |i: usize| PeerReport {
+        player: i,
+        bot: cfg.bots[i],
+        rollbacks: out.stats[i].rollbacks,
+        rolled_back_frames: out.stats[i].rolled_back_frames,
+        mean_rollback_depth: out.stats[i].mean_rollback_depth(),
+        max_rollback_depth: out.stats[i].max_rollback_depth,
+        stalls: out.stats[i].stalls,
+        final_checksum: out.final_checksums[i].map_or_else(String::new, |c| format!("{c:032x}")),
+        stats: out.stats[i].clone(),
+    };
+    let virtual_seconds = out.virtual_time.as_secs_f64();
+    let wall_seconds = out.wall_time.as_secs_f64();
+    let peers = [peer(0), peer(1)];
+    Ok(MatchReport {
+        seed: cfg.seed,
+        frames: cfg.frames,
+        desyncs: out.desyncs,
+        ggrs_desyncs: out.ggrs_desyncs,
+        checksums_match,
+        first_desync: out.first_desync,
+        physical_limit_depth: physical_limit_depth(
+            cfg.link.latency,
+            cfg.input_delay,
+            crate::session::DEFAULT_FPS,
+        ),
+        latency_ms: cfg.link.latency.as_secs_f64() * 1e3,
+        jitter_ms: cfg.link.jitter.as_secs_f64() * 1e3,
+        loss: cfg.link.loss,
+        input_delay: cfg.input_delay,
+        max_prediction: cfg.max_prediction,
+        virtual_seconds,
+        wall_seconds,
+        realtime_factor: if wall_seconds > 0.0 {
+            virtual_seconds / wall_seconds
+        } else {
+            0.0
+        },
+        winner,
+        wins: final_state.map_or([0, 0], |g| g.wins),
+        mean_rollback_depth: (peers[0].mean_rollback_depth + peers[1].mean_rollback_depth) / 2.0,
+        links: [
+            LinkReport::from(&out.links[0]),
+            LinkReport::from(&out.links[1]),
+        ],
+        peers,
+    })
+}

@@ -1,0 +1,219 @@
+//! Request handling and bookkeeping shared by all runners.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ggrs::{Frame, GgrsRequest, InputStatus};
+use serde::Serialize;
+
+use super::RunnerError;
+use crate::game::Game;
+use crate::stats::RollbackStats;
+
+/// A ggrs-reported (or our own) checksum mismatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesyncEvent {
+    /// The frame whose checksums differ.
+    pub frame: Frame,
+    /// Our checksum.
+    pub local_checksum: u128,
+    /// The remote's checksum.
+    pub remote_checksum: u128,
+    /// File with our state at that frame, if one was written.
+    pub report_path: Option<PathBuf>,
+}
+
+/// Checksums of confirmed frames, contiguous from `first_frame` (older ones are dropped
+/// beyond the configured limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfirmedLog {
+    first_frame: Frame,
+    checksums: VecDeque<u128>,
+    limit: usize,
+}
+
+impl ConfirmedLog {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            first_frame: 0,
+            checksums: VecDeque::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// The next frame to be logged.
+    pub fn next_frame(&self) -> Frame {
+        self.first_frame + self.checksums.len() as Frame
+    }
+
+    /// Last logged frame and its checksum.
+    pub fn last(&self) -> Option<(Frame, u128)> {
+        self.checksums.back().map(|c| (self.next_frame() - 1, *c))
+    }
+
+    /// Checksum of the state at the start of `frame`, if logged.
+    pub fn checksum_at(&self, frame: Frame) -> Option<u128> {
+        let idx = usize::try_from(frame - self.first_frame).ok()?;
+        self.checksums.get(idx).copied()
+    }
+
+    /// Number of logged frames.
+    pub fn len(&self) -> usize {
+        self.checksums.len()
+    }
+
+    /// Whether nothing is logged yet.
+    pub fn is_empty(&self) -> bool {
+        self.checksums.is_empty()
+    }
+
+    /// `(frame, checksum)` pairs in frame order.
+    pub fn iter(&self) -> impl Iterator<Item = (Frame, u128)> + '_ {
+        let first = self.first_frame;
+        self.checksums
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| (first + i as Frame, *c))
+    }
+
+    fn push(&mut self, checksum: u128) {
+        self.checksums.push_back(checksum);
+        if self.checksums.len() > self.limit {
+            self.checksums.pop_front();
+            self.first_frame += 1;
+        }
+    }
+}
+
+/// What one batch of requests did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BatchResult {
+    /// First-time frames simulated.
+    pub new_frames: u32,
+    /// Frames re-simulated after a load.
+    pub rollback_depth: u32,
+}
+
+/// Game, stats, snapshot ring and confirmed log of one runner.
+pub(crate) struct SessionCore<G: Game> {
+    pub game: G,
+    /// Frame the current `game` state is at (number of steps from the start).
+    pub frame: Frame,
+    /// Highest frame ever reached.
+    pub max_frame: Frame,
+    pub stats: RollbackStats,
+    pub log: ConfirmedLog,
+    ring: Vec<Option<(Frame, u128, G)>>,
+    measure: bool,
+    log_steps: bool,
+}
+
+impl<G: Game> SessionCore<G> {
+    pub fn new(game: G, ring: usize, log_limit: usize, measure: bool) -> Self {
+        Self {
+            game,
+            frame: 0,
+            max_frame: 0,
+            stats: RollbackStats::new(),
+            log: ConfirmedLog::new(log_limit),
+            ring: vec![None; ring.max(2)],
+            measure,
+            log_steps: false,
+        }
+    }
+
+    /// Logs the checksum after every first-time step (for spectators, which only simulate
+    /// confirmed frames and never save).
+    pub fn enable_step_logging(&mut self) {
+        self.log_steps = true;
+        if self.log.is_empty() && self.frame == 0 {
+            self.log.push(self.game.checksum());
+        }
+    }
+
+    fn slot(&self, frame: Frame) -> usize {
+        (frame.rem_euclid(self.ring.len() as Frame)) as usize
+    }
+
+    /// The saved state of `frame`, if still in the ring.
+    pub fn state_at(&self, frame: Frame) -> Option<&G> {
+        match self.ring.get(self.slot(frame))? {
+            Some((f, _, g)) if *f == frame => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Serves ggrs requests in order.
+    pub fn handle<C>(&mut self, requests: Vec<GgrsRequest<C>>) -> Result<BatchResult, RunnerError>
+    where
+        C: ggrs::Config<State = G, Input = G::Input>,
+    {
+        let mut out = BatchResult::default();
+        for req in requests {
+            match req {
+                GgrsRequest::SaveGameState { cell, frame } => {
+                    let t = self.measure.then(Instant::now);
+                    let checksum = self.game.checksum();
+                    cell.save(frame, Some(self.game.clone()), Some(checksum));
+                    let slot = self.slot(frame);
+                    if let Some(s) = self.ring.get_mut(slot) {
+                        *s = Some((frame, checksum, self.game.clone()));
+                    }
+                    self.stats.saves += 1;
+                    if let Some(t) = t {
+                        self.stats.snapshot_ns += t.elapsed().as_nanos() as u64;
+                    }
+                }
+                GgrsRequest::LoadGameState { cell, frame } => {
+                    let t = self.measure.then(Instant::now);
+                    self.game = cell.load().ok_or(RunnerError::MissingSnapshot(frame))?;
+                    let depth = u32::try_from(self.frame - frame).unwrap_or(0);
+                    self.stats.record_rollback(depth);
+                    out.rollback_depth += depth;
+                    self.frame = frame;
+                    if let Some(t) = t {
+                        self.stats.snapshot_ns += t.elapsed().as_nanos() as u64;
+                    }
+                }
+                GgrsRequest::AdvanceFrame { inputs } => {
+                    let t = self.measure.then(Instant::now);
+                    self.game.step(&inputs);
+                    if let Some(t) = t {
+                        self.stats.game_ns += t.elapsed().as_nanos() as u64;
+                    }
+                    self.frame += 1;
+                    if self.frame > self.max_frame {
+                        self.max_frame = self.frame;
+                        out.new_frames += 1;
+                        self.stats.frames += 1;
+                        if inputs.iter().any(|(_, s)| *s == InputStatus::Predicted) {
+                            self.stats.predicted_frames += 1;
+                        }
+                        if self.log_steps && self.log.next_frame() == self.frame {
+                            self.log.push(self.game.checksum());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Logs checksums of saved frames up to `confirmed` (inclusive, and below the current
+    /// frame), in order; stops at the first frame not in the ring.
+    pub fn confirm_upto(&mut self, confirmed: Frame) {
+        let upto = confirmed.min(self.frame - 1);
+        while self.log.next_frame() <= upto {
+            let f = self.log.next_frame();
+            let Some(Some((sf, ck, _))) = self.ring.get(self.slot(f)) else {
+                break;
+            };
+            if *sf != f {
+                break;
+            }
+            let ck = *ck;
+            self.log.push(ck);
+        }
+    }
+}

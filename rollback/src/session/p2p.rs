@@ -1,0 +1,398 @@
+//! [`P2PRunner`]: a two-player ggrs P2P session over any socket.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ggrs::{
+    Frame, GgrsError, GgrsEvent, NonBlockingSocket, P2PSession, PlayerType, SessionBuilder,
+    SessionState,
+};
+
+use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
+use super::tap::{tap, Tap};
+use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use crate::desync;
+use crate::game::Game;
+use crate::netsim::{SharedClock, WallClock};
+use crate::stats::{NetworkFigures, RollbackStats};
+use crate::wire::MessageKind;
+
+/// Optional settings of a [`P2PRunner`].
+#[derive(Debug, Clone)]
+pub struct RunnerOptions<A> {
+    /// Clock for retransmission timing (default: the wall clock). Use the simulator's
+    /// virtual clock in simulations.
+    pub clock: Option<SharedClock>,
+    /// Spectators to stream confirmed inputs to.
+    pub spectators: Vec<A>,
+    /// Directory where the local state is written when ggrs reports a desync.
+    pub desync_dir: Option<PathBuf>,
+}
+
+impl<A> Default for RunnerOptions<A> {
+    fn default() -> Self {
+        Self {
+            clock: None,
+            spectators: Vec::new(),
+            desync_dir: None,
+        }
+    }
+}
+
+/// Drives a two-player [`Game`] over a ggrs P2P session.
+///
+/// Loop: [`poll`](Self::poll) often (at least once a frame), then, once
+/// [`is_running`](Self::is_running), call [`advance`](Self::advance) with the local input
+/// every [`frame_interval`](Self::frame_interval).
+pub struct P2PRunner<G: Game, A>
+where
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    session: P2PSession<GgrsConfig<G, A>>,
+    tap: Tap<A>,
+    core: SessionCore<G>,
+    config: RunnerConfig,
+    local_player: usize,
+    remote_player: usize,
+    clock: SharedClock,
+    delay_applied: bool,
+    stall_since: Option<Duration>,
+    last_retransmit: Duration,
+    last_sync_progress: Duration,
+    disconnected: bool,
+    desyncs: Vec<DesyncEvent>,
+    desync_dir: Option<PathBuf>,
+}
+
+/// A type-erased ggrs socket.
+pub type BoxedSocket<A> = Box<dyn NonBlockingSocket<A>>;
+
+impl<G, A> P2PRunner<G, A>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    /// A runner for `local_player` (0 or 1) playing against `remote_addr`, starting from
+    /// `game`, with the wall clock.
+    pub fn new(
+        config: RunnerConfig,
+        game: G,
+        socket: impl NonBlockingSocket<A> + 'static,
+        local_player: usize,
+        remote_addr: A,
+    ) -> Result<Self, RunnerError> {
+        Self::with_options(
+            config,
+            game,
+            socket,
+            local_player,
+            remote_addr,
+            RunnerOptions::default(),
+        )
+    }
+
+    /// Like [`new`](Self::new) with [`RunnerOptions`].
+    pub fn with_options(
+        config: RunnerConfig,
+        game: G,
+        socket: impl NonBlockingSocket<A> + 'static,
+        local_player: usize,
+        remote_addr: A,
+        options: RunnerOptions<A>,
+    ) -> Result<Self, RunnerError> {
+        config.validate()?;
+        if local_player > 1 {
+            return Err(RunnerError::InvalidConfig(format!(
+                "local_player must be 0 or 1, got {local_player}"
+            )));
+        }
+        let remote_player = 1 - local_player;
+        let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
+            .with_num_players(2)?
+            .with_max_prediction_window(config.max_prediction)
+            .with_input_delay(0)
+            .with_fps(config.fps as usize)?
+            .with_desync_detection_mode(config.desync_detection())
+            .with_disconnect_timeout(config.disconnect_timeout)
+            .with_disconnect_notify_delay(config.disconnect_notify)
+            .add_player(PlayerType::Local, local_player)?
+            .add_player(PlayerType::Remote(remote_addr), remote_player)?;
+        for (i, addr) in options.spectators.into_iter().enumerate() {
+            builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
+        }
+        let boxed: BoxedSocket<A> = Box::new(socket);
+        let (tapped, tap) = tap(boxed);
+        let session = builder.start_p2p_session(tapped)?;
+        let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
+        let now = clock.now();
+        Ok(Self {
+            session,
+            tap,
+            core: SessionCore::new(
+                game,
+                config.state_ring,
+                config.checksum_log,
+                config.measure_time,
+            ),
+            config,
+            local_player,
+            remote_player,
+            clock,
+            delay_applied: false,
+            stall_since: None,
+            last_retransmit: now,
+            last_sync_progress: now,
+            disconnected: false,
+            desyncs: Vec::new(),
+            desync_dir: options.desync_dir,
+        })
+    }
+
+    /// Receives and sends packets and handles ggrs events. Call at least once a frame,
+    /// also while synchronizing.
+    pub fn poll(&mut self) {
+        self.session.poll_remote_clients();
+        self.drain_events();
+        if self.session.current_state() == SessionState::Synchronizing {
+            let now = self.clock.now();
+            let interval = self.config.retransmit_interval;
+            if !interval.is_zero()
+                && now.saturating_sub(self.last_sync_progress) >= interval
+                && now.saturating_sub(self.last_retransmit) >= interval
+            {
+                self.core.stats.retransmits += self.tap.retransmit(MessageKind::SyncRequest);
+                self.last_retransmit = now;
+            }
+        }
+    }
+
+    /// Whether the handshake is done and frames can be advanced.
+    pub fn is_running(&self) -> bool {
+        self.session.current_state() == SessionState::Running
+    }
+
+    /// Advances one frame with the local input: adds the input, serves every Save / Load /
+    /// Advance request, handles events, updates statistics and the confirmed log.
+    pub fn advance(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
+        if !self.is_running() {
+            return Ok(FrameOutcome::Synchronizing);
+        }
+        let started = self.config.measure_time.then(Instant::now);
+        let before = self.core.stats.game_ns + self.core.stats.snapshot_ns;
+        let result = self.advance_inner(local_input);
+        if let Some(t) = started {
+            let inside = self.core.stats.game_ns + self.core.stats.snapshot_ns - before;
+            let total = t.elapsed().as_nanos() as u64;
+            self.core.stats.engine_ns += total.saturating_sub(inside);
+        }
+        result
+    }
+
+    fn advance_inner(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
+        // frame 0 gets the default input; then the real delay is switched on (module docs)
+        let input = if self.core.max_frame == 0 {
+            G::Input::default()
+        } else {
+            if !self.delay_applied {
+                self.session
+                    .set_input_delay(self.local_player, self.config.input_delay)?;
+                self.delay_applied = true;
+            }
+            local_input
+        };
+        self.session.add_local_input(self.local_player, input)?;
+        let batch = match self.session.advance_frame() {
+            Ok(requests) => self.core.handle(requests)?,
+            Err(GgrsError::PredictionThreshold) => Default::default(),
+            Err(GgrsError::NotSynchronized) => return Ok(FrameOutcome::Synchronizing),
+            Err(e) => return Err(e.into()),
+        };
+        self.drain_events();
+        self.core.confirm_upto(self.session.confirmed_frame());
+        if self.core.max_frame % 60 == 0 {
+            self.refresh_network_stats();
+        }
+        if self.disconnected {
+            return Ok(FrameOutcome::Disconnected);
+        }
+        if batch.new_frames > 0 {
+            self.stall_since = None;
+            if self.session.frames_ahead() > 0 {
+                self.core.stats.slowed_frames += 1;
+            }
+            Ok(FrameOutcome::Advanced {
+                frame: self.core.frame,
+                rollback_depth: batch.rollback_depth,
+            })
+        } else {
+            self.on_stall();
+            Ok(FrameOutcome::Stalled {
+                rollback_depth: batch.rollback_depth,
+            })
+        }
+    }
+
+    fn on_stall(&mut self) {
+        self.core.stats.stalls += 1;
+        let now = self.clock.now();
+        let since = *self.stall_since.get_or_insert(now);
+        let interval = self.config.retransmit_interval;
+        if !interval.is_zero()
+            && now.saturating_sub(since) >= interval
+            && now.saturating_sub(self.last_retransmit) >= interval
+        {
+            self.core.stats.retransmits += self.tap.retransmit(MessageKind::Input);
+            self.last_retransmit = now;
+        }
+    }
+
+    fn refresh_network_stats(&mut self) {
+        if let Ok(n) = self.session.network_stats(self.remote_player) {
+            self.core.stats.network = NetworkFigures {
+                ping_ms: u64::try_from(n.ping).unwrap_or(u64::MAX),
+                send_queue_len: n.send_queue_len,
+                local_frames_behind: n.local_frames_behind,
+                remote_frames_behind: n.remote_frames_behind,
+            };
+        }
+    }
+
+    fn drain_events(&mut self) {
+        let events: Vec<_> = self.session.events().collect();
+        for event in events {
+            let counts = &mut self.core.stats.events;
+            match event {
+                GgrsEvent::Synchronizing { .. } => {
+                    counts.synchronizing += 1;
+                    self.last_sync_progress = self.clock.now();
+                }
+                GgrsEvent::Synchronized { .. } => counts.synchronized += 1,
+                GgrsEvent::NetworkInterrupted { .. } => counts.network_interrupted += 1,
+                GgrsEvent::NetworkResumed { .. } => counts.network_resumed += 1,
+                GgrsEvent::Disconnected { addr } => {
+                    counts.disconnected += 1;
+                    tracing::warn!(?addr, "remote disconnected");
+                    self.disconnected = true;
+                }
+                GgrsEvent::WaitRecommendation { .. } => counts.wait_recommendations += 1,
+                GgrsEvent::DesyncDetected {
+                    frame,
+                    local_checksum,
+                    remote_checksum,
+                    ..
+                } => {
+                    counts.desyncs_detected += 1;
+                    self.on_desync(frame, local_checksum, remote_checksum);
+                }
+            }
+        }
+    }
+
+    fn on_desync(&mut self, frame: Frame, local_checksum: u128, remote_checksum: u128) {
+        tracing::error!(
+            frame,
+            local_checksum,
+            remote_checksum,
+            "desync detected by ggrs"
+        );
+        let report_path = match (&self.desync_dir, self.core.state_at(frame)) {
+            (Some(dir), Some(state)) => {
+                let name = format!("desync-p{}-frame{frame}.txt", self.local_player);
+                let path = dir.join(name);
+                match desync::write_state(&path, frame, state) {
+                    Ok(()) => Some(path),
+                    Err(e) => {
+                        tracing::warn!(%e, "could not write desync state");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        self.desyncs.push(DesyncEvent {
+            frame,
+            local_checksum,
+            remote_checksum,
+            report_path,
+        });
+    }
+
+    /// Time until the next frame should run: `1/fps`, 10 % longer while ggrs reports us
+    /// ahead of the remote (time sync).
+    pub fn frame_interval(&self) -> Duration {
+        let base = self.config.frame_duration();
+        if self.session.frames_ahead() > 0 {
+            base + base / 10
+        } else {
+            base
+        }
+    }
+
+    /// Frames ggrs estimates we are ahead of the remote (averaged).
+    pub fn frames_ahead(&self) -> i32 {
+        self.session.frames_ahead()
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> &RollbackStats {
+        &self.core.stats
+    }
+
+    /// Checksums of confirmed frames.
+    pub fn confirmed_checksums(&self) -> &ConfirmedLog {
+        &self.core.log
+    }
+
+    /// The last frame whose inputs are confirmed for all players.
+    pub fn confirmed_frame(&self) -> Frame {
+        self.session.confirmed_frame()
+    }
+
+    /// The current (possibly predicted) game state.
+    pub fn game(&self) -> &G {
+        &self.core.game
+    }
+
+    /// The frame the current state is at.
+    pub fn current_frame(&self) -> Frame {
+        self.core.frame
+    }
+
+    /// A recently saved state (at the start of `frame`), for desync diffs.
+    pub fn state_at(&self, frame: Frame) -> Option<&G> {
+        self.core.state_at(frame)
+    }
+
+    /// Desyncs reported by ggrs so far.
+    pub fn desync_events(&self) -> &[DesyncEvent] {
+        &self.desyncs
+    }
+
+    /// Whether the remote disconnected.
+    pub fn is_disconnected(&self) -> bool {
+        self.disconnected
+    }
+
+    /// The local player handle.
+    pub fn local_player(&self) -> usize {
+        self.local_player
+    }
+
+    /// Packets sent and received (including retransmissions).
+    pub fn packet_counters(&self) -> (u64, u64) {
+        self.tap.counters()
+    }
+
+    /// Writes the saved local state of `frame` to `path` (readable field list).
+    pub fn write_state(&self, path: &Path, frame: Frame) -> Result<bool, RunnerError> {
+        match self.core.state_at(frame) {
+            Some(state) => {
+                desync::write_state(path, frame, state)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}

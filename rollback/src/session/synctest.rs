@@ -1,0 +1,93 @@
+//! [`SyncTestRunner`]: ggrs's SyncTest over a [`Game`].
+
+use std::time::Instant;
+
+use ggrs::{Frame, GgrsError, SessionBuilder, SyncTestSession};
+
+use super::core::{ConfirmedLog, SessionCore};
+use super::{GgrsConfig, RunnerConfig, RunnerError};
+use crate::game::Game;
+use crate::stats::RollbackStats;
+
+/// Runs a game under ggrs's SyncTest: every frame, ggrs rolls back `check_distance` frames,
+/// re-simulates them and compares checksums with the first simulation. A mismatch means the
+/// game is not deterministic ([`RunnerError::SyncTestMismatch`]). Every frame is a rollback
+/// here, so the rollback counters measure the test itself.
+pub struct SyncTestRunner<G: Game> {
+    session: SyncTestSession<GgrsConfig<G, usize>>,
+    core: SessionCore<G>,
+    players: usize,
+    measure: bool,
+}
+
+impl<G: Game> SyncTestRunner<G> {
+    /// A SyncTest for `players` players with `config.check_distance` and
+    /// `config.max_prediction` (`check_distance < max_prediction`).
+    pub fn new(config: RunnerConfig, game: G, players: usize) -> Result<Self, RunnerError> {
+        config.validate()?;
+        let session = SessionBuilder::<GgrsConfig<G, usize>>::new()
+            .with_num_players(players)?
+            .with_max_prediction_window(config.max_prediction)
+            .with_check_distance(config.check_distance)
+            .with_input_delay(config.input_delay)
+            .start_synctest_session()?;
+        Ok(Self {
+            session,
+            core: SessionCore::new(
+                game,
+                config.state_ring,
+                config.checksum_log,
+                config.measure_time,
+            ),
+            players,
+            measure: config.measure_time,
+        })
+    }
+
+    /// Advances one frame with one input per player.
+    pub fn advance(&mut self, inputs: &[G::Input]) -> Result<Frame, RunnerError> {
+        let started = self.measure.then(Instant::now);
+        let before = self.core.stats.game_ns + self.core.stats.snapshot_ns;
+        for handle in 0..self.players {
+            let input = inputs.get(handle).copied().unwrap_or_default();
+            self.session.add_local_input(handle, input)?;
+        }
+        let requests = match self.session.advance_frame() {
+            Ok(r) => r,
+            Err(GgrsError::MismatchedChecksum {
+                current_frame,
+                mismatched_frames,
+            }) => {
+                return Err(RunnerError::SyncTestMismatch {
+                    frame: current_frame,
+                    mismatched: mismatched_frames,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.core.handle(requests)?;
+        let confirmed = self.core.frame - self.session.check_distance() as Frame - 1;
+        self.core.confirm_upto(confirmed);
+        if let Some(t) = started {
+            let inside = self.core.stats.game_ns + self.core.stats.snapshot_ns - before;
+            let total = t.elapsed().as_nanos() as u64;
+            self.core.stats.engine_ns += total.saturating_sub(inside);
+        }
+        Ok(self.core.frame)
+    }
+
+    /// The current game state.
+    pub fn game(&self) -> &G {
+        &self.core.game
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> &RollbackStats {
+        &self.core.stats
+    }
+
+    /// Checksums of frames older than the check distance.
+    pub fn confirmed_checksums(&self) -> &ConfirmedLog {
+        &self.core.log
+    }
+}

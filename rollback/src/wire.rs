@@ -1,0 +1,120 @@
+//! ggrs [`Message`] on the wire: a bounded bincode codec and a cheap message classifier.
+//!
+//! Transports that carry bytes (WebRTC data channels, relays) can use [`encode`] and
+//! [`decode`]; [`decode`] never panics and never allocates more than
+//! [`MAX_MESSAGE_BYTES`]. [`kind`] tells input and sync messages apart, which the runners
+//! use to re-send them on their own clock (see [`crate::session`]).
+
+use ggrs::Message;
+use thiserror::Error;
+
+/// Largest encoded message accepted by [`decode`].
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Codec errors.
+#[derive(Debug, Error)]
+pub enum WireError {
+    /// The message could not be encoded.
+    #[error("encode: {0}")]
+    Encode(String),
+    /// The bytes are not a valid message.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// The input is larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+/// Encodes a message (bincode 2, standard config).
+pub fn encode(msg: &Message) -> Result<Vec<u8>, WireError> {
+    bincode::serde::encode_to_vec(msg, config()).map_err(|e| WireError::Encode(e.to_string()))
+}
+
+/// Decodes a message, rejecting oversized or malformed input and trailing bytes.
+pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let (msg, used) = bincode::serde::decode_from_slice::<Message, _>(bytes, config())
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(WireError::Decode(format!(
+            "{} trailing bytes",
+            bytes.len() - used
+        )));
+    }
+    Ok(msg)
+}
+
+/// Encoded size in bytes (0 if the message cannot be encoded).
+pub fn encoded_len(msg: &Message) -> usize {
+    encode(msg).map(|v| v.len()).unwrap_or(0)
+}
+
+/// The kind of a ggrs message (the variant of its body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageKind {
+    /// Handshake request.
+    SyncRequest,
+    /// Handshake reply.
+    SyncReply,
+    /// Inputs (all unacknowledged frames).
+    Input,
+    /// Input acknowledgement.
+    InputAck,
+    /// Ping / frame advantage report.
+    QualityReport,
+    /// Pong.
+    QualityReply,
+    /// Desync detection checksum.
+    ChecksumReport,
+    /// Keep-alive.
+    KeepAlive,
+    /// Unknown (a newer ggrs).
+    Other,
+}
+
+/// Classifies a message by the serde variant index of its body. ggrs 0.13's wire format
+/// is `Message { header: MessageHeader { magic: u16 }, body: MessageBody }`; with
+/// fixed-size integers the variant index is the little-endian `u32` at bytes 2..6.
+pub fn kind(msg: &Message) -> MessageKind {
+    let cfg = bincode::config::standard().with_fixed_int_encoding();
+    let Ok(bytes) = bincode::serde::encode_to_vec(msg, cfg) else {
+        return MessageKind::Other;
+    };
+    let Some(idx) = bytes.get(2..6) else {
+        return MessageKind::Other;
+    };
+    let idx = u32::from_le_bytes([idx[0], idx[1], idx[2], idx[3]]);
+    match idx {
+        0 => MessageKind::SyncRequest,
+        1 => MessageKind::SyncReply,
+        2 => MessageKind::Input,
+        3 => MessageKind::InputAck,
+        4 => MessageKind::QualityReport,
+        5 => MessageKind::QualityReply,
+        6 => MessageKind::ChecksumReport,
+        7 => MessageKind::KeepAlive,
+        _ => MessageKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rejects_garbage_without_panicking() {
+        for bytes in [&[][..], &[0xff; 3][..], &[0, 0, 9, 9, 9, 9, 9][..]] {
+            assert!(decode(bytes).is_err());
+        }
+        assert!(matches!(
+            decode(&vec![0; MAX_MESSAGE_BYTES + 1]),
+            Err(WireError::TooLarge(_))
+        ));
+    }
+}
