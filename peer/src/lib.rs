@@ -10,6 +10,8 @@
 //!   [`ChannelMode::Sequenced`]) and the [`GgrsSocket`].
 //! - [`codec`]: the size-limited packet codec ([`codec::decode_packet`] is fuzzed).
 //! - [`link`]: the running match: [`MatchLink`] handle plus driver task, events, stats.
+//! - [`loopback`]: two peers in one process over real WebRTC without signaling, optionally
+//!   through the impairing UDP [`relay`] (measurements, transport tests).
 //!
 //! ## Panics
 //! Nothing received from the network (signaling JSON, SDP, candidates, game packets) can
@@ -28,7 +30,9 @@ pub mod codec;
 pub mod error;
 pub mod ice;
 pub mod link;
+pub mod loopback;
 pub mod negotiate;
+pub mod relay;
 mod transport;
 
 pub use channel::{ChannelConfig, ChannelMode, GgrsSocket, LinkCounters, PeerId};

@@ -114,7 +114,7 @@ enum Command {
 
 pub(crate) struct LinkParts {
     pub(crate) info: MatchInfo,
-    pub(crate) client: SignalClient,
+    pub(crate) client: Option<SignalClient>,
     pub(crate) transport: Transport,
     pub(crate) events: mpsc::UnboundedReceiver<TransportEvent>,
     pub(crate) inbound_tx: mpsc::Sender<Bytes>,
@@ -161,7 +161,7 @@ impl MatchLink {
         let driver = LinkDriver {
             session_id: parts.info.session_id.clone(),
             player_id: parts.info.player_id.clone(),
-            client: Some(parts.client),
+            client: parts.client,
             transport: parts.transport,
             transport_events: parts.events,
             inbound: parts.inbound_tx,

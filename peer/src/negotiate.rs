@@ -560,7 +560,7 @@ impl Negotiation {
         let inbound_rx = inbound_rx.ok_or_else(|| PeerError::Connection("no queue".to_owned()))?;
         Ok(MatchLink::spawn(LinkParts {
             info,
-            client: self.client,
+            client: Some(self.client),
             transport,
             events,
             inbound_tx: self.inbound_tx,
