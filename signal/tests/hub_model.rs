@@ -1,0 +1,532 @@
+//! Model-based property test of the sans-IO hub: random action sequences from several
+//! players are applied to the hub and to a simple reference model of the spec; results,
+//! error codes and resulting states must agree, and the invariants must hold (no player in
+//! two live sessions, lobby statuses agree with sessions, refused actions change nothing,
+//! every session is live or gone).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use signal::hub::{Hub, HubConfig, HubOutput, SessionState};
+use signal::protocol::*;
+
+const N: usize = 4;
+const REQUEST_TIMEOUT: u64 = 30;
+const NEGOTIATION_TIMEOUT: u64 = 20;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Join(usize),
+    Leave(usize),
+    Request(usize, usize),
+    Accept(usize, usize, Option<usize>),
+    Decline(usize, usize, Option<usize>),
+    Cancel(usize, usize, usize),
+    Offer(usize, usize, usize),
+    Answer(usize, usize, usize),
+    Ice(usize, usize, usize),
+    Report(usize, usize, bool),
+    End(usize, usize),
+    Spoof(usize, usize),
+    Reconnect(usize),
+    Tick(u64),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let p = 0..N;
+    let k = 0..6usize;
+    prop_oneof![
+        2 => p.clone().prop_map(Action::Join),
+        1 => p.clone().prop_map(Action::Leave),
+        4 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Request(a, b)),
+        4 => (p.clone(), p.clone(), proptest::option::of(k.clone())).prop_map(|(a, b, s)| Action::Accept(a, b, s)),
+        1 => (p.clone(), p.clone(), proptest::option::of(k.clone())).prop_map(|(a, b, s)| Action::Decline(a, b, s)),
+        1 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Cancel(a, b, s)),
+        3 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Offer(a, b, s)),
+        3 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Answer(a, b, s)),
+        2 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Ice(a, b, s)),
+        4 => (p.clone(), k.clone(), proptest::bool::weighted(0.8)).prop_map(|(a, s, c)| Action::Report(a, s, c)),
+        2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::End(a, s)),
+        1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Spoof(a, b)),
+        1 => p.clone().prop_map(Action::Reconnect),
+        1 => prop_oneof![Just(1u64), Just(19), Just(21), Just(31)].prop_map(Action::Tick),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct MSession {
+    req: usize,
+    tgt: usize,
+    state: SessionState,
+    reported: [bool; 2],
+    deadline: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    in_lobby: [bool; N],
+    sessions: BTreeMap<String, MSession>,
+    now: u64,
+}
+
+fn pid(i: usize) -> String {
+    format!("p{i}")
+}
+
+impl Model {
+    fn live(&self, p: usize) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.state != SessionState::Requested && (s.req == p || s.tgt == p))
+    }
+    fn outgoing(&self, p: usize) -> Option<String> {
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.state == SessionState::Requested && s.req == p)
+            .map(|(id, _)| id.clone())
+    }
+    fn drop_requests_of(&mut self, p: usize) {
+        self.sessions
+            .retain(|_, s| !(s.state == SessionState::Requested && (s.req == p || s.tgt == p)));
+    }
+    /// Membership checks shared by session messages: 404, 403, 403 (receiver).
+    fn member(&self, p: usize, sid: &str, receiver: Option<usize>) -> Result<MSession, u16> {
+        let s = self.sessions.get(sid).ok_or(404u16)?;
+        if s.req != p && s.tgt != p {
+            return Err(403);
+        }
+        let opp = if s.req == p { s.tgt } else { s.req };
+        if receiver.is_some_and(|r| r != opp) {
+            return Err(403);
+        }
+        Ok(s.clone())
+    }
+    fn find_request(&self, p: usize, r: usize, sid: Option<&str>) -> Result<String, u16> {
+        let sid = match sid {
+            Some(s) => s.to_owned(),
+            None => match self.outgoing(r) {
+                Some(s) if self.sessions[&s].tgt == p => s,
+                _ => return Err(404),
+            },
+        };
+        let s = self.sessions.get(&sid).ok_or(404u16)?;
+        if s.req != p && s.tgt != p {
+            return Err(403);
+        }
+        if s.tgt != p {
+            return Err(403);
+        }
+        if s.req != r {
+            return Err(404);
+        }
+        if s.state != SessionState::Requested {
+            return Err(409);
+        }
+        Ok(sid)
+    }
+    fn tick(&mut self, secs: u64) {
+        self.now += secs;
+        let now = self.now;
+        self.sessions
+            .retain(|_, s| s.deadline.is_none_or(|d| d > now));
+    }
+}
+
+struct World {
+    hub: Hub,
+    model: Model,
+    t0: Instant,
+    conns: [u64; N],
+    next_conn: u64,
+    known: Vec<String>,
+}
+
+impl World {
+    fn new() -> Self {
+        let cfg = HubConfig {
+            request_timeout: Duration::from_secs(REQUEST_TIMEOUT),
+            negotiation_timeout: Duration::from_secs(NEGOTIATION_TIMEOUT),
+            lobby_debounce: Duration::from_millis(100),
+        };
+        let mut w = World {
+            hub: Hub::with_seed(cfg, 42),
+            model: Model::default(),
+            t0: Instant::now(),
+            conns: [0; N],
+            next_conn: 1,
+            known: Vec::new(),
+        };
+        for p in 0..N {
+            w.connect(p);
+        }
+        w
+    }
+    fn now(&self) -> Instant {
+        self.t0 + Duration::from_secs(self.model.now)
+    }
+    fn connect(&mut self, p: usize) {
+        self.conns[p] = self.next_conn;
+        self.next_conn += 1;
+        let now = self.now();
+        self.hub.connect(self.conns[p], &pid(p), &pid(p), now);
+    }
+
+    fn send(&mut self, p: usize, msg: ClientMessage) -> Result<(), u16> {
+        let now = self.now();
+        let r = self
+            .hub
+            .handle_message(self.conns[p], msg, now)
+            .map_err(|e| e.code.as_u16());
+        while let Some(out) = self.hub.poll_output() {
+            if let HubOutput::Send {
+                msg: ServerMessage::MatchRequestSent(s),
+                ..
+            } = out
+            {
+                self.known.push(s.session_id);
+            }
+        }
+        r
+    }
+
+    /// Applies one action to both; returns (hub result, model expectation).
+    fn step(&mut self, a: &Action) -> (Result<(), u16>, Result<(), u16>) {
+        let known = self.known.clone();
+        let sid_at = |k: usize| -> String {
+            if known.is_empty() {
+                "00000000-0000-4000-8000-000000000000".into()
+            } else {
+                known[k % known.len()].clone()
+            }
+        };
+        let m = &mut self.model;
+        match *a {
+            Action::Join(p) => {
+                let r = self.send(
+                    p,
+                    ClientMessage::JoinLobby(JoinLobby {
+                        player_id: pid(p),
+                        player_name: format!("P{p}"),
+                    }),
+                );
+                self.model.in_lobby[p] = true;
+                (r, Ok(()))
+            }
+            Action::Leave(p) => {
+                let expect = if m.in_lobby[p] { Ok(()) } else { Err(409) };
+                if expect.is_ok() {
+                    m.drop_requests_of(p);
+                    m.in_lobby[p] = false;
+                }
+                (
+                    self.send(
+                        p,
+                        ClientMessage::LeaveLobby(LeaveLobby { player_id: pid(p) }),
+                    ),
+                    expect,
+                )
+            }
+            Action::Request(p, q) => {
+                let expect = if !m.in_lobby[p] {
+                    Err(409)
+                } else if p == q {
+                    Err(400)
+                } else if m.live(p) || m.outgoing(p).is_some() {
+                    Err(409)
+                } else if !m.in_lobby[q] {
+                    Err(404)
+                } else if m.live(q) {
+                    Err(409)
+                } else {
+                    Ok(())
+                };
+                let before = self.known.len();
+                let r = self.send(
+                    p,
+                    ClientMessage::RequestMatch(RequestMatch {
+                        requester_id: pid(p),
+                        target_id: pid(q),
+                    }),
+                );
+                if expect.is_ok() && self.known.len() == before + 1 {
+                    let sid = self.known[before].clone();
+                    self.model.sessions.insert(
+                        sid,
+                        MSession {
+                            req: p,
+                            tgt: q,
+                            state: SessionState::Requested,
+                            reported: [false; 2],
+                            deadline: Some(self.model.now + REQUEST_TIMEOUT),
+                        },
+                    );
+                }
+                (r, expect)
+            }
+            Action::Accept(p, r, k) | Action::Decline(p, r, k) => {
+                let accept = matches!(a, Action::Accept(..));
+                let sid = k.map(sid_at);
+                let expect = m.find_request(p, r, sid.as_deref());
+                if let Ok(sid) = &expect {
+                    if accept {
+                        let now = m.now;
+                        m.sessions.retain(|id, s| {
+                            id == sid
+                                || !(s.state == SessionState::Requested
+                                    && [s.req, s.tgt].iter().any(|x| *x == p || *x == r))
+                        });
+                        if let Some(s) = m.sessions.get_mut(sid) {
+                            s.state = SessionState::Accepted;
+                            s.deadline = Some(now + NEGOTIATION_TIMEOUT);
+                        }
+                    } else {
+                        m.sessions.remove(sid);
+                    }
+                }
+                let msg = if accept {
+                    ClientMessage::AcceptMatch(AcceptMatch {
+                        accepter_id: pid(p),
+                        requester_id: pid(r),
+                        session_id: sid,
+                    })
+                } else {
+                    ClientMessage::DeclineMatch(DeclineMatch {
+                        decliner_id: pid(p),
+                        requester_id: pid(r),
+                        session_id: sid,
+                    })
+                };
+                (self.send(p, msg), expect.map(|_| ()))
+            }
+            Action::Cancel(p, t, k) => {
+                let sid = sid_at(k);
+                let expect = match m.sessions.get(&sid) {
+                    None => Err(404),
+                    Some(s) if s.req != p && s.tgt != p => Err(403),
+                    Some(s) if s.req != p => Err(403),
+                    Some(s) if s.tgt != t => Err(404),
+                    Some(s) if s.state != SessionState::Requested => Err(409),
+                    Some(_) => Ok(()),
+                };
+                if expect.is_ok() {
+                    m.sessions.remove(&sid);
+                }
+                (
+                    self.send(
+                        p,
+                        ClientMessage::CancelMatchRequest(CancelMatchRequest {
+                            requester_id: pid(p),
+                            target_id: pid(t),
+                            session_id: sid,
+                        }),
+                    ),
+                    expect,
+                )
+            }
+            Action::Offer(p, r, k) | Action::Answer(p, r, k) | Action::Ice(p, r, k) => {
+                let sid = sid_at(k);
+                let now = m.now;
+                let expect = m.member(p, &sid, Some(r)).and_then(|s| {
+                    let ok = match a {
+                        Action::Offer(..) => {
+                            matches!(s.state, SessionState::Accepted | SessionState::Connecting)
+                        }
+                        Action::Answer(..) => s.state == SessionState::Connecting,
+                        _ => s.state != SessionState::Requested,
+                    };
+                    if ok {
+                        Ok(s)
+                    } else {
+                        Err(409)
+                    }
+                });
+                if let (Ok(s), Action::Offer(..)) = (&expect, a) {
+                    if s.state == SessionState::Accepted {
+                        let e = m.sessions.get_mut(&sid).expect("session in model");
+                        e.state = SessionState::Connecting;
+                        e.deadline = Some(now + NEGOTIATION_TIMEOUT);
+                    }
+                }
+                let relay = SdpRelay {
+                    sender_id: pid(p),
+                    receiver_id: pid(r),
+                    sdp: "v=0".into(),
+                    session_id: sid.clone(),
+                };
+                let msg = match a {
+                    Action::Offer(..) => ClientMessage::SendSdpOffer(relay),
+                    Action::Answer(..) => ClientMessage::SendSdpAnswer(relay),
+                    _ => ClientMessage::SendIceCandidate(IceRelay {
+                        sender_id: pid(p),
+                        receiver_id: pid(r),
+                        candidate: serde_json::json!({"candidate": ""}),
+                        session_id: sid,
+                    }),
+                };
+                (self.send(p, msg), expect.map(|_| ()))
+            }
+            Action::Report(p, k, connected) => {
+                let sid = sid_at(k);
+                let expect = m.member(p, &sid, None).and_then(|s| {
+                    if matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
+                        Ok(s)
+                    } else {
+                        Err(409)
+                    }
+                });
+                if let Ok(s) = &expect {
+                    if connected {
+                        let e = m.sessions.get_mut(&sid).expect("session in model");
+                        e.reported[usize::from(s.req != p)] = true;
+                        if e.reported == [true, true] {
+                            e.state = SessionState::Connected;
+                            e.deadline = None;
+                        }
+                    } else {
+                        m.sessions.remove(&sid);
+                    }
+                }
+                let state = if connected {
+                    ConnectionState::Connected
+                } else {
+                    ConnectionState::Failed
+                };
+                (
+                    self.send(
+                        p,
+                        ClientMessage::ReportConnection(ReportConnection {
+                            player_id: pid(p),
+                            session_id: sid,
+                            state,
+                        }),
+                    ),
+                    expect.map(|_| ()),
+                )
+            }
+            Action::End(p, k) => {
+                let sid = sid_at(k);
+                let expect = m.member(p, &sid, None).and_then(|s| {
+                    if s.state == SessionState::Connected {
+                        Ok(())
+                    } else {
+                        Err(409)
+                    }
+                });
+                if expect.is_ok() {
+                    m.sessions.remove(&sid);
+                }
+                (
+                    self.send(
+                        p,
+                        ClientMessage::EndMatch(EndMatch {
+                            player_id: pid(p),
+                            session_id: sid,
+                        }),
+                    ),
+                    expect,
+                )
+            }
+            Action::Spoof(p, q) => {
+                let expect = if p == q { Ok(()) } else { Err(403) };
+                if p == q {
+                    m.in_lobby[p] = true;
+                }
+                (
+                    self.send(
+                        p,
+                        ClientMessage::JoinLobby(JoinLobby {
+                            player_id: pid(q),
+                            player_name: "x".into(),
+                        }),
+                    ),
+                    expect,
+                )
+            }
+            Action::Reconnect(p) => {
+                m.sessions.retain(|_, s| s.req != p && s.tgt != p);
+                m.in_lobby[p] = false;
+                let now = self.now();
+                self.hub.disconnect(self.conns[p], now);
+                self.connect(p);
+                while self.hub.poll_output().is_some() {}
+                (Ok(()), Ok(()))
+            }
+            Action::Tick(secs) => {
+                self.model.tick(secs);
+                let now = self.now();
+                self.hub.handle_timeout(now);
+                while self.hub.poll_output().is_some() {}
+                (Ok(()), Ok(()))
+            }
+        }
+    }
+
+    fn snapshot(&self) -> String {
+        let sessions: Vec<_> = self
+            .known
+            .iter()
+            .map(|id| self.hub.session(id).map(|s| (s.state, s.reported)))
+            .collect();
+        format!("{:?} {:?}", self.hub.lobby(), sessions)
+    }
+
+    fn agree(&self) -> Result<(), String> {
+        self.hub.check_invariants()?;
+        for id in &self.known {
+            let hub = self
+                .hub
+                .session(id)
+                .map(|s| (s.state, s.requester.clone(), s.target.clone()));
+            let model = self
+                .model
+                .sessions
+                .get(id)
+                .map(|s| (s.state, pid(s.req), pid(s.tgt)));
+            if hub != model {
+                return Err(format!("session {id}: hub {hub:?} model {model:?}"));
+            }
+        }
+        let lobby = self.hub.lobby();
+        for p in 0..N {
+            let row = lobby.players.iter().find(|r| r.player_id == pid(p));
+            if row.is_some() != self.model.in_lobby[p] {
+                return Err(format!("p{p} lobby membership differs"));
+            }
+            if let Some(row) = row {
+                let live = self.model.live(p);
+                if (row.status == PlayerStatus::InMatch) != live {
+                    return Err(format!("p{p} status {:?} but live={live}", row.status));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn hub_agrees_with_the_model(actions in proptest::collection::vec(action(), 1..80)) {
+        let mut w = World::new();
+        for a in &actions {
+            let before = w.snapshot();
+            let (got, expected) = w.step(a);
+            prop_assert_eq!(got, expected, "action {:?}", a);
+            if got.is_err() {
+                prop_assert_eq!(before, w.snapshot(), "refused {:?} changed state", a);
+            }
+            if let Err(e) = w.agree() {
+                prop_assert!(false, "after {:?}: {}", a, e);
+            }
+        }
+        // Liveness: after the longest timeout every unconnected session is gone.
+        let _ = w.step(&Action::Tick(REQUEST_TIMEOUT + 1));
+        for id in &w.known {
+            if let Some(s) = w.hub.session(id) {
+                prop_assert_eq!(s.state, SessionState::Connected);
+            }
+        }
+    }
+}
