@@ -1,6 +1,7 @@
 //! Codec behaviour: the spec's worked example byte for byte, round trips (proptest), LZ4
 //! pickle vectors for header bytes 0x00/0x40/0x80/0xC0 and raw blocks, and every malformed
 //! input of the spec rejected with a typed error before any oversized allocation.
+#![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use bytes::{BufMut, BytesMut};
 use connector::codec::{

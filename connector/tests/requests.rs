@@ -1,6 +1,7 @@
 //! Request behaviour over both TCP and WebSocket against the reference server: the local auth
 //! gate, request/response with a stage, pushes and stage broadcasts, timeouts with late
 //! replies dropped, 1 MiB payloads, 1,000 concurrent requests and sequence wrap past 65535.
+#![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 mod common;
 

@@ -25,6 +25,8 @@ const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) enum Completion {
     Callback(ReplyCallback),
     Async(oneshot::Sender<Result<Packet, ConnectorError>>),
+    /// Like `Async`, but a server error code is returned as `Ok(reply)` (header included).
+    AsyncRaw(oneshot::Sender<Result<Packet, ConnectorError>>),
 }
 
 /// A request on its way to the driver: the encoded frame (seq still 0) and its bookkeeping.
@@ -92,7 +94,7 @@ pub(crate) fn complete(
     match (completion, result) {
         (Completion::Callback(cb), Ok(reply)) => events.push(Event::Reply(cb, reply)),
         (Completion::Callback(_), Err(code)) => events.push(Event::Error(stage_id, code, request)),
-        (Completion::Async(tx), result) => {
+        (Completion::Async(tx) | Completion::AsyncRaw(tx), result) => {
             let _ = tx.send(result.map_err(|error_code| ConnectorError {
                 stage_id,
                 error_code,
@@ -129,44 +131,32 @@ pub(crate) async fn run_link(
 ) {
     let cfg = shared.config.clone();
     let timeout = Duration::from_millis(cfg.connect_timeout_ms);
-    let result = if cfg.use_websocket {
+    let mut connected_tx = connected_tx;
+    let timed_out = || TransportError::Io(std::io::ErrorKind::TimedOut.into());
+    let failure = if cfg.use_websocket {
         let connecting =
             WsTransport::connect(&cfg.host, cfg.port, &cfg.ws_path, cfg.max_packet_len);
         match tokio::time::timeout(timeout, connecting).await {
-            Ok(Ok(t)) => Ok(drive(
-                &shared,
-                generation,
-                t,
-                &mut commands,
-                debug_mode,
-                connected_tx,
-            )
-            .await),
-            Ok(Err(e)) => Err((e, connected_tx)),
-            Err(_) => Err((
-                TransportError::Io(std::io::ErrorKind::TimedOut.into()),
-                connected_tx,
-            )),
+            Ok(Ok(t)) => {
+                let tx = connected_tx.take();
+                drive(&shared, generation, t, &mut commands, debug_mode, tx).await;
+                None
+            }
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(timed_out()),
         }
     } else {
         match tokio::time::timeout(timeout, TcpTransport::connect(&cfg.host, cfg.port)).await {
-            Ok(Ok(t)) => Ok(drive(
-                &shared,
-                generation,
-                t,
-                &mut commands,
-                debug_mode,
-                connected_tx,
-            )
-            .await),
-            Ok(Err(e)) => Err((e, connected_tx)),
-            Err(_) => Err((
-                TransportError::Io(std::io::ErrorKind::TimedOut.into()),
-                connected_tx,
-            )),
+            Ok(Ok(t)) => {
+                let tx = connected_tx.take();
+                drive(&shared, generation, t, &mut commands, debug_mode, tx).await;
+                None
+            }
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(timed_out()),
         }
     };
-    if let Err((e, connected_tx)) = result {
+    if let Some(e) = failure {
         tracing::warn!(host = %cfg.host, port = cfg.port, error = %e, "connect failed");
         {
             let mut state = shared.lock_link();
@@ -321,7 +311,7 @@ impl LinkDriver<'_> {
             Command::Request(req) => self.on_request(*req),
             Command::ClearCache => self
                 .tracker
-                .retain(|p| matches!(p.completion, Completion::Async(_))),
+                .retain(|p| !matches!(p.completion, Completion::Callback(_))),
             Command::Close => {}
         }
     }
@@ -411,8 +401,9 @@ impl LinkDriver<'_> {
         if self.shared.config.enable_logging_response_time {
             tracing::info!(msg_id = %pending.request.msg_id(), rtt_us = pending.sent_at.elapsed().as_micros() as u64, "response time");
         }
-        let result = if p.error_code == 0 {
-            if pending.is_auth {
+        let raw = matches!(pending.completion, Completion::AsyncRaw(_));
+        let result = if p.error_code == 0 || raw {
+            if pending.is_auth && p.error_code == 0 {
                 self.shared
                     .with_current(self.generation, |l| l.authenticated = true);
                 self.liveness.start_heartbeats(Instant::now());

@@ -278,10 +278,16 @@ impl Connector {
         stage_id: i64,
         request: Packet,
         is_auth: bool,
+        raw: bool,
     ) -> Result<Packet, ConnectorError> {
         let (tx, rx) = oneshot::channel();
         let msg_id = request.msg_id().to_owned();
-        self.submit(stage_id, request, Completion::Async(tx), is_auth);
+        let completion = if raw {
+            Completion::AsyncRaw(tx)
+        } else {
+            Completion::Async(tx)
+        };
+        self.submit(stage_id, request, completion, is_auth);
         rx.await.unwrap_or(Err(ConnectorError {
             stage_id,
             error_code: DISCONNECTED,
@@ -297,7 +303,7 @@ impl Connector {
 
     /// Sends the authenticate request and awaits the reply.
     pub async fn authenticate_async(&self, packet: Packet) -> Result<Packet, ConnectorError> {
-        self.submit_async(0, packet, true).await
+        self.submit_async(0, packet, true, false).await
     }
 
     /// Sends a request without a stage; `callback` gets the reply.
@@ -322,7 +328,7 @@ impl Connector {
 
     /// Sends a request without a stage and awaits the reply.
     pub async fn request_async(&self, packet: Packet) -> Result<Packet, ConnectorError> {
-        self.submit_async(0, packet, false).await
+        self.submit_async(0, packet, false, false).await
     }
 
     /// Sends a request to `stage_id` and awaits the reply.
@@ -331,7 +337,24 @@ impl Connector {
         stage_id: i64,
         packet: Packet,
     ) -> Result<Packet, ConnectorError> {
-        self.submit_async(stage_id, packet, false).await
+        self.submit_async(stage_id, packet, false, false).await
+    }
+
+    /// Sends a request and awaits the reply **including** server error replies: a non-zero
+    /// server error code is returned as `Ok(reply)` (see [`Packet::received_header`]); only
+    /// local failures (60201/60202/60203/60204) are errors. For tools such as `connector_cli`.
+    pub async fn request_raw_async(
+        &self,
+        stage_id: i64,
+        packet: Packet,
+    ) -> Result<Packet, ConnectorError> {
+        self.submit_async(stage_id, packet, false, true).await
+    }
+
+    /// [`authenticate_async`](Self::authenticate_async) returning server error replies as
+    /// `Ok(reply)` like [`request_raw_async`](Self::request_raw_async).
+    pub async fn authenticate_raw_async(&self, packet: Packet) -> Result<Packet, ConnectorError> {
+        self.submit_async(0, packet, true, true).await
     }
 
     /// Runs every queued event and callback on the calling thread, in arrival order.

@@ -51,6 +51,7 @@ pub(crate) async fn accept_ws(server: ServerHandle, listener: TcpListener) {
         server.shared.tasks.spawn(async move {
             let _ = stream.set_nodelay(true);
             let path = s.shared.config.ws_path.clone();
+            #[allow(clippy::result_large_err)] // the signature tungstenite's callback requires
             let check = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                 if req.uri().path() == path {
                     Ok(resp)

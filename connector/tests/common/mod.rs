@@ -1,6 +1,6 @@
 //! Shared helpers of the integration tests: a reference server on 127.0.0.1:0 and clients
 //! configured for TCP or WebSocket.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
