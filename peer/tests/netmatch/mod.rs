@@ -85,6 +85,8 @@ pub(crate) struct PlayOutcome {
     pub(crate) winner: String,
     /// Wall time of the match.
     pub(crate) seconds: f64,
+    /// Whether the signaling connection was lost during the match.
+    pub(crate) signaling_lost: bool,
     /// Transport counters at the end.
     pub(crate) transport: TransportStats,
 }
@@ -124,12 +126,13 @@ pub(crate) async fn play(
     let margin = i32::try_from(config.runner.max_prediction).unwrap_or(8) + 2;
     let started = Instant::now();
     let mut link_closed: Option<String> = None;
+    let mut signaling_lost = false;
     let (mut lag_sum, mut lag_samples) = (0i64, 0i64);
     let mut next_frame_at = tokio::time::Instant::now();
     loop {
         while let Some(event) = link.try_event() {
             match event {
-                MatchEvent::SignalingLost => {}
+                MatchEvent::SignalingLost => signaling_lost = true,
                 other => link_closed = Some(format!("{other:?}")),
             }
         }
@@ -208,6 +211,7 @@ pub(crate) async fn play(
         ping_ms: stats.network.ping_ms,
         winner,
         seconds: started.elapsed().as_secs_f64(),
+        signaling_lost,
         transport: link.stats().await,
     })
 }
