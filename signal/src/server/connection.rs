@@ -17,6 +17,9 @@ use crate::hub::ConnId;
 use crate::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, Welcome};
 use crate::ratelimit::{RateDecision, RateLimiter};
 
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_REPLY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why the pump stopped: `Some` = send this close frame, `None` = the socket is gone.
 type PumpEnd = Option<CloseRequest>;
 
@@ -69,12 +72,18 @@ async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: 
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = tokio::time::timeout(shared.config.close_timeout, async {
-            let _ = socket.send(Message::Close(Some(frame))).await;
-            // Wait for the client's close reply so the frame is not lost to a reset.
-            while let Some(Ok(_)) = socket.recv().await {}
-        })
+        let sent = tokio::time::timeout(
+            shared.config.close_timeout,
+            socket.send(Message::Close(Some(frame))),
+        )
         .await;
+        if matches!(sent, Ok(Ok(()))) {
+            // Briefly wait for the client's close reply so the frame is not lost to a reset.
+            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+                while let Some(Ok(_)) = socket.recv().await {}
+            })
+            .await;
+        }
     }
 }
 
