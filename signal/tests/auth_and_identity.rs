@@ -17,7 +17,7 @@ use signal::protocol::*;
 use signal::{SignalClient, SignalServer};
 
 fn claims(sub: &str, exp_offset: i64, nbf_offset: Option<i64>) -> Claims {
-    let now = now_unix().unwrap() as i64;
+    let now = now_unix().expect("clock") as i64;
     Claims {
         sub: sub.into(),
         exp: (now + exp_offset) as u64,

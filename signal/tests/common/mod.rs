@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: a server on 127.0.0.1:0, tokens, raw clients.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
