@@ -1,4 +1,9 @@
 #![no_main]
-//! Placeholder: filled in by the crate that owns this decoder.
+//! Fuzzes the signaling hub: arbitrary bytes become text frames from three players (see
+//! `signal::fuzzing::feed`), parsed and applied to the hub; it must never panic and its
+//! invariants must hold after every frame.
 use libfuzzer_sys::fuzz_target;
-fuzz_target!(|_data: &[u8]| {});
+
+fuzz_target!(|data: &[u8]| {
+    signal::fuzzing::feed(data);
+});
