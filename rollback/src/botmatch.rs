@@ -147,10 +147,12 @@ pub fn run_pair<G: Game>(
         let i = usize::from(next_due[1] < next_due[0]);
         clock.set(next_due[i]);
         let r = &mut runners[i];
-        r.poll();
         if r.is_running() {
+            // advance() polls the network itself
             let inp = input(i, r.game());
             r.advance(inp)?;
+        } else {
+            r.poll();
         }
         next_due[i] += r.frame_interval();
         compare(

@@ -83,13 +83,11 @@ pub enum MessageKind {
 /// fixed-size integers the variant index is the little-endian `u32` at bytes 2..6.
 pub fn kind(msg: &Message) -> MessageKind {
     let cfg = bincode::config::standard().with_fixed_int_encoding();
-    let Ok(bytes) = bincode::serde::encode_to_vec(msg, cfg) else {
-        return MessageKind::Other;
-    };
-    let Some(idx) = bytes.get(2..6) else {
-        return MessageKind::Other;
-    };
-    let idx = u32::from_le_bytes([idx[0], idx[1], idx[2], idx[3]]);
+    // Only the first 6 bytes are needed: encoding into a 6-byte buffer stops (with an
+    // "unexpected end" error) right after the variant index for every non-unit variant.
+    let mut buf = [0xff_u8; 6];
+    let _ = bincode::serde::encode_into_slice(msg, &mut buf, cfg);
+    let idx = u32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]);
     match idx {
         0 => MessageKind::SyncRequest,
         1 => MessageKind::SyncReply,

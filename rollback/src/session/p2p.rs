@@ -173,8 +173,10 @@ where
         self.session.current_state() == SessionState::Running
     }
 
-    /// Advances one frame with the local input: adds the input, serves every Save / Load /
-    /// Advance request, handles events, updates statistics and the confirmed log.
+    /// Advances one frame with the local input: polls the network (ggrs's `advance_frame`
+    /// does), adds the input, serves every Save / Load / Advance request, handles events,
+    /// updates statistics and the confirmed log. While running, a separate [`poll`](Self::poll)
+    /// right before `advance` is therefore optional.
     pub fn advance(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
         if !self.is_running() {
             return Ok(FrameOutcome::Synchronizing);
