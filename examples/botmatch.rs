@@ -19,7 +19,10 @@ use rollback::netsim::LinkConditions;
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
-#[command(name = "botmatch", about = "Rollback bot matches on a simulated network")]
+#[command(
+    name = "botmatch",
+    about = "Rollback bot matches on a simulated network"
+)]
 struct Args {
     /// Frames per match (60 per second of game time).
     #[arg(long, default_value_t = 3600, env = "BOTMATCH_FRAMES")]
@@ -82,16 +85,28 @@ fn validate(a: &Args) -> Result<MatchConfig, String> {
         }
     };
     if a.frames == 0 || a.frames > 10_000_000 {
-        return Err(format!("--frames must be within 1..10000000, got {}", a.frames));
+        return Err(format!(
+            "--frames must be within 1..10000000, got {}",
+            a.frames
+        ));
     }
     if a.matches == 0 || a.matches > 100_000 {
-        return Err(format!("--matches must be within 1..100000, got {}", a.matches));
+        return Err(format!(
+            "--matches must be within 1..100000, got {}",
+            a.matches
+        ));
     }
     if a.input_delay > 16 {
-        return Err(format!("--input-delay must be within 0..16, got {}", a.input_delay));
+        return Err(format!(
+            "--input-delay must be within 0..16, got {}",
+            a.input_delay
+        ));
     }
     if a.max_prediction == 0 || a.max_prediction > 64 {
-        return Err(format!("--max-prediction must be within 1..64, got {}", a.max_prediction));
+        return Err(format!(
+            "--max-prediction must be within 1..64, got {}",
+            a.max_prediction
+        ));
     }
     let bots: Vec<BotKind> = a
         .bots
@@ -185,7 +200,9 @@ fn run_all(args: &Args, base: &MatchConfig) -> Vec<Outcome> {
         );
         b
     };
-    let threads = std::thread::available_parallelism().map_or(2, |p| p.get()).min(n);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .min(n);
     let stdout = Mutex::new(std::io::stdout());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -228,19 +245,40 @@ fn run_all(args: &Args, base: &MatchConfig) -> Vec<Outcome> {
 fn print_table(reports: &[Outcome], wall: Duration) {
     println!(
         "{:>6} {:>6} {:>7} {:>6} {:>9} {:>9} {:>7} {:>6} {:>7} {:>8} {:>6}",
-        "seed", "frames", "desyncs", "match", "rollbacks", "mean_dep", "max_dep", "limit", "stalls", "rt_x", "winner"
+        "seed",
+        "frames",
+        "desyncs",
+        "match",
+        "rollbacks",
+        "mean_dep",
+        "max_dep",
+        "limit",
+        "stalls",
+        "rt_x",
+        "winner"
     );
     let mut ok = Vec::new();
     for r in reports {
         match r {
             Ok(m) => {
                 let rollbacks = m.peers[0].rollbacks + m.peers[1].rollbacks;
-                let max_dep = m.peers[0].max_rollback_depth.max(m.peers[1].max_rollback_depth);
+                let max_dep = m.peers[0]
+                    .max_rollback_depth
+                    .max(m.peers[1].max_rollback_depth);
                 let stalls = m.peers[0].stalls + m.peers[1].stalls;
                 println!(
                     "{:>6} {:>6} {:>7} {:>6} {:>9} {:>9.2} {:>7} {:>6} {:>7} {:>8.0} {:>6}",
-                    m.seed, m.frames, m.desyncs, m.checksums_match, rollbacks, m.mean_rollback_depth,
-                    max_dep, m.physical_limit_depth, stalls, m.realtime_factor, m.winner
+                    m.seed,
+                    m.frames,
+                    m.desyncs,
+                    m.checksums_match,
+                    rollbacks,
+                    m.mean_rollback_depth,
+                    max_dep,
+                    m.physical_limit_depth,
+                    stalls,
+                    m.realtime_factor,
+                    m.winner
                 );
                 ok.push(m);
             }
@@ -255,7 +293,10 @@ fn print_table(reports: &[Outcome], wall: Duration) {
     let all_match = ok.iter().all(|m| m.checksums_match);
     let mean_depth = ok.iter().map(|m| m.mean_rollback_depth).sum::<f64>() / n;
     let virt: f64 = ok.iter().map(|m| m.virtual_seconds).sum();
-    let rb: u64 = ok.iter().map(|m| m.peers[0].rollbacks + m.peers[1].rollbacks).sum();
+    let rb: u64 = ok
+        .iter()
+        .map(|m| m.peers[0].rollbacks + m.peers[1].rollbacks)
+        .sum();
     let rbf: u64 = ok
         .iter()
         .map(|m| m.peers[0].rolled_back_frames + m.peers[1].rolled_back_frames)
@@ -266,11 +307,20 @@ fn print_table(reports: &[Outcome], wall: Duration) {
         .sum();
     let wins = |p: &str| ok.iter().filter(|m| m.winner == p).count();
     println!();
-    println!("matches            {} ok, {} failed", ok.len(), reports.len() - ok.len());
+    println!(
+        "matches            {} ok, {} failed",
+        ok.len(),
+        reports.len() - ok.len()
+    );
     println!("desyncs            {desyncs} (all checksums match: {all_match})");
     println!("rollbacks          {rb} ({rbf} frames re-simulated), mean depth {mean_depth:.2}, physical limit {}", ok[0].physical_limit_depth);
     println!("retransmits        {retx}");
-    println!("winners            p0 {} / p1 {} / draw {}", wins("p0"), wins("p1"), wins("draw"));
+    println!(
+        "winners            p0 {} / p1 {} / draw {}",
+        wins("p0"),
+        wins("p1"),
+        wins("draw")
+    );
     println!(
         "time               {virt:.1} s simulated in {:.2} s wall ({:.0}x real time overall)",
         wall.as_secs_f64(),

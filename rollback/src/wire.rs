@@ -106,6 +106,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kind_reads_the_body_variant() {
+        // standard config: magic varint, variant varint, fields
+        let keep_alive = decode(&[5, 7]).unwrap();
+        assert_eq!(kind(&keep_alive), MessageKind::KeepAlive);
+        let sync = decode(&[5, 0, 42]).unwrap();
+        assert_eq!(kind(&sync), MessageKind::SyncRequest);
+        // Input { peer_connect_status: [], disconnect_requested: false, start_frame: 0,
+        //         ack_frame: 0, bytes: [] }
+        let input = decode(&[5, 2, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!(kind(&input), MessageKind::Input);
+        let ack = decode(&[5, 3, 0]).unwrap();
+        assert_eq!(kind(&ack), MessageKind::InputAck);
+        // round trip
+        assert_eq!(decode(&encode(&input).unwrap()).unwrap(), input);
+        assert_eq!(encoded_len(&keep_alive), 2);
+    }
+
+    #[test]
     fn decode_rejects_garbage_without_panicking() {
         for bytes in [&[][..], &[0xff; 3][..], &[0, 0, 9, 9, 9, 9, 9][..]] {
             assert!(decode(bytes).is_err());

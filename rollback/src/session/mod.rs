@@ -26,7 +26,10 @@
 //! wall-clock resend. The runner therefore starts the ggrs session with delay 0, feeds the
 //! default input on frame 0, and raises the delay to `d` with `set_input_delay` right after:
 //! ggrs then sends frames `1..=d` as fill inputs, every frame is on the wire, and every
-//! packet decodes. In addition, while the runner is stalled (or still synchronizing) it
+//! packet decodes. (With spectators the runner uses ggrs's builder delay instead: ggrs
+//! streams confirmed inputs to spectators before registering the frame's local input, so
+//! fill frames could be requested before they exist locally. The start-of-match stall can
+//! then cost one 200 ms wall-clock resend at one-way latencies of 6+ frames.) In addition, while the runner is stalled (or still synchronizing) it
 //! re-sends the latest input (or sync request) packet every
 //! [`RunnerConfig::retransmit_interval`] of *its own clock*, so lost packets during a
 //! stall do not wait for ggrs's wall-clock timer. Duplicates are harmless to ggrs.

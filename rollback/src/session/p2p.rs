@@ -109,10 +109,15 @@ where
             )));
         }
         let remote_player = 1 - local_player;
+        // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
+        // confirmed inputs to spectators before registering the frame's local input, and
+        // the fill frames are not in the local queue yet at that point
+        let delay_trick = options.spectators.is_empty();
+        let builder_delay = if delay_trick { 0 } else { config.input_delay };
         let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
             .with_num_players(2)?
             .with_max_prediction_window(config.max_prediction)
-            .with_input_delay(0)
+            .with_input_delay(builder_delay)
             .with_fps(config.fps as usize)?
             .with_desync_detection_mode(config.desync_detection())
             .with_disconnect_timeout(config.disconnect_timeout)
@@ -140,7 +145,7 @@ where
             local_player,
             remote_player,
             clock,
-            delay_applied: false,
+            delay_applied: !delay_trick,
             stall_since: None,
             last_retransmit: now,
             last_sync_progress: now,
@@ -194,7 +199,7 @@ where
 
     fn advance_inner(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
         // frame 0 gets the default input; then the real delay is switched on (module docs)
-        let input = if self.core.max_frame == 0 {
+        let input = if self.core.max_frame == 0 && !self.delay_applied {
             G::Input::default()
         } else {
             if !self.delay_applied {

@@ -1,0 +1,136 @@
+//! Desync detection: a deliberately non-deterministic game is caught by the confirmed
+//! checksum comparison (first diverging frame, both checksums, a field-by-field diff file),
+//! by ggrs's own checksum exchange, and by the SyncTest runner.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ggrs::InputStatus;
+use rollback::botmatch::{run_pair, PairConfig};
+use rollback::desync::diff_states;
+use rollback::netsim::LinkConditions;
+use rollback::{Game, RunnerConfig, RunnerError, StateHasher, SyncTestRunner};
+
+/// Counts every `step` call in the process: peers that re-simulate a different number of
+/// frames (rollbacks) end up with different states.
+static STEPS: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Debug, Default)]
+struct Leaky {
+    frame: u32,
+    score: i64,
+    noise: u64,
+}
+
+impl Game for Leaky {
+    type Input = u8;
+    fn step(&mut self, inputs: &[(u8, InputStatus)]) {
+        self.frame += 1;
+        for (i, _) in inputs {
+            self.score += i64::from(*i);
+        }
+        if self.frame >= 50 {
+            // the bug: state depends on how often the process stepped
+            self.noise = STEPS.fetch_add(1, Ordering::Relaxed) % 7;
+        }
+    }
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.write_u32(self.frame);
+        h.write_i64(self.score);
+        h.write_u64(self.noise);
+    }
+    fn describe(&self) -> Vec<(String, String)> {
+        vec![
+            ("frame".into(), self.frame.to_string()),
+            ("score".into(), self.score.to_string()),
+            ("noise".into(), self.noise.to_string()),
+        ]
+    }
+}
+
+#[test]
+fn a_non_deterministic_game_is_caught_and_diffed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PairConfig {
+        frames: 200,
+        link: LinkConditions::with_latency_loss(Duration::from_millis(60), 0.05),
+        reverse_link: None,
+        runner: RunnerConfig {
+            desync_interval: 5,
+            disconnect_timeout: Duration::from_secs(60),
+            ..RunnerConfig::default()
+        },
+        seed: 3,
+        diff_dir: Some(dir.path().to_path_buf()),
+    };
+    let out = run_pair(&cfg, Leaky::default(), |p, g| {
+        ((g.frame / 7 + p as u32) % 3) as u8
+    })
+    .unwrap();
+    assert!(out.desyncs > 0, "desync not detected");
+    let first = out.first_desync.expect("first desync reported");
+    assert!(
+        first.frame >= 50,
+        "diverged before the bug could act: {}",
+        first.frame
+    );
+    assert_ne!(first.checksum_p0, first.checksum_p1);
+    let path = first.diff_file.expect("diff file written");
+    assert!(path.starts_with(dir.path()));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(&format!("desync at frame {}", first.frame)),
+        "{text}"
+    );
+    assert!(text.contains(&first.checksum_p0) && text.contains(&first.checksum_p1));
+    assert!(text.contains("== differing fields"));
+    assert!(
+        text.lines().any(|l| l.starts_with("noise: ")),
+        "the diff names the field: {text}"
+    );
+    assert_ne!(out.final_checksums[0], out.final_checksums[1]);
+}
+
+#[test]
+fn diff_lists_only_differing_fields() {
+    let a = Leaky {
+        frame: 3,
+        score: 5,
+        noise: 1,
+    };
+    let b = Leaky {
+        frame: 3,
+        score: 6,
+        noise: 1,
+    };
+    let d = diff_states(&a, &b);
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].field.as_str(), d[0].left.as_str(), d[0].right.as_str()),
+        ("score", "5", "6")
+    );
+    assert!(diff_states(&a, &a.clone()).is_empty());
+}
+
+#[test]
+fn synctest_catches_the_non_deterministic_game() {
+    let config = RunnerConfig {
+        check_distance: 4,
+        ..RunnerConfig::default()
+    };
+    let mut runner = SyncTestRunner::new(config, Leaky::default(), 2).unwrap();
+    let mut caught = None;
+    for f in 0..200u32 {
+        match runner.advance(&[(f % 3) as u8, 1]) {
+            Ok(_) => {}
+            Err(RunnerError::SyncTestMismatch { frame, mismatched }) => {
+                caught = Some((frame, mismatched));
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (frame, mismatched) = caught.expect("synctest did not catch the bug");
+    assert!(frame >= 50);
+    assert!(!mismatched.is_empty());
+}
