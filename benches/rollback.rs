@@ -1,2 +1,281 @@
-//! Criterion suite `rollback/*` (filled in by the rollback crate work).
-fn main() {}
+//! Criterion suite `rollback/*` and `netsim/*`: the fighter's worst frame (an 8-frame
+//! rollback), the runner's SyncTest loop against a bare ggrs SyncTest loop with the same game
+//! and depth (engine overhead), full two-peer matches on the simulated network against a
+//! bare ggrs pair on an ideal in-memory link, and the link shaper's per-packet cost.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use criterion::{criterion_main, Criterion, Throughput};
+use ggrs::{
+    GgrsRequest, InputStatus, Message, NonBlockingSocket, PlayerType, SessionBuilder, SessionState,
+};
+use rollback::bot::{Bot, RandomBot};
+use rollback::botmatch::{run_match, BotKind, MatchConfig};
+use rollback::fighter::{FighterGame, FighterInput};
+use rollback::netsim::{LinkConditions, LinkShaper};
+use rollback::session::GgrsConfig;
+use rollback::{Game, RunnerConfig, SyncTestRunner};
+
+/// A fighter state in the middle of a busy round.
+fn busy_game() -> FighterGame {
+    let mut g = FighterGame::new(7);
+    let (mut a, mut b) = (RandomBot::new(1), RandomBot::new(2));
+    for _ in 0..500 {
+        let (ia, ib) = (a.next_input(&g, 0), b.next_input(&g, 1));
+        g.step(&[(ia, InputStatus::Confirmed), (ib, InputStatus::Confirmed)]);
+    }
+    g
+}
+
+fn inputs_for(frame: u32) -> [FighterInput; 2] {
+    let x = frame.wrapping_mul(2_654_435_761);
+    [
+        FighterInput::new((x >> 8) as u8 & 0x7f),
+        FighterInput::new((x >> 16) as u8 & 0x7f),
+    ]
+}
+
+fn worst_frame(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rollback");
+    let base = busy_game();
+    group.bench_function("fighter_step", |b| {
+        let mut g = base.clone();
+        let mut f = 0u32;
+        b.iter(|| {
+            f = f.wrapping_add(1);
+            let [x, y] = inputs_for(f);
+            g.step(&[(x, InputStatus::Confirmed), (y, InputStatus::Predicted)]);
+            black_box(&g);
+        })
+    });
+    group.bench_function("fighter_save_clone_checksum", |b| {
+        b.iter(|| black_box((base.clone(), base.checksum())))
+    });
+    // the worst frame: load a state 8 frames back, re-simulate 8 frames saving each, then
+    // simulate the new frame (what a runner does for an 8-frame rollback)
+    group.bench_function("worst_frame_8_rollback", |b| {
+        let saved = base.clone();
+        let mut ring: Vec<(FighterGame, u128)> = Vec::with_capacity(9);
+        b.iter(|| {
+            ring.clear();
+            let mut g = saved.clone();
+            for f in 0..9u32 {
+                ring.push((g.clone(), g.checksum()));
+                let [x, y] = inputs_for(f);
+                g.step(&[(x, InputStatus::Confirmed), (y, InputStatus::Confirmed)]);
+            }
+            black_box((&g, &ring));
+        })
+    });
+    group.finish();
+}
+
+fn bare_synctest_frame(
+    session: &mut ggrs::SyncTestSession<GgrsConfig<FighterGame, usize>>,
+    game: &mut FighterGame,
+    frame: u32,
+) {
+    let [x, y] = inputs_for(frame);
+    let _ = session.add_local_input(0, x);
+    let _ = session.add_local_input(1, y);
+    let Ok(requests) = session.advance_frame() else {
+        panic!("bare synctest failed")
+    };
+    for r in requests {
+        match r {
+            GgrsRequest::SaveGameState { cell, frame } => {
+                cell.save(frame, Some(game.clone()), Some(game.checksum()))
+            }
+            GgrsRequest::LoadGameState { cell, .. } => {
+                if let Some(g) = cell.load() {
+                    *game = g;
+                }
+            }
+            GgrsRequest::AdvanceFrame { inputs } => game.step(&inputs),
+        }
+    }
+}
+
+fn engine_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rollback");
+    group.throughput(Throughput::Elements(1));
+    let check = 7;
+    group.bench_function("synctest_bare_ggrs_cd7_frame", |b| {
+        let mut session = SessionBuilder::<GgrsConfig<FighterGame, usize>>::new()
+            .with_num_players(2)
+            .map(|s| s.with_check_distance(check).with_max_prediction_window(8))
+            .and_then(|s| s.start_synctest_session())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut game = busy_game();
+        let mut f = 0u32;
+        b.iter(|| {
+            f = f.wrapping_add(1);
+            bare_synctest_frame(&mut session, &mut game, f);
+        })
+    });
+    for (name, measure) in [
+        ("synctest_runner_cd7_frame", false),
+        ("synctest_runner_cd7_frame_timed", true),
+    ] {
+        group.bench_function(name, |b| {
+            let cfg = RunnerConfig {
+                check_distance: check,
+                max_prediction: 8,
+                input_delay: 0,
+                measure_time: measure,
+                ..RunnerConfig::default()
+            };
+            let mut runner =
+                SyncTestRunner::new(cfg, busy_game(), 2).unwrap_or_else(|e| panic!("{e}"));
+            let mut f = 0u32;
+            b.iter(|| {
+                f = f.wrapping_add(1);
+                let _ = black_box(runner.advance(&inputs_for(f)));
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Per-endpoint inboxes of the ideal pipe.
+type Inboxes = Arc<Mutex<[VecDeque<(usize, Message)>; 2]>>;
+
+/// An ideal in-memory link for the bare-ggrs baseline.
+#[derive(Clone, Default)]
+struct Pipe {
+    queues: Inboxes,
+    me: usize,
+}
+
+impl NonBlockingSocket<usize> for Pipe {
+    fn send_to(&mut self, msg: &Message, addr: &usize) {
+        if let Ok(mut q) = self.queues.lock() {
+            if let Some(q) = q.get_mut(*addr) {
+                q.push_back((self.me, msg.clone()));
+            }
+        }
+    }
+    fn receive_all_messages(&mut self) -> Vec<(usize, Message)> {
+        match self.queues.lock() {
+            Ok(mut q) => q
+                .get_mut(self.me)
+                .map(|q| q.drain(..).collect())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn bare_pair_match(frames: i32) {
+    let pipe = Pipe::default();
+    let mut sessions: Vec<_> = (0..2)
+        .map(|me| {
+            let sock = Pipe { me, ..pipe.clone() };
+            SessionBuilder::<GgrsConfig<FighterGame, usize>>::new()
+                .with_input_delay(2)
+                .add_player(PlayerType::Local, me)
+                .and_then(|b| b.add_player(PlayerType::Remote(1 - me), 1 - me))
+                .and_then(|b| b.start_p2p_session(sock))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mut games = [FighterGame::new(1), FighterGame::new(1)];
+    let mut frame = [0i32; 2];
+    while frame.iter().any(|f| *f < frames) {
+        for (i, s) in sessions.iter_mut().enumerate() {
+            s.poll_remote_clients();
+            if s.current_state() != SessionState::Running {
+                continue;
+            }
+            let [x, _] = inputs_for(frame[i] as u32);
+            let _ = s.add_local_input(i, x);
+            if let Ok(reqs) = s.advance_frame() {
+                for r in reqs {
+                    match r {
+                        GgrsRequest::SaveGameState { cell, frame } => {
+                            cell.save(frame, Some(games[i].clone()), Some(games[i].checksum()))
+                        }
+                        GgrsRequest::LoadGameState { cell, frame: f } => {
+                            if let Some(g) = cell.load() {
+                                games[i] = g;
+                                frame[i] = f;
+                            }
+                        }
+                        GgrsRequest::AdvanceFrame { inputs } => {
+                            games[i].step(&inputs);
+                            frame[i] += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn matches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("netsim");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    let frames = 1800u32; // 30 s of game time per iteration
+    group.throughput(Throughput::Elements(u64::from(frames)));
+    group.bench_function("bare_ggrs_pair_ideal_1800f_after_sync", |b| {
+        // includes ggrs's wall-clock sync handshake (~tens of ms on an ideal pipe)
+        b.iter(|| bare_pair_match(frames as i32))
+    });
+    for (name, latency_ms, loss) in [
+        ("match_ideal_1800f", 0u64, 0.0),
+        ("match_100ms_rtt_5pct_loss_1800f", 50, 0.05),
+        ("match_300ms_rtt_20pct_loss_1800f", 150, 0.2),
+    ] {
+        let cfg = MatchConfig {
+            frames,
+            link: LinkConditions::with_latency_loss(Duration::from_millis(latency_ms), loss),
+            bots: [BotKind::Ai, BotKind::Random],
+            ..MatchConfig::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let r = run_match(&cfg).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(r.desyncs, 0);
+                black_box(r)
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("netsim");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("shaper_packet_submit_deliver", |b| {
+        let c = LinkConditions {
+            latency: Duration::from_millis(50),
+            jitter: Duration::from_millis(5),
+            loss: 0.05,
+            reorder: 0.05,
+            ..LinkConditions::ideal()
+        };
+        let mut s = LinkShaper::new(c, 1);
+        let mut now = Duration::ZERO;
+        b.iter(|| {
+            now += Duration::from_micros(500);
+            s.submit(now, 1u64, 32);
+            s.deliver_due(now, |x| {
+                black_box(x);
+            });
+        })
+    });
+    group.finish();
+}
+
+/// Runs every group of this suite.
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    worst_frame(&mut c);
+    engine_overhead(&mut c);
+    matches(&mut c);
+    c.final_summary();
+}
+
+criterion_main!(benches);
