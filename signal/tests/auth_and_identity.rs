@@ -1,7 +1,8 @@
 //! Authentication and identity: every bad token is refused at the handshake with HTTP 401
 //! (missing, malformed, forged, expired, not yet valid, alg none, wrong algorithm, algorithm
 //! confusion); EdDSA works when configured; ids that are not the sender's get 403; a second
-//! connection with the same identity replaces the first (409); wss:// works with a
+//! connection with the same identity replaces the first (409); RS256 works when configured
+//! (test-only key in `tests/fixtures`); wss:// works with a
 //! certificate generated in the test.
 
 mod common;
@@ -147,6 +148,47 @@ async fn eddsa_is_pinned_and_hs256_with_the_public_key_is_refused() {
     )
     .unwrap();
     let err = SignalClient::connect(&server.url(), &confused)
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), Some(401));
+    c.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rs256_is_pinned_and_hs256_signed_with_the_public_key_is_refused() {
+    let private = include_str!("fixtures/rs256-test-private.pem");
+    let public = include_str!("fixtures/rs256-test-public.pem");
+    let mut cfg = config();
+    cfg.jwt = JwtKey::Rs256Pem(public.as_bytes().to_vec());
+    let server = SignalServer::start(cfg).await.unwrap();
+    let rs = mint_claims(
+        &Header::new(Algorithm::RS256),
+        &claims("rita", 600, None),
+        &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let c = SignalClient::connect(&server.url(), &rs).await.unwrap();
+    assert_eq!(c.player_id(), "rita");
+    for alg in [Algorithm::HS256, Algorithm::HS384] {
+        let confused = mint_claims(
+            &Header::new(alg),
+            &claims("rita", 600, None),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
+        let err = SignalClient::connect(&server.url(), &confused)
+            .await
+            .unwrap_err();
+        assert_eq!(err.http_status(), Some(401), "{alg:?}");
+    }
+    let expired = mint_claims(
+        &Header::new(Algorithm::RS256),
+        &claims("rita", -600, None),
+        &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let err = SignalClient::connect(&server.url(), &expired)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), Some(401));

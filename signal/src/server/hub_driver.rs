@@ -204,3 +204,50 @@ fn kick(outbox: &mut Outbox, close: CloseRequest) {
         let _ = tx.send(close);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lobby_slot_keeps_only_the_newest_snapshot() {
+        let slot = LobbySlot::default();
+        assert!(!slot.put(Utf8Bytes::from_static("one")));
+        assert!(
+            slot.put(Utf8Bytes::from_static("two")),
+            "unsent snapshot replaced"
+        );
+        assert_eq!(slot.take().as_deref(), Some("two"));
+        assert_eq!(slot.take(), None);
+        assert!(!slot.put(Utf8Bytes::from_static("three")));
+    }
+
+    #[test]
+    fn a_full_queue_kicks_the_slow_consumer_and_frees_its_opponent() {
+        let metrics = Metrics::new();
+        let mut hub = Hub::with_seed(crate::hub::HubConfig::default(), 3);
+        let mut outboxes = HashMap::new();
+        let now = Instant::now();
+        let (tx, _rx) = mpsc::channel(1);
+        let (kick_tx, mut kick_rx) = oneshot::channel();
+        outboxes.insert(
+            1,
+            Outbox {
+                queue: tx,
+                lobby: Arc::default(),
+                kick: Some(kick_tx),
+            },
+        );
+        hub.connect(1, "slow", "slow", now);
+        for _ in 0..2 {
+            let _ = hub.handle_text(1, "junk", now);
+        }
+        route_output(&mut hub, &mut outboxes, &metrics);
+        assert_eq!(
+            kick_rx.try_recv().ok(),
+            Some((CLOSE_POLICY, "slow consumer"))
+        );
+        assert_eq!(metrics.slow_consumers.get(), 1);
+        assert_eq!(hub.stats().players, 0);
+    }
+}
