@@ -4,12 +4,13 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -58,6 +59,16 @@ pub trait TransportWrite: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Closes the sending direction (best effort).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
+    /// A handle for non-blocking writes from any thread, if the transport has one.
+    fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
+        None
+    }
+}
+
+/// Non-blocking writes that bypass the writer task (the TCP fast path).
+pub trait DirectWrite: Send + Sync + std::fmt::Debug {
+    /// Writes what fits without blocking; `WouldBlock` when nothing fits.
+    fn try_write_now(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
 /// A connected bidirectional transport that splits into independent halves.
@@ -91,11 +102,32 @@ impl TcpTransport {
 #[derive(Debug)]
 pub struct TcpReader(OwnedReadHalf);
 
-/// Writing half of [`TcpTransport`]; coalesces packets until `flush`.
+/// Writing half of [`TcpTransport`]; coalesces packets until `flush`. The socket half is
+/// shared with the [`Outbox`] fast path (non-blocking writes from the sending thread).
 #[derive(Debug)]
 pub struct TcpWriter {
-    half: OwnedWriteHalf,
+    half: Arc<OwnedWriteHalf>,
     pending: BytesMut,
+}
+
+impl DirectWrite for OwnedWriteHalf {
+    fn try_write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        self.try_write(buf)
+    }
+}
+
+/// Writes all of `buf` through a shared write half (readiness + non-blocking writes).
+async fn write_all_shared(half: &OwnedWriteHalf, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        half.writable().await?;
+        match half.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Transport for TcpTransport {
@@ -106,7 +138,7 @@ impl Transport for TcpTransport {
         (
             TcpReader(r),
             TcpWriter {
-                half: w,
+                half: Arc::new(w),
                 pending: BytesMut::new(),
             },
         )
@@ -125,7 +157,7 @@ impl TransportWrite for TcpWriter {
         if self.pending.len() + packet.len() > WRITE_COALESCE_LIMIT {
             self.flush().await?;
             if packet.len() > WRITE_COALESCE_LIMIT {
-                return Ok(self.half.write_all(&packet).await?);
+                return Ok(write_all_shared(&self.half, &packet).await?);
             }
         }
         self.pending.extend_from_slice(&packet);
@@ -134,7 +166,7 @@ impl TransportWrite for TcpWriter {
 
     async fn flush(&mut self) -> Result<(), TransportError> {
         if !self.pending.is_empty() {
-            self.half.write_all(&self.pending).await?;
+            write_all_shared(&self.half, &self.pending).await?;
             self.pending.clear();
         }
         Ok(())
@@ -142,7 +174,11 @@ impl TransportWrite for TcpWriter {
 
     async fn close(&mut self) {
         let _ = self.flush().await;
-        let _ = self.half.shutdown().await;
+        // dropping the last handle of the write half shuts the direction down
+    }
+
+    fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(self.half.clone())
     }
 }
 
@@ -241,11 +277,60 @@ where
     }
 }
 
-/// Writes packets from `out` until the channel closes, coalescing whatever is queued into
-/// one flush; then closes the writer.
-pub async fn write_loop<W: TransportWrite>(
+/// The sending side of a connection, usable from any thread: each packet is written right
+/// away with a non-blocking write when the transport allows it and nothing is queued;
+/// otherwise it is queued for the writer task, which coalesces queued packets into one
+/// flush. Packet order is preserved either way.
+#[derive(Debug)]
+pub struct Outbox {
+    busy: Arc<Mutex<bool>>,
+    direct: Option<Arc<dyn DirectWrite>>,
+    queue: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+impl Outbox {
+    /// Starts the writer task for `writer`; it ends when the outbox is dropped.
+    pub fn start<W: TransportWrite>(
+        writer: W,
+    ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
+        let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
+        let busy = Arc::new(Mutex::new(false));
+        let direct = writer.direct();
+        let task = tokio::spawn(write_loop(writer, rx, busy.clone()));
+        (
+            Self {
+                busy,
+                direct,
+                queue,
+            },
+            task,
+        )
+    }
+
+    /// Sends one complete packet. False when the connection is known to be gone.
+    pub fn send(&self, mut packet: Bytes) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*busy {
+            if let Some(direct) = &self.direct {
+                match direct.try_write_now(&packet) {
+                    Ok(n) if n >= packet.len() => return true,
+                    Ok(n) => bytes::Buf::advance(&mut packet, n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return false,
+                }
+            }
+            *busy = true;
+        }
+        self.queue.send(packet).is_ok()
+    }
+}
+
+/// Writes queued packets until the outbox closes, coalescing whatever is queued into one
+/// flush; clears `busy` once the queue is empty so senders may write directly again.
+async fn write_loop<W: TransportWrite>(
     mut writer: W,
     mut out: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    busy: Arc<Mutex<bool>>,
 ) -> Result<(), TransportError> {
     while let Some(first) = out.recv().await {
         writer.feed(first).await?;
@@ -253,6 +338,10 @@ pub async fn write_loop<W: TransportWrite>(
             writer.feed(more).await?;
         }
         writer.flush().await?;
+        let mut b = busy.lock().unwrap_or_else(PoisonError::into_inner);
+        if out.is_empty() {
+            *b = false;
+        }
     }
     writer.close().await;
     Ok(())

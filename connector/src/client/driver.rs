@@ -1,55 +1,39 @@
-//! The async driver of one connection: connects the transport, then loops over commands from
-//! the [`Connector`](crate::Connector) handle, received bytes and timers. It owns the request
-//! tracker and the liveness schedule; every pending request completes exactly once.
+//! The async driver of one connection: connects the transport, then loops over received
+//! bytes, timers and the close command. Requests are written by the calling thread through
+//! [`LinkIo`]; the driver completes them (reply, timeout, close) and runs the heartbeat and
+//! idle-timeout schedule.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::config::ConnectorConfig;
-use super::events::{Event, EventQueue, ReplyCallback};
+use super::events::{Event, EventQueue};
+use super::link::{Completion, LinkIo};
 use super::liveness::{Liveness, LivenessAction};
 use crate::codec::{self, CodecLimits, ServerPacket, HEARTBEAT_MSG_ID};
-use crate::error::{ConnectorError, DISCONNECTED, REQUEST_TIMEOUT};
+use crate::error::REQUEST_TIMEOUT;
 use crate::packet::{Packet, ReceivedHeader};
-use crate::tracker::RequestTracker;
-use crate::transport::{TcpTransport, Transport, TransportError, TransportRead, WsTransport};
+use crate::transport::{
+    Outbox, TcpTransport, Transport, TransportError, TransportRead, WsTransport,
+};
 
 /// How long a closing connection may take to flush what was queued.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How a request reports its outcome.
-pub(crate) enum Completion {
-    Callback(ReplyCallback),
-    Async(oneshot::Sender<Result<Packet, ConnectorError>>),
-    /// Like `Async`, but a server error code is returned as `Ok(reply)` (header included).
-    AsyncRaw(oneshot::Sender<Result<Packet, ConnectorError>>),
-}
-
-/// A request on its way to the driver: the encoded frame (seq still 0) and its bookkeeping.
-pub(crate) struct OutgoingRequest {
-    pub(crate) frame: BytesMut,
-    pub(crate) request: Packet,
-    pub(crate) stage_id: i64,
-    pub(crate) completion: Completion,
-    pub(crate) is_auth: bool,
-}
-
 /// Commands from the handle to the driver.
 pub(crate) enum Command {
-    Send(Bytes),
-    Request(Box<OutgoingRequest>),
-    ClearCache,
     Close,
 }
 
 pub(crate) struct ActiveLink {
     pub(crate) generation: u64,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
-    pub(crate) connected: bool,
+    /// Set once connected.
+    pub(crate) io: Option<Arc<LinkIo>>,
     pub(crate) authenticated: bool,
 }
 
@@ -81,43 +65,18 @@ impl Shared {
             .filter(|l| l.generation == generation)
             .map(f)
     }
-}
 
-/// Delivers the outcome of a request exactly once.
-pub(crate) fn complete(
-    events: &EventQueue,
-    completion: Completion,
-    stage_id: i64,
-    request: Packet,
-    result: Result<Packet, u16>,
-) {
-    match (completion, result) {
-        (Completion::Callback(cb), Ok(reply)) => events.push(Event::Reply(cb, reply)),
-        (Completion::Callback(_), Err(code)) => events.push(Event::Error(stage_id, code, request)),
-        (Completion::Async(tx) | Completion::AsyncRaw(tx), result) => {
-            let _ = tx.send(result.map_err(|error_code| ConnectorError {
-                stage_id,
-                error_code,
-                msg_id: request.msg_id().to_owned(),
-            }));
+    /// Forgets the active link if it is still generation `generation`; true if it was.
+    fn clear_current(&self, generation: u64) -> bool {
+        let mut state = self.lock_link();
+        let current = state
+            .active
+            .as_ref()
+            .is_some_and(|l| l.generation == generation);
+        if current {
+            state.active = None;
         }
-    }
-}
-
-/// Fails every command still queued for a link that is gone.
-fn drain_commands(events: &EventQueue, commands: &mut mpsc::UnboundedReceiver<Command>) {
-    commands.close();
-    while let Ok(cmd) = commands.try_recv() {
-        if let Command::Request(req) = cmd {
-            let req = *req;
-            complete(
-                events,
-                req.completion,
-                req.stage_id,
-                req.request,
-                Err(DISCONNECTED),
-            );
-        }
+        current
     }
 }
 
@@ -158,22 +117,12 @@ pub(crate) async fn run_link(
     };
     if let Some(e) = failure {
         tracing::warn!(host = %cfg.host, port = cfg.port, error = %e, "connect failed");
-        {
-            let mut state = shared.lock_link();
-            if state
-                .active
-                .as_ref()
-                .is_some_and(|l| l.generation == generation)
-            {
-                state.active = None;
-            }
-        }
+        shared.clear_current(generation);
         shared.events.push(Event::Connected(false));
         if let Some(tx) = connected_tx {
             let _ = tx.send(false);
         }
     }
-    drain_commands(&shared.events, &mut commands);
 }
 
 /// Why a connection loop ended.
@@ -185,23 +134,13 @@ enum CloseReason {
     Remote(String),
 }
 
-struct Pending {
-    request: Packet,
-    stage_id: i64,
-    completion: Completion,
-    is_auth: bool,
-    sent_at: Instant,
-}
-
 /// The per-connection loop state.
 struct LinkDriver<'a> {
     shared: &'a Shared,
     generation: u64,
     limits: CodecLimits,
-    tracker: RequestTracker<Pending>,
+    io: Arc<LinkIo>,
     liveness: Liveness,
-    out: mpsc::UnboundedSender<Bytes>,
-    request_timeout: Option<Duration>,
 }
 
 async fn drive<T: Transport>(
@@ -214,18 +153,23 @@ async fn drive<T: Transport>(
 ) {
     let (mut reader, writer) = transport.split();
     let cfg = &shared.config;
+    let (outbox, mut writer_task) = Outbox::start(writer);
+    let io = Arc::new(LinkIo::new(
+        outbox,
+        cfg.request_timeout_ms,
+        cfg.turn_on_trace,
+    ));
     let auth_required = shared.lock_link().auth_msg_id.is_some();
     let current = shared
-        .with_current(generation, |l| l.connected = true)
+        .with_current(generation, |l| l.io = Some(io.clone()))
         .is_some();
-    let (out, out_rx) = mpsc::unbounded_channel();
-    let mut writer_task = tokio::spawn(crate::transport::write_loop(writer, out_rx));
     shared.events.push(Event::Connected(current));
     if let Some(tx) = connected_tx {
         let _ = tx.send(current);
     }
     if !current {
-        drop(out);
+        io.close(&shared.events);
+        drop(io);
         let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer_task).await;
         return;
     }
@@ -234,16 +178,13 @@ async fn drive<T: Transport>(
         shared,
         generation,
         limits: cfg.limits(),
-        tracker: RequestTracker::new(),
+        io,
         liveness: Liveness::new(
             now,
             cfg.heartbeat_interval_ms,
             cfg.connection_idle_timeout_ms,
             debug_mode,
         ),
-        out,
-        request_timeout: (cfg.request_timeout_ms > 0)
-            .then(|| Duration::from_millis(cfg.request_timeout_ms)),
     };
     if !auth_required {
         link.liveness.start_heartbeats(now);
@@ -264,6 +205,23 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl LinkDriver<'_> {
+    /// The next wake-up. With request timeouts on, the driver wakes at least once per
+    /// timeout period, so a request registered while it sleeps (its deadline is later than
+    /// that wake-up) is always noticed in time without waking the driver on every request.
+    fn next_deadline(&self) -> Option<Instant> {
+        let requests = self.io.request_timeout().map(|t| {
+            self.io
+                .requests()
+                .tracker
+                .next_deadline()
+                .unwrap_or(Instant::now() + t)
+        });
+        match (requests, self.liveness.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     async fn run<R: TransportRead>(
         &mut self,
         reader: &mut R,
@@ -273,15 +231,11 @@ impl LinkDriver<'_> {
     ) -> CloseReason {
         let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
         loop {
-            let deadline = match (self.tracker.next_deadline(), self.liveness.next_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = self.next_deadline();
             tokio::select! {
                 biased;
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Close) => return CloseReason::Application,
-                    Some(cmd) => self.on_command(cmd),
                 },
                 read = reader.read_into(&mut buf) => match read {
                     Ok(0) => return CloseReason::Remote("closed by server".into()),
@@ -305,61 +259,6 @@ impl LinkDriver<'_> {
         }
     }
 
-    fn on_command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Send(frame) => self.write(frame),
-            Command::Request(req) => self.on_request(*req),
-            Command::ClearCache => self
-                .tracker
-                .retain(|p| !matches!(p.completion, Completion::Callback(_))),
-            Command::Close => {}
-        }
-    }
-
-    fn write(&self, frame: Bytes) {
-        if self.shared.config.turn_on_trace {
-            tracing::debug!(len = frame.len(), "connector send");
-        }
-        let _ = self.out.send(frame);
-    }
-
-    fn on_request(&mut self, req: OutgoingRequest) {
-        let now = Instant::now();
-        let deadline = self
-            .request_timeout
-            .map_or(now + Duration::from_secs(365 * 24 * 3600), |t| now + t);
-        let OutgoingRequest {
-            mut frame,
-            request,
-            stage_id,
-            completion,
-            is_auth,
-        } = req;
-        let seq_at = codec::LEN_PREFIX + 1 + request.msg_id().len();
-        let pending = Pending {
-            request,
-            stage_id,
-            completion,
-            is_auth,
-            sent_at: now,
-        };
-        match self.tracker.insert(deadline, pending) {
-            Ok(seq) => {
-                if let Some(slot) = frame.get_mut(seq_at..seq_at + 2) {
-                    slot.copy_from_slice(&seq.to_le_bytes());
-                }
-                self.write(frame.freeze());
-            }
-            Err(p) => complete(
-                &self.shared.events,
-                p.completion,
-                p.stage_id,
-                p.request,
-                Err(DISCONNECTED),
-            ),
-        }
-    }
-
     fn on_bytes(&mut self, buf: &mut BytesMut) -> Result<(), String> {
         self.liveness.on_received(Instant::now());
         loop {
@@ -375,8 +274,10 @@ impl LinkDriver<'_> {
     }
 
     fn on_packet(&mut self, p: ServerPacket) {
-        if self.shared.config.turn_on_trace {
-            tracing::debug!(msg_id = %p.msg_id, seq = p.seq, stage = p.stage_id, code = p.error_code, len = p.payload.len(), "connector recv");
+        let cfg = &self.shared.config;
+        if cfg.turn_on_trace {
+            tracing::debug!(msg_id = %p.msg_id, seq = p.seq, stage = p.stage_id,
+                code = p.error_code, len = p.payload.len(), "connector recv");
         }
         if p.msg_id == HEARTBEAT_MSG_ID {
             return;
@@ -391,15 +292,17 @@ impl LinkDriver<'_> {
             self.shared.events.push(Event::Received(p.stage_id, packet));
             return;
         }
-        let Some(pending) = self.tracker.complete(p.seq) else {
+        let pending = self.io.requests().tracker.complete(p.seq);
+        let Some(pending) = pending else {
             tracing::debug!(
                 seq = p.seq,
                 "dropping reply for an unknown or timed-out request"
             );
             return;
         };
-        if self.shared.config.enable_logging_response_time {
-            tracing::info!(msg_id = %pending.request.msg_id(), rtt_us = pending.sent_at.elapsed().as_micros() as u64, "response time");
+        if cfg.enable_logging_response_time {
+            let rtt_us = u64::try_from(pending.sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            tracing::info!(msg_id = %pending.request.msg_id(), rtt_us, "response time");
         }
         let raw = matches!(pending.completion, Completion::AsyncRaw(_));
         let result = if p.error_code == 0 || raw {
@@ -412,32 +315,21 @@ impl LinkDriver<'_> {
         } else {
             Err(p.error_code)
         };
-        complete(
-            &self.shared.events,
-            pending.completion,
-            pending.stage_id,
-            pending.request,
-            result,
-        );
+        pending.finish(&self.shared.events, result);
     }
 
     fn on_timer(&mut self) -> Result<(), String> {
         let now = Instant::now();
-        for (_, p) in self.tracker.expire(now) {
-            complete(
-                &self.shared.events,
-                p.completion,
-                p.stage_id,
-                p.request,
-                Err(REQUEST_TIMEOUT),
-            );
+        let expired = self.io.requests().tracker.expire(now);
+        for (_, p) in expired {
+            p.finish(&self.shared.events, Err(REQUEST_TIMEOUT));
         }
         match self.liveness.poll(now) {
             LivenessAction::Idle => Ok(()),
             LivenessAction::SendHeartbeat => {
                 let mut frame = BytesMut::new();
                 if codec::encode_client(HEARTBEAT_MSG_ID, 0, 0, &[], &mut frame).is_ok() {
-                    self.write(frame.freeze());
+                    self.io.write(frame.freeze());
                 }
                 Ok(())
             }
@@ -456,31 +348,12 @@ impl LinkDriver<'_> {
         let LinkDriver {
             shared,
             generation,
-            mut tracker,
-            out,
+            io,
             ..
         } = self;
-        drop(out);
-        let still_current = {
-            let mut state = shared.lock_link();
-            let current = state
-                .active
-                .as_ref()
-                .is_some_and(|l| l.generation == generation);
-            if current {
-                state.active = None;
-            }
-            current
-        };
-        for (_, p) in tracker.drain() {
-            complete(
-                &shared.events,
-                p.completion,
-                p.stage_id,
-                p.request,
-                Err(DISCONNECTED),
-            );
-        }
+        let still_current = shared.clear_current(generation);
+        io.close(&shared.events);
+        drop(io);
         if still_current && matches!(reason, CloseReason::Remote(_)) {
             shared.events.push(Event::Disconnected);
         }

@@ -3,6 +3,7 @@
 pub mod config;
 mod driver;
 mod events;
+mod link;
 pub mod liveness;
 
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use crate::codec;
 use crate::error::{ConnectorError, DISCONNECTED, INVALID_PACKET, UNAUTHENTICATED};
 use crate::packet::Packet;
 use config::ConnectorConfig;
-use driver::{complete, ActiveLink, Command, Completion, LinkState, OutgoingRequest, Shared};
+use driver::{ActiveLink, Command, LinkState, Shared};
 use events::{Event, EventQueue};
+use link::{complete, Completion, LinkIo, Pending};
 
 /// Owns a private runtime when the connector was created outside any tokio runtime.
 struct OwnedRuntime(Option<Runtime>);
@@ -149,7 +151,7 @@ impl Connector {
             state.active = Some(ActiveLink {
                 generation,
                 commands: tx,
-                connected: false,
+                io: None,
                 authenticated: false,
             });
             generation
@@ -179,7 +181,7 @@ impl Connector {
             .lock_link()
             .active
             .as_ref()
-            .is_some_and(|l| l.connected)
+            .is_some_and(|l| l.io.is_some())
     }
 
     /// Whether an authenticate request succeeded on the current connection.
@@ -188,20 +190,17 @@ impl Connector {
             .lock_link()
             .active
             .as_ref()
-            .is_some_and(|l| l.connected && l.authenticated)
+            .is_some_and(|l| l.io.is_some() && l.authenticated)
     }
 
     /// Checks the connection and the auth gate; returns the command channel or a local code.
-    fn admit(&self, msg_id: &str) -> Result<mpsc::UnboundedSender<Command>, u16> {
+    fn admit(&self, msg_id: &str) -> Result<Arc<LinkIo>, u16> {
         let state = self.shared().lock_link();
-        let link = state
-            .active
-            .as_ref()
-            .filter(|l| l.connected)
-            .ok_or(DISCONNECTED)?;
+        let link = state.active.as_ref().ok_or(DISCONNECTED)?;
+        let io = link.io.as_ref().ok_or(DISCONNECTED)?;
         match &state.auth_msg_id {
             Some(auth) if !link.authenticated && auth != msg_id => Err(UNAUTHENTICATED),
-            _ => Ok(link.commands.clone()),
+            _ => Ok(io.clone()),
         }
     }
 
@@ -224,8 +223,9 @@ impl Connector {
     pub fn send_to_stage(&self, stage_id: i64, packet: Packet) {
         let sent = self.encode(stage_id, &packet).and_then(|frame| {
             self.admit(packet.msg_id())?
-                .send(Command::Send(frame.freeze()))
-                .map_err(|_| DISCONNECTED)
+                .write(frame.freeze())
+                .then_some(())
+                .ok_or(DISCONNECTED)
         });
         if let Err(code) = sent {
             self.shared()
@@ -235,41 +235,22 @@ impl Connector {
     }
 
     fn submit(&self, stage_id: i64, request: Packet, completion: Completion, is_auth: bool) {
-        let frame = match self
+        let admitted = self
             .encode(stage_id, &request)
-            .and_then(|f| self.admit(request.msg_id()).map(|tx| (f, tx)))
-        {
-            Ok(ok) => ok,
-            Err(code) => {
-                complete(
-                    &self.shared().events,
-                    completion,
-                    stage_id,
+            .and_then(|f| self.admit(request.msg_id()).map(|io| (f, io)));
+        let events = &self.shared().events;
+        match admitted {
+            Ok((frame, io)) => {
+                let pending = Pending {
                     request,
-                    Err(code),
-                );
-                return;
+                    stage_id,
+                    completion,
+                    is_auth,
+                    sent_at: std::time::Instant::now(),
+                };
+                io.submit(events, frame, pending);
             }
-        };
-        let (frame, tx) = frame;
-        let outgoing = Box::new(OutgoingRequest {
-            frame,
-            request,
-            stage_id,
-            completion,
-            is_auth,
-        });
-        if let Err(mpsc::error::SendError(Command::Request(req))) =
-            tx.send(Command::Request(outgoing))
-        {
-            let req = *req;
-            complete(
-                &self.shared().events,
-                req.completion,
-                req.stage_id,
-                req.request,
-                Err(DISCONNECTED),
-            );
+            Err(code) => complete(events, completion, stage_id, request, Err(code)),
         }
     }
 
@@ -373,8 +354,16 @@ impl Connector {
     /// requests are kept and still complete.
     pub fn clear_cache(&self) {
         self.shared().events.clear();
-        if let Some(link) = self.shared().lock_link().active.as_ref() {
-            let _ = link.commands.send(Command::ClearCache);
+        let io = self
+            .shared()
+            .lock_link()
+            .active
+            .as_ref()
+            .and_then(|l| l.io.clone());
+        if let Some(io) = io {
+            io.requests()
+                .tracker
+                .retain(|p| !matches!(p.completion, Completion::Callback(_)));
         }
     }
 

@@ -16,9 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -166,7 +164,7 @@ impl ServerShared {
         self.active.fetch_sub(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn register(&self, out: mpsc::UnboundedSender<Bytes>) -> SessionHandle {
+    pub(crate) fn register(&self, out: Arc<crate::transport::Outbox>) -> SessionHandle {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let authenticated = self.config.auth_msg_id.is_none();
         let session = SessionHandle::new(id, out, authenticated, self.config.compression);

@@ -5,21 +5,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use bytes::BytesMut;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{RequestContext, ERROR_UNHANDLED_MSG_ID};
 use super::ServerHandle;
 use crate::codec::{self, ClientPacket, CompressionPolicy, HEARTBEAT_MSG_ID};
 use crate::packet::Packet;
-use crate::transport::{Transport, TransportRead};
+use crate::transport::{Outbox, Transport, TransportRead};
 
 /// A cheap handle to one connected client session.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     id: u64,
-    out: mpsc::UnboundedSender<Bytes>,
+    out: Arc<Outbox>,
     closed: CancellationToken,
     authenticated: Arc<AtomicBool>,
     compression: Option<CompressionPolicy>,
@@ -28,7 +27,7 @@ pub struct SessionHandle {
 impl SessionHandle {
     pub(crate) fn new(
         id: u64,
-        out: mpsc::UnboundedSender<Bytes>,
+        out: Arc<Outbox>,
         authenticated: bool,
         compression: Option<CompressionPolicy>,
     ) -> Self {
@@ -78,7 +77,7 @@ impl SessionHandle {
             &mut frame,
         );
         match encoded {
-            Ok(()) => self.out.send(frame.freeze()).is_ok(),
+            Ok(()) => !self.closed.is_cancelled() && self.out.send(frame.freeze()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot encode server packet");
                 false
@@ -92,9 +91,8 @@ impl SessionHandle {
 pub(crate) async fn serve<T: Transport>(server: ServerHandle, transport: T) {
     let shared = Arc::clone(&server.shared);
     let (mut reader, writer) = transport.split();
-    let (out, out_rx) = mpsc::unbounded_channel();
-    let mut writer_task = tokio::spawn(crate::transport::write_loop(writer, out_rx));
-    let session = shared.register(out);
+    let (outbox, mut writer_task) = Outbox::start(writer);
+    let session = shared.register(Arc::new(outbox));
     let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
     let limits = shared.config.limits();
     let mut writer_done = false;
