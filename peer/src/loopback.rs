@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use webrtc::data_channel::DataChannelEvent;
+use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::channel::{ChannelConfig, LinkCounters};
 use crate::error::PeerError;
@@ -193,20 +194,10 @@ async fn open_both(
     while !(offerer_open && answerer_open) {
         tokio::select! {
             event = offerer.events.recv() => {
-                if let Some(TransportEvent::LocalCandidate(init)) = event {
-                    if !relayed {
-                        let json = offerer.transport.candidate_json(init);
-                        let _ = answerer.transport.add_remote_candidate(json).await;
-                    }
-                }
+                on_event(event, &offerer.transport, &answerer.transport, relayed).await;
             }
             event = answerer.events.recv() => {
-                if let Some(TransportEvent::LocalCandidate(init)) = event {
-                    if !relayed {
-                        let json = answerer.transport.candidate_json(init);
-                        let _ = offerer.transport.add_remote_candidate(json).await;
-                    }
-                }
+                on_event(event, &answerer.transport, &offerer.transport, relayed).await;
             }
             event = offerer.transport.channel.poll(), if !offerer_open => {
                 offerer_open = opened(event, &offerer.inbound_tx)?;

@@ -386,7 +386,11 @@ impl Negotiation {
                     self.on_signal(message).await?;
                 }
                 event = recv_transport_event(self.events.as_mut()) => {
+                    let dtls_up = matches!(event, Some(TransportEvent::State(RTCPeerConnectionState::Connected)));
                     self.on_transport_event(event)?;
+                    if dtls_up {
+                        self.transport()?.nudge().await;
+                    }
                 }
                 event = poll_channel(self.transport.as_ref()), if !self.opened => {
                     self.on_channel_event(event)?;

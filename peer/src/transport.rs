@@ -173,6 +173,18 @@ impl Transport {
         Ok(())
     }
 
+    /// Wakes the connection's driver so it flushes queued output now.
+    ///
+    /// webrtc-rs 0.21 queues the SCTP INIT when the DTLS handshake completes but only sends
+    /// it on the driver's next iteration, which can be a 200 ms timer away; any
+    /// application call that notifies the driver flushes it at once. Setting the (unused)
+    /// buffered-amount-low threshold to its current value is such a call with no effect.
+    pub(crate) async fn nudge(&self) {
+        if let Err(error) = self.channel.set_buffered_amount_low_threshold(0).await {
+            tracing::debug!(%error, "driver nudge");
+        }
+    }
+
     /// Closes the peer connection (idempotent, never fails loudly).
     pub(crate) async fn close(&self) {
         if let Err(error) = self.pc.close().await {

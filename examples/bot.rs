@@ -1,0 +1,199 @@
+//! `bot`: one bot player. Connects to a signal server, joins the lobby, challenges a player
+//! or accepts a challenge, opens a WebRTC data channel to the opponent (any
+//! standards-compliant peer: browser-style SDP and RTCIceCandidateInit candidates), plays one
+//! reference-fighter match and exits 0 on a clean finish.
+//!
+//! ```text
+//! cargo run --release --example bot -- --server ws://127.0.0.1:8080/ws/signal \
+//!     --token "$(signal token --jwt-secret S --sub bob)" --name Bob --accept any --loopback
+//! cargo run --release --example bot -- --server ws://127.0.0.1:8080/ws/signal \
+//!     --token "$(signal token --jwt-secret S --sub alice)" --name Alice --challenge bob --loopback
+//! ```
+
+#[path = "../peer/tests/netmatch/mod.rs"]
+mod netmatch;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use netmatch::{play, PlayConfig, PlayOutcome};
+use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
+
+/// Default log filter: our warnings, but not webrtc-rs's chatter about expected events.
+const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_sctp=error,rtc_dtls=error,webrtc=error";
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bot",
+    about = "A bot that plays one WebRTC match through a signal server"
+)]
+struct Args {
+    /// Signal server URL (ws://host:port/ws/signal).
+    #[arg(long, env = "BOT_SERVER")]
+    server: String,
+    /// JWT for the server (its `sub` is the player id).
+    #[arg(long, env = "BOT_TOKEN")]
+    token: String,
+    /// Display name in the lobby.
+    #[arg(long, default_value = "bot", env = "BOT_NAME")]
+    name: String,
+    /// Challenge this player id (we create the offer).
+    #[arg(long, conflicts_with = "accept", required_unless_present = "accept")]
+    challenge: Option<String>,
+    /// Accept a challenge from `any` player or from this player id (we answer).
+    #[arg(long)]
+    accept: Option<String>,
+    /// Frames to play.
+    #[arg(long, default_value_t = 1800, env = "BOT_FRAMES")]
+    frames: u32,
+    /// Play as fast as the link allows instead of 60 fps.
+    #[arg(long)]
+    fast: bool,
+    /// Channel ordering (both players must agree): sequenced or ordered.
+    #[arg(long, default_value = "sequenced", env = "BOT_MODE")]
+    mode: ChannelMode,
+    /// Use only 127.0.0.1 and loopback ICE servers (both bots on this machine).
+    #[arg(long)]
+    loopback: bool,
+    /// Use only TURN relay candidates.
+    #[arg(long)]
+    relay_only: bool,
+    /// Seconds to find an opponent.
+    #[arg(long, default_value_t = 60, env = "BOT_MATCH_TIMEOUT")]
+    match_timeout_s: u64,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BotReport {
+    connected: bool,
+    player_id: String,
+    opponent_id: String,
+    opponent_name: String,
+    role: peer::Role,
+    time_to_connect_ms: f64,
+    frames: u32,
+    desyncs: u64,
+    completed: bool,
+    #[serde(flatten)]
+    outcome: PlayOutcome,
+}
+
+async fn run(args: &Args) -> Result<BotReport, String> {
+    let mut config = PeerConfig::new(args.name.clone());
+    config.ice = if args.loopback {
+        IceConfig::loopback()
+    } else {
+        IceConfig::standard()
+    };
+    config.ice.relay_only = args.relay_only;
+    config.channel = config.channel.with_mode(args.mode);
+    config.match_timeout = Duration::from_secs(args.match_timeout_s.max(1));
+    let rule = match (&args.challenge, &args.accept) {
+        (Some(target), _) => MatchRule::Challenge(target.clone()),
+        (None, Some(accept)) => {
+            MatchRule::Accept(accept.parse::<AcceptRule>().map_err(|e| e.to_string())?)
+        }
+        (None, None) => return Err("give --challenge ID or --accept any|ID".into()),
+    };
+    let player = usize::from(matches!(rule, MatchRule::Accept(_)));
+    let peer = Peer::connect(&args.server, &args.token, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let player_id = peer.player_id().to_owned();
+    if !args.json {
+        eprintln!("bot {player_id}: in the lobby, {rule:?}");
+    }
+    let mut link = peer.start_match(rule).await.map_err(|e| e.to_string())?;
+    let info = link.info().clone();
+    if !args.json {
+        eprintln!(
+            "bot {player_id}: connected to {} ({}) in {:.0} ms, playing {} frames",
+            info.opponent.id,
+            info.opponent.name,
+            info.connect_time.as_secs_f64() * 1e3,
+            args.frames
+        );
+    }
+    let mut play_config = PlayConfig::new(args.frames);
+    play_config.realtime = !args.fast;
+    play_config.bot_seed = if player == 0 { 1 } else { 2 };
+    play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
+    let outcome = play(&mut link, player, &play_config, |_| {}).await;
+    link.finish().await;
+    let outcome = outcome?;
+    Ok(BotReport {
+        connected: true,
+        player_id,
+        opponent_id: info.opponent.id,
+        opponent_name: info.opponent.name,
+        role: info.role,
+        time_to_connect_ms: info.connect_time.as_secs_f64() * 1e3,
+        frames: args.frames,
+        desyncs: outcome.ggrs_desyncs,
+        completed: outcome.completed,
+        outcome,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| QUIET_LOGS.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bot: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(&args));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!(
+                    "bot {}: {} {} frames vs {}, desyncs {}, checksum {}, winner {}",
+                    report.player_id,
+                    if report.completed {
+                        "finished"
+                    } else {
+                        "stopped after"
+                    },
+                    report.outcome.frames_simulated,
+                    report.opponent_id,
+                    report.desyncs,
+                    report.outcome.checksum.as_deref().unwrap_or("-"),
+                    report.outcome.winner
+                );
+            }
+            if report.completed && report.desyncs == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"connected": false, "error": error})
+                );
+            } else {
+                eprintln!("bot: {error}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
