@@ -210,6 +210,24 @@ async fn open_both(
     Ok(())
 }
 
+/// Trickles a local candidate to the other side (unless relayed) and nudges the driver once
+/// DTLS is up (see `Transport::nudge`).
+async fn on_event(
+    event: Option<TransportEvent>,
+    local: &Transport,
+    remote: &Transport,
+    relayed: bool,
+) {
+    match event {
+        Some(TransportEvent::LocalCandidate(init)) if !relayed => {
+            let json = local.candidate_json(init);
+            let _ = remote.add_remote_candidate(json).await;
+        }
+        Some(TransportEvent::State(RTCPeerConnectionState::Connected)) => local.nudge().await,
+        _ => {}
+    }
+}
+
 fn opened(
     event: Option<DataChannelEvent>,
     inbound: &mpsc::Sender<Bytes>,
