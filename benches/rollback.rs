@@ -14,19 +14,26 @@ use ggrs::{
 };
 use rollback::bot::{Bot, RandomBot};
 use rollback::botmatch::{run_match, BotKind, MatchConfig};
-use rollback::fighter::{FighterGame, FighterInput};
+use rollback::fighter::{FighterConfig, FighterGame, FighterInput};
 use rollback::netsim::{LinkConditions, LinkShaper};
 use rollback::session::GgrsConfig;
 use rollback::{Game, RunnerConfig, SyncTestRunner};
 
-/// A fighter state in the middle of a busy round.
+/// A fighter state in the middle of a round (fighters close, round not over), with rules
+/// that keep it fighting for the whole benchmark (no KO, no timeout).
 fn busy_game() -> FighterGame {
-    let mut g = FighterGame::new(7);
+    let rules = FighterConfig {
+        round_frames: u32::MAX,
+        max_health: i32::MAX,
+        ..FighterConfig::default()
+    };
+    let mut g = FighterGame::with_config(rules, 7);
     let (mut a, mut b) = (RandomBot::new(1), RandomBot::new(2));
-    for _ in 0..500 {
+    for _ in 0..200 {
         let (ia, ib) = (a.next_input(&g, 0), b.next_input(&g, 1));
         g.step(&[(ia, InputStatus::Confirmed), (ib, InputStatus::Confirmed)]);
     }
+    assert!(g.is_fighting(), "benchmark state must be mid-round");
     g
 }
 
@@ -116,16 +123,17 @@ fn engine_overhead(c: &mut Criterion) {
             bare_synctest_frame(&mut session, &mut game, f);
         })
     });
-    for (name, measure) in [
-        ("synctest_runner_cd7_frame", false),
-        ("synctest_runner_cd7_frame_timed", true),
+    for (name, sample) in [
+        ("synctest_runner_cd7_frame", 0),
+        ("synctest_runner_cd7_frame_sampled_timing", 16),
+        ("synctest_runner_cd7_frame_timed_every_frame", 1),
     ] {
         group.bench_function(name, |b| {
             let cfg = RunnerConfig {
                 check_distance: check,
                 max_prediction: 8,
                 input_delay: 0,
-                measure_time: measure,
+                time_sample_every: sample,
                 ..RunnerConfig::default()
             };
             let mut runner =

@@ -105,12 +105,18 @@ pub(crate) struct SessionCore<G: Game> {
     pub stats: RollbackStats,
     pub log: ConfirmedLog,
     ring: Vec<Option<(Frame, u128, G)>>,
-    measure: bool,
+    /// Time one call in `sample_every` (0 = never).
+    sample_every: u32,
+    calls: u64,
+    /// Whether the current call is timed.
+    timing: bool,
+    /// Raw ns spent in the game during the current timed call.
+    call_inside_ns: u64,
     log_steps: bool,
 }
 
 impl<G: Game> SessionCore<G> {
-    pub fn new(game: G, ring: usize, log_limit: usize, measure: bool) -> Self {
+    pub fn new(game: G, ring: usize, log_limit: usize, sample_every: u32) -> Self {
         Self {
             game,
             frame: 0,
@@ -118,8 +124,44 @@ impl<G: Game> SessionCore<G> {
             stats: RollbackStats::new(),
             log: ConfirmedLog::new(log_limit),
             ring: vec![None; ring.max(2)],
-            measure,
+            sample_every,
+            calls: 0,
+            timing: false,
+            call_inside_ns: 0,
             log_steps: false,
+        }
+    }
+
+    /// Starts one runner call; returns the start time if this call is sampled for timing.
+    pub fn begin_call(&mut self) -> Option<Instant> {
+        self.calls += 1;
+        self.timing =
+            self.sample_every > 0 && self.calls.is_multiple_of(u64::from(self.sample_every));
+        self.call_inside_ns = 0;
+        self.timing.then(Instant::now)
+    }
+
+    /// Ends a call started with [`begin_call`](Self::begin_call): the time not spent in
+    /// the game is engine time (scaled by the sampling rate, like the game times).
+    pub fn end_call(&mut self, started: Option<Instant>) {
+        if let Some(t) = started {
+            let total = t.elapsed().as_nanos() as u64;
+            let engine = total.saturating_sub(self.call_inside_ns);
+            self.stats.engine_ns += engine * u64::from(self.sample_every);
+        }
+        self.timing = false;
+    }
+
+    fn add_time(&mut self, t: Option<Instant>, snapshot: bool) {
+        if let Some(t) = t {
+            let ns = t.elapsed().as_nanos() as u64;
+            self.call_inside_ns += ns;
+            let scaled = ns * u64::from(self.sample_every);
+            if snapshot {
+                self.stats.snapshot_ns += scaled;
+            } else {
+                self.stats.game_ns += scaled;
+            }
         }
     }
 
@@ -153,7 +195,7 @@ impl<G: Game> SessionCore<G> {
         for req in requests {
             match req {
                 GgrsRequest::SaveGameState { cell, frame } => {
-                    let t = self.measure.then(Instant::now);
+                    let t = self.timing.then(Instant::now);
                     let checksum = self.game.checksum();
                     cell.save(frame, Some(self.game.clone()), Some(checksum));
                     let slot = self.slot(frame);
@@ -161,27 +203,21 @@ impl<G: Game> SessionCore<G> {
                         *s = Some((frame, checksum, self.game.clone()));
                     }
                     self.stats.saves += 1;
-                    if let Some(t) = t {
-                        self.stats.snapshot_ns += t.elapsed().as_nanos() as u64;
-                    }
+                    self.add_time(t, true);
                 }
                 GgrsRequest::LoadGameState { cell, frame } => {
-                    let t = self.measure.then(Instant::now);
+                    let t = self.timing.then(Instant::now);
                     self.game = cell.load().ok_or(RunnerError::MissingSnapshot(frame))?;
                     let depth = u32::try_from(self.frame - frame).unwrap_or(0);
                     self.stats.record_rollback(depth);
                     out.rollback_depth += depth;
                     self.frame = frame;
-                    if let Some(t) = t {
-                        self.stats.snapshot_ns += t.elapsed().as_nanos() as u64;
-                    }
+                    self.add_time(t, true);
                 }
                 GgrsRequest::AdvanceFrame { inputs } => {
-                    let t = self.measure.then(Instant::now);
+                    let t = self.timing.then(Instant::now);
                     self.game.step(&inputs);
-                    if let Some(t) = t {
-                        self.stats.game_ns += t.elapsed().as_nanos() as u64;
-                    }
+                    self.add_time(t, false);
                     self.frame += 1;
                     if self.frame > self.max_frame {
                         self.max_frame = self.frame;

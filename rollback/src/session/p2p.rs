@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ggrs::{
     Frame, GgrsError, GgrsEvent, NonBlockingSocket, P2PSession, PlayerType, SessionBuilder,
@@ -139,7 +139,7 @@ where
                 game,
                 config.state_ring,
                 config.checksum_log,
-                config.measure_time,
+                config.time_sample_every,
             ),
             config,
             local_player,
@@ -186,14 +186,9 @@ where
         if !self.is_running() {
             return Ok(FrameOutcome::Synchronizing);
         }
-        let started = self.config.measure_time.then(Instant::now);
-        let before = self.core.stats.game_ns + self.core.stats.snapshot_ns;
+        let started = self.core.begin_call();
         let result = self.advance_inner(local_input);
-        if let Some(t) = started {
-            let inside = self.core.stats.game_ns + self.core.stats.snapshot_ns - before;
-            let total = t.elapsed().as_nanos() as u64;
-            self.core.stats.engine_ns += total.saturating_sub(inside);
-        }
+        self.core.end_call(started);
         result
     }
 

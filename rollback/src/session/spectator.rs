@@ -46,7 +46,7 @@ where
             game,
             config.state_ring,
             config.checksum_log,
-            config.measure_time,
+            config.time_sample_every,
         );
         core.enable_step_logging();
         Ok(Self {
@@ -70,12 +70,18 @@ where
     /// Simulates the frames the host has confirmed (one, or more when catching up);
     /// returns how many were simulated (0 while waiting for input).
     pub fn advance(&mut self) -> Result<u32, RunnerError> {
+        let started = self.core.begin_call();
         let requests = match self.session.advance_frame() {
             Ok(r) => r,
-            Err(GgrsError::PredictionThreshold) | Err(GgrsError::NotSynchronized) => return Ok(0),
+            Err(GgrsError::PredictionThreshold) | Err(GgrsError::NotSynchronized) => {
+                self.core.end_call(started);
+                return Ok(0);
+            }
             Err(e) => return Err(e.into()),
         };
-        let batch = self.core.handle(requests)?;
+        let batch = self.core.handle(requests);
+        self.core.end_call(started);
+        let batch = batch?;
         self.drain_events();
         if batch.new_frames == 0 {
             self.core.stats.stalls += 1;

@@ -1,7 +1,5 @@
 //! [`SyncTestRunner`]: ggrs's SyncTest over a [`Game`].
 
-use std::time::Instant;
-
 use ggrs::{Frame, GgrsError, SessionBuilder, SyncTestSession};
 
 use super::core::{ConfirmedLog, SessionCore};
@@ -17,7 +15,6 @@ pub struct SyncTestRunner<G: Game> {
     session: SyncTestSession<GgrsConfig<G, usize>>,
     core: SessionCore<G>,
     players: usize,
-    measure: bool,
 }
 
 impl<G: Game> SyncTestRunner<G> {
@@ -37,17 +34,15 @@ impl<G: Game> SyncTestRunner<G> {
                 game,
                 config.state_ring,
                 config.checksum_log,
-                config.measure_time,
+                config.time_sample_every,
             ),
             players,
-            measure: config.measure_time,
         })
     }
 
     /// Advances one frame with one input per player.
     pub fn advance(&mut self, inputs: &[G::Input]) -> Result<Frame, RunnerError> {
-        let started = self.measure.then(Instant::now);
-        let before = self.core.stats.game_ns + self.core.stats.snapshot_ns;
+        let started = self.core.begin_call();
         for handle in 0..self.players {
             let input = inputs.get(handle).copied().unwrap_or_default();
             self.session.add_local_input(handle, input)?;
@@ -58,21 +53,18 @@ impl<G: Game> SyncTestRunner<G> {
                 current_frame,
                 mismatched_frames,
             }) => {
+                self.core.end_call(started);
                 return Err(RunnerError::SyncTestMismatch {
                     frame: current_frame,
                     mismatched: mismatched_frames,
-                })
+                });
             }
             Err(e) => return Err(e.into()),
         };
         self.core.handle(requests)?;
         let confirmed = self.core.frame - self.session.check_distance() as Frame - 1;
         self.core.confirm_upto(confirmed);
-        if let Some(t) = started {
-            let inside = self.core.stats.game_ns + self.core.stats.snapshot_ns - before;
-            let total = t.elapsed().as_nanos() as u64;
-            self.core.stats.engine_ns += total.saturating_sub(inside);
-        }
+        self.core.end_call(started);
         Ok(self.core.frame)
     }
 
