@@ -1,0 +1,479 @@
+//! Load generator for the signaling server: holds an idle population of authenticated
+//! WebSocket connections, runs whole negotiations (request → accept → offer → answer →
+//! ICE → connected → end) on pairs of clients, and reports connections held,
+//! negotiations per second, relay latency p50/p99 and the server's CPU and RSS.
+//!
+//! By default it is self-contained: it re-executes itself as a server child process on
+//! 127.0.0.1:0 (so each process stays under the file-descriptor limit) and reads the
+//! child's CPU and RSS from `/proc/<pid>`. `--in-process` embeds the server instead (reads
+//! `/proc/self`); `--url` targets a running server (then `--jwt-secret` must match it).
+//!
+//! ```text
+//! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use signal::auth::mint_token;
+use signal::protocol::*;
+use signal::{ServerConfig, SignalClient, SignalServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+#[derive(Debug, Parser)]
+#[command(about = "Signaling server load generator")]
+struct Args {
+    /// Idle authenticated connections to hold.
+    #[arg(long, default_value_t = 10_000)]
+    idle: usize,
+    /// Client pairs running negotiations back to back.
+    #[arg(long, default_value_t = 100)]
+    pairs: usize,
+    /// Seconds of negotiation load.
+    #[arg(long, default_value_t = 20)]
+    secs: u64,
+    /// Concurrent handshakes while connecting the idle population.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Target a running server instead of starting one (ws://host:port/ws/signal).
+    #[arg(long)]
+    url: Option<String>,
+    /// HS256 secret for minting tokens (must match the server's with --url).
+    #[arg(long, env = "SIGNAL_JWT_SECRET", default_value = "load-test-secret")]
+    jwt_secret: String,
+    /// Embed the server in this process instead of a child process.
+    #[arg(long)]
+    in_process: bool,
+    /// Internal: run only the server and print its URL (used for the child process).
+    #[arg(long, hide = true)]
+    serve_only: bool,
+}
+
+/// Server config for load: the per-connection rate limit is raised because one load
+/// client sends far more than a human player (about 10 messages per negotiation).
+fn load_server_config(secret: &str) -> ServerConfig {
+    let mut cfg = ServerConfig::new(secret.as_bytes().to_vec())
+        .with_listen(SocketAddr::from(([127, 0, 0, 1], 0)));
+    cfg.rate_per_sec = 100_000;
+    cfg.rate_burst = 100_000;
+    cfg
+}
+
+#[derive(Default)]
+struct Totals {
+    negotiations: AtomicU64,
+    failures: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.serve_only {
+        return rt.block_on(serve_only(&args.jwt_secret));
+    }
+    rt.block_on(run(args))
+}
+
+async fn serve_only(secret: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let server = SignalServer::start(load_server_config(secret)).await?;
+    println!("{}", server.url());
+    // Run until the parent closes our stdin (or kills us).
+    let mut buf = [0u8; 1];
+    let _ = tokio::io::stdin().read(&mut buf).await;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Where the server runs, for URL and /proc readings.
+enum Target {
+    Child(Child),
+    Embedded(signal::RunningServer),
+    Remote,
+}
+
+impl Target {
+    fn pid(&self) -> Option<String> {
+        match self {
+            Target::Child(c) => Some(c.id().to_string()),
+            Target::Embedded(_) => Some("self".into()),
+            Target::Remote => None,
+        }
+    }
+}
+
+fn proc_rss_kib(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime in clock ticks (USER_HZ, 100 on Linux).
+fn proc_cpu_ticks(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = s.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+async fn start_target(args: &Args) -> Result<(Target, String), Box<dyn std::error::Error>> {
+    if let Some(url) = &args.url {
+        return Ok((Target::Remote, url.clone()));
+    }
+    if args.in_process {
+        let server = SignalServer::start(load_server_config(&args.jwt_secret)).await?;
+        let url = server.url();
+        return Ok((Target::Embedded(server), url));
+    }
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--serve-only", "--jwt-secret", &args.jwt_secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no child stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line.trim().to_owned();
+    if !url.starts_with("ws") {
+        return Err(format!("server child did not start: {line:?}").into());
+    }
+    Ok((Target::Child(child), url))
+}
+
+async fn metrics_connections(url: &str) -> Option<f64> {
+    let addr = url.strip_prefix("ws://")?.split('/').next()?.to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.ok()?;
+    body.lines()
+        .find(|l| l.starts_with("signal_connections "))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+async fn connect_idle(url: &str, secret: &str, n: usize, concurrency: usize) -> usize {
+    let held = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (url, secret, held, next) = (
+            url.to_owned(),
+            secret.to_owned(),
+            held.clone(),
+            next.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n as u64 {
+                    return;
+                }
+                let Ok(token) = mint_token(
+                    secret.as_bytes(),
+                    &format!("idle{i}"),
+                    None,
+                    Duration::from_secs(3600),
+                ) else {
+                    return;
+                };
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(4096)
+                    .write_buffer_size(0);
+                let request = format!("{url}?token={token}");
+                match tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                    .await
+                {
+                    Ok((mut ws, _)) => {
+                        held.fetch_add(1, Ordering::Relaxed);
+                        // Keep reading so pings are answered; hold until the process exits.
+                        tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+                    }
+                    Err(e) => eprintln!("idle connect {i} failed: {e}"),
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    held.load(Ordering::Relaxed) as usize
+}
+
+fn stamp(base: Instant) -> u64 {
+    base.elapsed().as_micros() as u64
+}
+
+async fn next_of<F>(c: &mut SignalClient, mut pred: F) -> Option<ServerMessage>
+where
+    F: FnMut(&ServerMessage) -> bool,
+{
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let m = c.recv().await?;
+            if pred(&m) {
+                return Some(m);
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn latency_of(text: &str, base: Instant) -> Option<u64> {
+    let sent: u64 = text.rsplit("t=").next()?.parse().ok()?;
+    Some(stamp(base).saturating_sub(sent))
+}
+
+/// One whole negotiation; returns relay latencies (µs) or None on failure.
+async fn negotiation(
+    a: &mut SignalClient,
+    b: &mut SignalClient,
+    base: Instant,
+) -> Option<Vec<u64>> {
+    let (ia, ib) = (a.player_id().to_owned(), b.player_id().to_owned());
+    let (sa, sb) = (a.sender(), b.sender());
+    let mut lat = Vec::with_capacity(4);
+    sa.send(ClientMessage::RequestMatch(RequestMatch {
+        requester_id: ia.clone(),
+        target_id: ib.clone(),
+    }))
+    .ok()?;
+    let ServerMessage::MatchRequestReceived(r) =
+        next_of(b, |m| matches!(m, ServerMessage::MatchRequestReceived(_))).await?
+    else {
+        return None;
+    };
+    let sid = r.session_id;
+    sb.send(ClientMessage::AcceptMatch(AcceptMatch {
+        accepter_id: ib.clone(),
+        requester_id: ia.clone(),
+        session_id: Some(sid.clone()),
+    }))
+    .ok()?;
+    next_of(a, |m| matches!(m, ServerMessage::MatchRequestAccepted(_))).await?;
+    let relay = |from: &str, to: &str| SdpRelay {
+        sender_id: from.into(),
+        receiver_id: to.into(),
+        sdp: format!("v=0 t={}", stamp(base)),
+        session_id: sid.clone(),
+    };
+    sa.send(ClientMessage::SendSdpOffer(relay(&ia, &ib))).ok()?;
+    let ServerMessage::SdpOfferReceived(o) =
+        next_of(b, |m| matches!(m, ServerMessage::SdpOfferReceived(_))).await?
+    else {
+        return None;
+    };
+    lat.push(latency_of(&o.sdp, base)?);
+    sb.send(ClientMessage::SendSdpAnswer(relay(&ib, &ia)))
+        .ok()?;
+    let ServerMessage::SdpAnswerReceived(ans) =
+        next_of(a, |m| matches!(m, ServerMessage::SdpAnswerReceived(_))).await?
+    else {
+        return None;
+    };
+    lat.push(latency_of(&ans.sdp, base)?);
+    for (s, from, to) in [(&sa, &ia, &ib), (&sb, &ib, &ia)] {
+        let candidate = serde_json::json!({"candidate": format!("candidate:1 1 udp 1 127.0.0.1 9 typ host t={}", stamp(base)), "sdpMid": "0"});
+        s.send(ClientMessage::SendIceCandidate(IceRelay {
+            sender_id: from.clone(),
+            receiver_id: to.clone(),
+            candidate,
+            session_id: sid.clone(),
+        }))
+        .ok()?;
+    }
+    for c in [&mut *a, &mut *b] {
+        let ServerMessage::IceCandidateReceived(ice) =
+            next_of(c, |m| matches!(m, ServerMessage::IceCandidateReceived(_))).await?
+        else {
+            return None;
+        };
+        lat.push(latency_of(ice.candidate["candidate"].as_str()?, base)?);
+    }
+    for (s, id) in [(&sa, &ia), (&sb, &ib)] {
+        s.send(ClientMessage::ReportConnection(ReportConnection {
+            player_id: id.clone(),
+            session_id: sid.clone(),
+            state: ConnectionState::Connected,
+        }))
+        .ok()?;
+    }
+    next_of(a, |m| matches!(m, ServerMessage::MatchStarted(_))).await?;
+    next_of(b, |m| matches!(m, ServerMessage::MatchStarted(_))).await?;
+    sa.send(ClientMessage::EndMatch(EndMatch {
+        player_id: ia,
+        session_id: sid,
+    }))
+    .ok()?;
+    next_of(b, |m| matches!(m, ServerMessage::MatchEnded(_))).await?;
+    Some(lat)
+}
+
+async fn run_pair(
+    url: String,
+    secret: String,
+    i: usize,
+    stop: Arc<AtomicBool>,
+    totals: Arc<Totals>,
+    base: Instant,
+) {
+    let token = |p: &str| mint_token(secret.as_bytes(), p, None, Duration::from_secs(3600));
+    let (Ok(ta), Ok(tb)) = (token(&format!("pa{i}")), token(&format!("pb{i}"))) else {
+        return;
+    };
+    let (Ok(mut a), Ok(mut b)) = (
+        SignalClient::connect(&url, &ta).await,
+        SignalClient::connect(&url, &tb).await,
+    ) else {
+        totals.failures.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    for c in [&a, &b] {
+        let id = c.player_id().to_owned();
+        let _ = c.sender().send(ClientMessage::JoinLobby(JoinLobby {
+            player_id: id.clone(),
+            player_name: id,
+        }));
+    }
+    // Both must be listed before requesting.
+    let _ = next_of(&mut b, |m| matches!(m, ServerMessage::LobbyUpdate(l) if l.players.iter().any(|p| p.player_id == format!("pa{i}")))).await;
+    while !stop.load(Ordering::Relaxed) {
+        match negotiation(&mut a, &mut b, base).await {
+            Some(lat) => {
+                totals.negotiations.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut all) = totals.latencies_us.lock() {
+                    all.extend(lat);
+                }
+            }
+            None => {
+                totals.failures.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    a.close().await;
+    b.close().await;
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (target, url) = start_target(&args).await?;
+    let pid = target.pid();
+    let rss = |label: &str| {
+        if let Some(kib) = pid.as_deref().and_then(proc_rss_kib) {
+            println!("server RSS {label}: {:.1} MiB", kib as f64 / 1024.0);
+        }
+        pid.as_deref().and_then(proc_rss_kib)
+    };
+    println!("server: {url}");
+    let rss0 = rss("at start");
+
+    let t = Instant::now();
+    let idle = connect_idle(&url, &args.jwt_secret, args.idle, args.connect_concurrency).await;
+    println!(
+        "idle connections opened: {idle}/{} in {:.1} s",
+        args.idle,
+        t.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let (Some(a), Some(b)) = (rss0, rss("with idle population")) {
+        if idle > 0 {
+            println!(
+                "server RSS per idle connection: {:.1} KiB",
+                (b.saturating_sub(a)) as f64 / idle as f64
+            );
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let totals = Arc::new(Totals::default());
+    let base = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..args.pairs {
+        tasks.push(tokio::spawn(run_pair(
+            url.clone(),
+            args.jwt_secret.clone(),
+            i,
+            stop.clone(),
+            totals.clone(),
+            base,
+        )));
+    }
+    // Let pairs connect and join before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let n0 = totals.negotiations.load(Ordering::Relaxed);
+    let cpu0 = pid.as_deref().and_then(proc_cpu_ticks);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let n1 = totals.negotiations.load(Ordering::Relaxed);
+    let cpu1 = pid.as_deref().and_then(proc_cpu_ticks);
+    let held = metrics_connections(&url).await;
+    let rss_load = rss("under negotiation load");
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    let mut lat = totals
+        .latencies_us
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    lat.sort_unstable();
+    println!("--- results ---");
+    if let Some(h) = held {
+        println!("connections held (server gauge, idle + pairs): {h}");
+    }
+    println!(
+        "negotiations: {} in {wall:.1} s = {:.0}/s (failures: {})",
+        n1 - n0,
+        (n1 - n0) as f64 / wall,
+        totals.failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "relay latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} relays",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+        lat.len()
+    );
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        println!(
+            "server CPU during load: {:.0}% of one core (USER_HZ=100)",
+            (c1 - c0) as f64 / wall
+        );
+    }
+    if let Some(r) = rss_load {
+        println!("server RSS under load: {:.1} MiB", r as f64 / 1024.0);
+    }
+    match target {
+        Target::Child(mut child) => {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+        Target::Embedded(server) => server.shutdown().await,
+        Target::Remote => {}
+    }
+    Ok(())
+}
