@@ -18,8 +18,58 @@
 //! panic: failures are [`PeerError`]s, [`MatchEvent`]s, or counted drops.
 //!
 //! ## The driving loop
-//! ```no_run
-//! PLACEHOLDER
+//! Connect, find an opponent, take the socket, then once a frame: watch the link's events,
+//! let ggrs send and receive through the socket; finally `finish`. This runs as written,
+//! with an embedded signal server on 127.0.0.1:0:
+//! ```
+//! use std::time::Duration;
+//! use ggrs::NonBlockingSocket;
+//! use peer::{AcceptRule, MatchEvent, MatchRule, Peer, PeerConfig};
+//! use signal::server::{ServerConfig, SignalServer};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = b"a development secret".to_vec();
+//! let config = ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse()?);
+//! let server = SignalServer::start(config).await?;
+//! let token = |sub: &str| signal::auth::mint_token(&secret, sub, None, Duration::from_secs(60));
+//!
+//! // Two players join the lobby (loopback-only ICE: nothing leaves the machine).
+//! let alice = Peer::connect(&server.url(), &token("alice")?, PeerConfig::loopback("Alice")).await?;
+//! let bob = Peer::connect(&server.url(), &token("bob")?, PeerConfig::loopback("Bob")).await?;
+//!
+//! // Alice challenges Bob and creates the offer; Bob accepts anyone and answers.
+//! let (a, b) = tokio::join!(
+//!     alice.start_match(MatchRule::Challenge("bob".into())),
+//!     bob.start_match(MatchRule::Accept(AcceptRule::Any)),
+//! );
+//! let (mut alice, mut bob) = (a?, b?);
+//! println!("connected in {:?}", alice.info().connect_time);
+//!
+//! // The sockets go into ggrs sessions; a hand-made packet stands in for ggrs here.
+//! let (mut sa, mut sb) = (alice.take_socket().unwrap(), bob.take_socket().unwrap());
+//! let ping = peer::codec::decode_packet(&[0x4E, 0x50, 1, 0, 0, 0, 0, 7, 7])?.message;
+//! let mut received = 0;
+//! for _frame in 0..600 {
+//!     if let Some(MatchEvent::Closed(_) | MatchEvent::Failed(_)) = alice.try_event() {
+//!         break; // the opponent is gone: end the game
+//!     }
+//!     sa.send_to(&ping, &alice.opponent_addr());
+//!     received += sb.receive_all_messages().len();
+//!     if received > 0 {
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(16)).await;
+//! }
+//! assert!(received > 0);
+//! println!("{:?}", alice.stats().await);
+//!
+//! // `end_match` to the server, close the peer connections.
+//! alice.finish().await;
+//! bob.finish().await;
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

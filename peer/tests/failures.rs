@@ -36,7 +36,7 @@ async fn opponent_vanishing_mid_match_ends_the_match() {
     let alice_outcome = tokio::time::timeout(Duration::from_secs(30), a)
         .await
         .expect("alice's match ends instead of hanging")
-        .unwrap()
+        .expect("test setup")
         .expect("alice's loop returns an outcome");
     assert!(!alice_outcome.completed);
     let reason = alice_outcome.ended_early.expect("an early end is reported");
@@ -89,7 +89,7 @@ async fn negotiation_timeout_reports_failed() {
             player_id: "mallory".into(),
             player_name: "Mallory".into(),
         }))
-        .unwrap();
+        .expect("test setup");
     let mut config = loopback_config("Alice", ChannelMode::Sequenced);
     config.connect_timeout = Duration::from_secs(2);
     let alice = server.peer("alice", config).await;
@@ -109,12 +109,12 @@ async fn negotiation_timeout_reports_failed() {
             requester_id: "alice".into(),
             session_id: Some(session.clone()),
         }))
-        .unwrap();
+        .expect("test setup");
 
     let result = tokio::time::timeout(Duration::from_secs(20), attempt)
         .await
         .expect("the attempt ends")
-        .unwrap();
+        .expect("test setup");
     assert!(
         matches!(
             result,
@@ -164,7 +164,10 @@ async fn signaling_server_death_does_not_stop_the_match() {
     );
     server.server.shutdown().await;
     let (a, b) = tokio::join!(a, b);
-    let (a, b) = (a.unwrap().expect("alice"), b.unwrap().expect("bob"));
+    let (a, b) = (
+        a.expect("test setup").expect("alice"),
+        b.expect("test setup").expect("bob"),
+    );
     assert!(a.completed && b.completed, "{a:?} {b:?}");
     assert!(a.signaling_lost && b.signaling_lost);
     assert_eq!(a.checksum, b.checksum);
@@ -186,7 +189,7 @@ async fn garbage_in_the_channel_is_dropped_and_counted() {
     let to_b = a.opponent().clone();
     a.send_raw(Bytes::from_static(b"not a ggrs packet"));
     a.send_raw(Bytes::from(vec![0x4E; 4000])); // oversized
-    let mut truncated = peer::codec::encode_packet(0, &keep_alive()).unwrap();
+    let mut truncated = peer::codec::encode_packet(0, &keep_alive()).expect("test setup");
     truncated.pop();
     a.send_raw(Bytes::from(truncated));
     a.send_to(&keep_alive(), &to_b);

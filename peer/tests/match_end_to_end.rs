@@ -27,8 +27,8 @@ async fn bot_match(mode: ChannelMode) {
     });
     let (a, b) = tokio::join!(a, b);
     let (a, b) = (
-        a.unwrap().expect("alice plays"),
-        b.unwrap().expect("bob plays"),
+        a.expect("test setup").expect("alice plays"),
+        b.expect("test setup").expect("bob plays"),
     );
     assert!(a.completed, "{mode:?}: alice did not finish: {a:?}");
     assert!(b.completed, "{mode:?}: bob did not finish: {b:?}");

@@ -30,7 +30,8 @@ impl TestServer {
 
     pub(crate) async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
         let secret = random_secret();
-        let config = ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse().unwrap());
+        let config = ServerConfig::new(secret.clone())
+            .with_listen("127.0.0.1:0".parse().expect("test setup"));
         let server = SignalServer::start(adjust(config))
             .await
             .expect("server starts");
@@ -69,7 +70,7 @@ pub(crate) async fn matched_pair(server: &TestServer, mode: ChannelMode) -> (Mat
     let b = tokio::spawn(bob.start_match(MatchRule::Accept(peer::AcceptRule::Any)));
     let (a, b) = tokio::join!(a, b);
     (
-        a.unwrap().expect("alice's match starts"),
-        b.unwrap().expect("bob's match starts"),
+        a.expect("test setup").expect("alice's match starts"),
+        b.expect("test setup").expect("bob's match starts"),
     )
 }
