@@ -277,15 +277,27 @@ where
     }
 }
 
-/// The sending side of a connection, usable from any thread: each packet is written right
-/// away with a non-blocking write when the transport allows it and nothing is queued;
-/// otherwise it is queued for the writer task, which coalesces queued packets into one
-/// flush. Packet order is preserved either way.
+/// The sending side of a connection, usable from any thread: a packet is written right
+/// away with a non-blocking write when the transport allows it, nothing is queued and the
+/// sender asks for it (latency); otherwise it is queued for the writer task, which coalesces
+/// queued packets into one flush (throughput). Packet order is preserved either way.
 #[derive(Debug)]
 pub struct Outbox {
-    busy: Arc<Mutex<bool>>,
+    state: Arc<Mutex<OutboxState>>,
     direct: Option<Arc<dyn DirectWrite>>,
     queue: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+#[derive(Debug, Default)]
+struct OutboxState {
+    /// The writer task has queued bytes: direct writes would reorder.
+    busy: bool,
+    /// Packets collected between `cork` and `uncork`.
+    corked: Option<BytesMut>,
+}
+
+fn lock_state(m: &Mutex<OutboxState>) -> std::sync::MutexGuard<'_, OutboxState> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Outbox {
@@ -294,12 +306,12 @@ impl Outbox {
         writer: W,
     ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
         let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
-        let busy = Arc::new(Mutex::new(false));
+        let state = Arc::new(Mutex::new(OutboxState::default()));
         let direct = writer.direct();
-        let task = tokio::spawn(write_loop(writer, rx, busy.clone()));
+        let task = tokio::spawn(write_loop(writer, rx, state.clone()));
         (
             Self {
-                busy,
+                state,
                 direct,
                 queue,
             },
@@ -307,21 +319,51 @@ impl Outbox {
         )
     }
 
-    /// Sends one complete packet. False when the connection is known to be gone.
-    pub fn send(&self, mut packet: Bytes) -> bool {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        if !*busy {
-            if let Some(direct) = &self.direct {
-                match direct.try_write_now(&packet) {
+    /// Sends one complete packet, directly when possible. False when the connection is gone.
+    pub fn send(&self, packet: Bytes) -> bool {
+        self.send_with(packet, true)
+    }
+
+    /// Sends one complete packet; `prefer_direct` false always goes through the writer task
+    /// (so a burst is coalesced into few writes). False when the connection is gone.
+    pub fn send_with(&self, packet: Bytes, prefer_direct: bool) -> bool {
+        let mut state = lock_state(&self.state);
+        if let Some(buf) = state.corked.as_mut() {
+            buf.extend_from_slice(&packet);
+            return true;
+        }
+        self.send_locked(&mut state, packet, prefer_direct)
+    }
+
+    fn send_locked(&self, state: &mut OutboxState, mut packet: Bytes, direct: bool) -> bool {
+        if !state.busy {
+            if let Some(d) = self.direct.as_ref().filter(|_| direct) {
+                match d.try_write_now(&packet) {
                     Ok(n) if n >= packet.len() => return true,
                     Ok(n) => bytes::Buf::advance(&mut packet, n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return false,
                 }
             }
-            *busy = true;
+            state.busy = true;
         }
         self.queue.send(packet).is_ok()
+    }
+
+    /// Collects packets until [`uncork`](Self::uncork) (e.g. replies to one read's requests).
+    pub fn cork(&self) {
+        lock_state(&self.state)
+            .corked
+            .get_or_insert_with(BytesMut::new);
+    }
+
+    /// Sends everything collected since [`cork`](Self::cork) as one write.
+    pub fn uncork(&self) -> bool {
+        let mut state = lock_state(&self.state);
+        match state.corked.take() {
+            Some(buf) if !buf.is_empty() => self.send_locked(&mut state, buf.freeze(), true),
+            _ => true,
+        }
     }
 }
 
@@ -330,7 +372,7 @@ impl Outbox {
 async fn write_loop<W: TransportWrite>(
     mut writer: W,
     mut out: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
-    busy: Arc<Mutex<bool>>,
+    state: Arc<Mutex<OutboxState>>,
 ) -> Result<(), TransportError> {
     while let Some(first) = out.recv().await {
         writer.feed(first).await?;
@@ -338,9 +380,9 @@ async fn write_loop<W: TransportWrite>(
             writer.feed(more).await?;
         }
         writer.flush().await?;
-        let mut b = busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = lock_state(&state);
         if out.is_empty() {
-            *b = false;
+            s.busy = false;
         }
     }
     writer.close().await;

@@ -100,12 +100,19 @@ impl LinkIo {
         self.request_timeout
     }
 
-    /// Writes one packet; false when the connection is gone.
+    /// Writes one packet; false when the connection is gone. A lone packet is written
+    /// directly (latency); while requests are in flight packets go through the writer task
+    /// so a burst is coalesced (throughput).
     pub(crate) fn write(&self, frame: Bytes) -> bool {
+        let idle = self.requests().tracker.is_empty();
+        self.write_with(frame, idle)
+    }
+
+    fn write_with(&self, frame: Bytes, direct: bool) -> bool {
         if self.trace {
             tracing::debug!(len = frame.len(), "connector send");
         }
-        self.outbox.send(frame)
+        self.outbox.send_with(frame, direct)
     }
 
     /// Registers a request (assigning its seq inside `frame`) and writes it.
@@ -124,12 +131,13 @@ impl LinkIo {
         }
         match requests.tracker.insert(deadline, pending) {
             Ok(seq) => {
+                let alone = requests.tracker.len() == 1;
                 drop(requests);
                 if let Some(slot) = frame.get_mut(seq_at..seq_at + 2) {
                     slot.copy_from_slice(&seq.to_le_bytes());
                 }
                 // a failed write closes the connection; the driver then fails the request
-                self.write(frame.freeze());
+                self.write_with(frame.freeze(), alone);
             }
             Err(pending) => {
                 drop(requests);

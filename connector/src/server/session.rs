@@ -104,7 +104,10 @@ pub(crate) async fn serve<T: Transport>(server: ServerHandle, transport: T) {
             read = reader.read_into(&mut buf) => match read {
                 Ok(n) if n > 0 => {
                     shared.stats.add_bytes(n);
-                    if !drain_packets(&server, &session, &mut buf, &limits) {
+                    session.out.cork(); // replies to this read go out in one write
+                    let keep = drain_packets(&server, &session, &mut buf, &limits);
+                    session.out.uncork();
+                    if !keep {
                         break;
                     }
                 }
