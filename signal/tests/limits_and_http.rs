@@ -118,14 +118,14 @@ async fn malformed_frames_get_400_and_do_not_disturb_others() {
 #[tokio::test]
 async fn idle_connections_are_pinged_and_closed() {
     let mut cfg = config();
-    cfg.ping_interval = Duration::from_millis(100);
-    cfg.idle_timeout = Duration::from_millis(400);
+    cfg.ping_interval = Duration::from_millis(250);
+    cfg.idle_timeout = Duration::from_secs(2);
     let server = SignalServer::start(cfg).await.unwrap();
     // A raw client that never reads never answers pings: it is closed as idle.
     let mut idle = raw(&server.url(), &token("idle")).await;
     // A SignalClient keeps reading (and so answers pings): it stays.
     let mut live = client(&server, "live").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     // The server closed it (1001 "idle timeout"; the close frame itself may be lost to a
     // reset because this client's queued pongs hit a closed socket).
     let code = raw_close_code(&mut idle).await;

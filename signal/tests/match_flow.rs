@@ -195,9 +195,9 @@ async fn decline_and_cancel_are_delivered() {
 
 #[tokio::test]
 async fn requests_expire_and_negotiations_time_out() {
+    // Short request timeout: nobody answers.
     let mut cfg = config();
     cfg.hub.request_timeout = Duration::from_millis(300);
-    cfg.hub.negotiation_timeout = Duration::from_millis(300);
     let server = SignalServer::start(cfg).await.unwrap();
     let mut a = lobby_client(&server, "alice").await;
     let mut b = lobby_client(&server, "bob").await;
@@ -205,7 +205,15 @@ async fn requests_expire_and_negotiations_time_out() {
     send(&a, request("alice", "bob"));
     expect(&mut a, "expired", |m| matches!(m, ServerMessage::MatchRequestDeclined(d) if d.reason == Some(DeclineReason::Expired))).await;
     expect(&mut b, "expired", |m| matches!(m, ServerMessage::MatchRequestCancelled(c) if c.reason == Some(CancelReason::Expired))).await;
+    server.shutdown().await;
 
+    // Short negotiation timeout (requests keep the default, so accepting is never racy).
+    let mut cfg = config();
+    cfg.hub.negotiation_timeout = Duration::from_millis(300);
+    let server = SignalServer::start(cfg).await.unwrap();
+    let mut a = lobby_client(&server, "alice").await;
+    let mut b = lobby_client(&server, "bob").await;
+    await_lobby(&mut a, 2).await;
     let sid = matched(&mut a, &mut b).await;
     for c in [&mut a, &mut b] {
         expect(c, "timeout", |m| matches!(m, ServerMessage::MatchFailed(f) if f.session_id == sid && f.reason == FailReason::Timeout)).await;
