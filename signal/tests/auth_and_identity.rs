@@ -322,6 +322,7 @@ async fn wss_with_a_generated_certificate() {
             }),
         );
     }
+    await_lobby(&mut a, 2).await;
     started(&mut a, &mut b).await;
     // A plain ws:// client cannot talk to the TLS port.
     let plain = server.url().replace("wss://", "ws://");

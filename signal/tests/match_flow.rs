@@ -243,6 +243,7 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
         let (na, nb) = (format!("a-{case}"), format!("b-{case}"));
         let mut a = lobby_client(&server, &na).await;
         let mut b = lobby_client(&server, &nb).await;
+        await_listed(&mut a, &nb).await;
         let (mut stay, leave) = match case {
             "requested" | "requested_target" => {
                 send(&a, request(&na, &nb));

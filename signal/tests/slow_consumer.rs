@@ -74,6 +74,8 @@ async fn slow_consumer_is_cut_off_and_others_are_not_delayed() {
         let mut tasks = Vec::new();
         for (mut a, mut b) in pairs {
             tasks.push(tokio::spawn(async move {
+                let bid = b.player_id().to_owned();
+                await_listed(&mut a, &bid).await;
                 let mut worst = Duration::ZERO;
                 for _ in 0..3 {
                     let t = Instant::now();

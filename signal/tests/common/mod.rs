@@ -102,6 +102,15 @@ pub async fn await_lobby(c: &mut SignalClient, n: usize) -> LobbyUpdate {
     }
 }
 
+/// Waits until `c`'s lobby view lists `id` (messages from different connections reach the
+/// hub in no particular order, so a request must wait until its target has joined).
+pub async fn await_listed(c: &mut SignalClient, id: &str) {
+    expect(c, "lobby listing", |m| {
+        matches!(m, ServerMessage::LobbyUpdate(l) if l.players.iter().any(|p| p.player_id == id))
+    })
+    .await;
+}
+
 pub fn send(c: &SignalClient, msg: ClientMessage) {
     c.sender().send(msg).unwrap();
 }
