@@ -1,6 +1,7 @@
 //! Abuse limits and HTTP endpoints: oversize messages get 413 and are dropped, floods get
 //! 429 and sustained abuse is closed with 1008, malformed frames get 400 without harming
-//! anyone, idle connections are closed, `/healthz`, `/metrics` and 404 for other paths.
+//! anyone, idle connections are closed, the connection limit answers 503, shutdown closes
+//! connections with 1001, `/healthz`, `/metrics` and 404 for other paths.
 
 mod common;
 
@@ -190,4 +191,45 @@ async fn healthz_metrics_and_404() {
         assert!(metric(&text, name).is_some(), "{name} missing:\n{text}");
     }
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_limit_answers_503() {
+    let mut cfg = config();
+    cfg.max_connections = 1;
+    let server = SignalServer::start(cfg).await.unwrap();
+    let first = client(&server, "alice").await;
+    let err = signal::SignalClient::connect(&server.url(), &token("bob"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), Some(503));
+    first.close().await;
+    // The slot is released once the first connection is gone.
+    let mut ok = false;
+    for _ in 0..100 {
+        if signal::SignalClient::connect(&server.url(), &token("bob"))
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "slot never released");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_with_1001() {
+    let server = server().await;
+    let mut ws = raw(&server.url(), &token("alice")).await;
+    assert_eq!(raw_next(&mut ws).await["type"], "welcome");
+    let addr = server.local_addr();
+    let (code, ()) = tokio::join!(raw_close_code(&mut ws), server.shutdown());
+    assert_eq!(code, Some(1001));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting"
+    );
 }
