@@ -190,262 +190,20 @@ impl World {
         r
     }
 
+    /// The session id an action names (index into the ids seen so far).
+    fn sid_at(&self, k: usize) -> String {
+        if self.known.is_empty() {
+            "00000000-0000-4000-8000-000000000000".into()
+        } else {
+            self.known[k % self.known.len()].clone()
+        }
+    }
+
     /// Applies one action to both; returns (hub result, model expectation).
     fn step(&mut self, a: &Action) -> (Result<(), u16>, Result<(), u16>) {
-        let known = self.known.clone();
-        let sid_at = |k: usize| -> String {
-            if known.is_empty() {
-                "00000000-0000-4000-8000-000000000000".into()
-            } else {
-                known[k % known.len()].clone()
-            }
-        };
-        let m = &mut self.model;
         match *a {
-            Action::Join(p) => {
-                let r = self.send(
-                    p,
-                    ClientMessage::JoinLobby(JoinLobby {
-                        player_id: pid(p),
-                        player_name: format!("P{p}"),
-                    }),
-                );
-                self.model.in_lobby[p] = true;
-                (r, Ok(()))
-            }
-            Action::Leave(p) => {
-                let expect = if m.in_lobby[p] { Ok(()) } else { Err(409) };
-                if expect.is_ok() {
-                    m.drop_requests_of(p);
-                    m.in_lobby[p] = false;
-                }
-                (
-                    self.send(
-                        p,
-                        ClientMessage::LeaveLobby(LeaveLobby { player_id: pid(p) }),
-                    ),
-                    expect,
-                )
-            }
-            Action::Request(p, q) => {
-                let expect = if !m.in_lobby[p] {
-                    Err(409)
-                } else if p == q {
-                    Err(400)
-                } else if m.live(p) || m.outgoing(p).is_some() {
-                    Err(409)
-                } else if !m.in_lobby[q] {
-                    Err(404)
-                } else if m.live(q) {
-                    Err(409)
-                } else {
-                    Ok(())
-                };
-                let before = self.known.len();
-                let r = self.send(
-                    p,
-                    ClientMessage::RequestMatch(RequestMatch {
-                        requester_id: pid(p),
-                        target_id: pid(q),
-                    }),
-                );
-                if expect.is_ok() && self.known.len() == before + 1 {
-                    let sid = self.known[before].clone();
-                    self.model.sessions.insert(
-                        sid,
-                        MSession {
-                            req: p,
-                            tgt: q,
-                            state: SessionState::Requested,
-                            reported: [false; 2],
-                            deadline: Some(self.model.now + REQUEST_TIMEOUT),
-                        },
-                    );
-                }
-                (r, expect)
-            }
-            Action::Accept(p, r, k) | Action::Decline(p, r, k) => {
-                let accept = matches!(a, Action::Accept(..));
-                let sid = k.map(sid_at);
-                let expect = m.find_request(p, r, sid.as_deref());
-                if let Ok(sid) = &expect {
-                    if accept {
-                        let now = m.now;
-                        m.sessions.retain(|id, s| {
-                            id == sid
-                                || !(s.state == SessionState::Requested
-                                    && [s.req, s.tgt].iter().any(|x| *x == p || *x == r))
-                        });
-                        if let Some(s) = m.sessions.get_mut(sid) {
-                            s.state = SessionState::Accepted;
-                            s.deadline = Some(now + NEGOTIATION_TIMEOUT);
-                        }
-                    } else {
-                        m.sessions.remove(sid);
-                    }
-                }
-                let msg = if accept {
-                    ClientMessage::AcceptMatch(AcceptMatch {
-                        accepter_id: pid(p),
-                        requester_id: pid(r),
-                        session_id: sid,
-                    })
-                } else {
-                    ClientMessage::DeclineMatch(DeclineMatch {
-                        decliner_id: pid(p),
-                        requester_id: pid(r),
-                        session_id: sid,
-                    })
-                };
-                (self.send(p, msg), expect.map(|_| ()))
-            }
-            Action::Cancel(p, t, k) => {
-                let sid = sid_at(k);
-                let expect = match m.sessions.get(&sid) {
-                    None => Err(404),
-                    Some(s) if s.req != p && s.tgt != p => Err(403),
-                    Some(s) if s.req != p => Err(403),
-                    Some(s) if s.tgt != t => Err(404),
-                    Some(s) if s.state != SessionState::Requested => Err(409),
-                    Some(_) => Ok(()),
-                };
-                if expect.is_ok() {
-                    m.sessions.remove(&sid);
-                }
-                (
-                    self.send(
-                        p,
-                        ClientMessage::CancelMatchRequest(CancelMatchRequest {
-                            requester_id: pid(p),
-                            target_id: pid(t),
-                            session_id: sid,
-                        }),
-                    ),
-                    expect,
-                )
-            }
-            Action::Offer(p, r, k) | Action::Answer(p, r, k) | Action::Ice(p, r, k) => {
-                let sid = sid_at(k);
-                let now = m.now;
-                let expect = m.member(p, &sid, Some(r)).and_then(|s| {
-                    let ok = match a {
-                        Action::Offer(..) => {
-                            matches!(s.state, SessionState::Accepted | SessionState::Connecting)
-                        }
-                        Action::Answer(..) => s.state == SessionState::Connecting,
-                        _ => s.state != SessionState::Requested,
-                    };
-                    if ok {
-                        Ok(s)
-                    } else {
-                        Err(409)
-                    }
-                });
-                if let (Ok(s), Action::Offer(..)) = (&expect, a) {
-                    if s.state == SessionState::Accepted {
-                        let e = m.sessions.get_mut(&sid).expect("session in model");
-                        e.state = SessionState::Connecting;
-                        e.deadline = Some(now + NEGOTIATION_TIMEOUT);
-                    }
-                }
-                let relay = SdpRelay {
-                    sender_id: pid(p),
-                    receiver_id: pid(r),
-                    sdp: "v=0".into(),
-                    session_id: sid.clone(),
-                };
-                let msg = match a {
-                    Action::Offer(..) => ClientMessage::SendSdpOffer(relay),
-                    Action::Answer(..) => ClientMessage::SendSdpAnswer(relay),
-                    _ => ClientMessage::SendIceCandidate(IceRelay {
-                        sender_id: pid(p),
-                        receiver_id: pid(r),
-                        candidate: serde_json::json!({"candidate": ""}),
-                        session_id: sid,
-                    }),
-                };
-                (self.send(p, msg), expect.map(|_| ()))
-            }
-            Action::Report(p, k, connected) => {
-                let sid = sid_at(k);
-                let expect = m.member(p, &sid, None).and_then(|s| {
-                    if matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
-                        Ok(s)
-                    } else {
-                        Err(409)
-                    }
-                });
-                if let Ok(s) = &expect {
-                    if connected {
-                        let e = m.sessions.get_mut(&sid).expect("session in model");
-                        e.reported[usize::from(s.req != p)] = true;
-                        if e.reported == [true, true] {
-                            e.state = SessionState::Connected;
-                            e.deadline = None;
-                        }
-                    } else {
-                        m.sessions.remove(&sid);
-                    }
-                }
-                let state = if connected {
-                    ConnectionState::Connected
-                } else {
-                    ConnectionState::Failed
-                };
-                (
-                    self.send(
-                        p,
-                        ClientMessage::ReportConnection(ReportConnection {
-                            player_id: pid(p),
-                            session_id: sid,
-                            state,
-                        }),
-                    ),
-                    expect.map(|_| ()),
-                )
-            }
-            Action::End(p, k) => {
-                let sid = sid_at(k);
-                let expect = m.member(p, &sid, None).and_then(|s| {
-                    if s.state == SessionState::Connected {
-                        Ok(())
-                    } else {
-                        Err(409)
-                    }
-                });
-                if expect.is_ok() {
-                    m.sessions.remove(&sid);
-                }
-                (
-                    self.send(
-                        p,
-                        ClientMessage::EndMatch(EndMatch {
-                            player_id: pid(p),
-                            session_id: sid,
-                        }),
-                    ),
-                    expect,
-                )
-            }
-            Action::Spoof(p, q) => {
-                let expect = if p == q { Ok(()) } else { Err(403) };
-                if p == q {
-                    m.in_lobby[p] = true;
-                }
-                (
-                    self.send(
-                        p,
-                        ClientMessage::JoinLobby(JoinLobby {
-                            player_id: pid(q),
-                            player_name: "x".into(),
-                        }),
-                    ),
-                    expect,
-                )
-            }
             Action::Reconnect(p) => {
-                m.sessions.retain(|_, s| s.req != p && s.tgt != p);
-                m.in_lobby[p] = false;
+                self.model.disconnect(p);
                 let now = self.now();
                 self.hub.disconnect(self.conns[p], now);
                 self.connect(p);
@@ -459,7 +217,31 @@ impl World {
                 while self.hub.poll_output().is_some() {}
                 (Ok(()), Ok(()))
             }
+            _ => self.step_message(a),
         }
+    }
+
+    fn step_message(&mut self, a: &Action) -> (Result<(), u16>, Result<(), u16>) {
+        let sid = match *a {
+            Action::Accept(_, _, k) | Action::Decline(_, _, k) => k.map(|k| self.sid_at(k)),
+            Action::Cancel(_, _, k)
+            | Action::Offer(_, _, k)
+            | Action::Answer(_, _, k)
+            | Action::Ice(_, _, k)
+            | Action::Report(_, k, _)
+            | Action::End(_, k) => Some(self.sid_at(k)),
+            _ => None,
+        };
+        let (sender, msg) = message_for(a, sid.clone());
+        let expected = self.model.predict(a, sid.as_deref());
+        let before = self.known.len();
+        let got = self.send(sender, msg);
+        if let (Action::Request(p, q), Ok(())) = (a, &expected) {
+            if let Some(new_sid) = self.known.get(before).cloned() {
+                self.model.insert_request(new_sid, *p, *q);
+            }
+        }
+        (got, expected)
     }
 
     fn snapshot(&self) -> String {
@@ -498,6 +280,253 @@ impl World {
                 if (row.status == PlayerStatus::InMatch) != live {
                     return Err(format!("p{p} status {:?} but live={live}", row.status));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message an action sends, and its sender.
+fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
+    let sid_or_empty = sid.clone().unwrap_or_default();
+    let relay = |p: usize, r: usize| SdpRelay {
+        sender_id: pid(p),
+        receiver_id: pid(r),
+        sdp: "v=0".into(),
+        session_id: sid_or_empty.clone(),
+    };
+    match *a {
+        Action::Join(p) => (
+            p,
+            ClientMessage::JoinLobby(JoinLobby {
+                player_id: pid(p),
+                player_name: format!("P{p}"),
+            }),
+        ),
+        Action::Spoof(p, q) => (
+            p,
+            ClientMessage::JoinLobby(JoinLobby {
+                player_id: pid(q),
+                player_name: "x".into(),
+            }),
+        ),
+        Action::Leave(p) => (
+            p,
+            ClientMessage::LeaveLobby(LeaveLobby { player_id: pid(p) }),
+        ),
+        Action::Request(p, q) => (
+            p,
+            ClientMessage::RequestMatch(RequestMatch {
+                requester_id: pid(p),
+                target_id: pid(q),
+            }),
+        ),
+        Action::Accept(p, r, _) => (
+            p,
+            ClientMessage::AcceptMatch(AcceptMatch {
+                accepter_id: pid(p),
+                requester_id: pid(r),
+                session_id: sid,
+            }),
+        ),
+        Action::Decline(p, r, _) => (
+            p,
+            ClientMessage::DeclineMatch(DeclineMatch {
+                decliner_id: pid(p),
+                requester_id: pid(r),
+                session_id: sid,
+            }),
+        ),
+        Action::Cancel(p, t, _) => (
+            p,
+            ClientMessage::CancelMatchRequest(CancelMatchRequest {
+                requester_id: pid(p),
+                target_id: pid(t),
+                session_id: sid_or_empty.clone(),
+            }),
+        ),
+        Action::Offer(p, r, _) => (p, ClientMessage::SendSdpOffer(relay(p, r))),
+        Action::Answer(p, r, _) => (p, ClientMessage::SendSdpAnswer(relay(p, r))),
+        Action::Ice(p, r, _) => (
+            p,
+            ClientMessage::SendIceCandidate(IceRelay {
+                sender_id: pid(p),
+                receiver_id: pid(r),
+                candidate: serde_json::json!({"candidate": ""}),
+                session_id: sid_or_empty.clone(),
+            }),
+        ),
+        Action::Report(p, _, connected) => {
+            let state = if connected {
+                ConnectionState::Connected
+            } else {
+                ConnectionState::Failed
+            };
+            (
+                p,
+                ClientMessage::ReportConnection(ReportConnection {
+                    player_id: pid(p),
+                    session_id: sid_or_empty.clone(),
+                    state,
+                }),
+            )
+        }
+        Action::End(p, _) => (
+            p,
+            ClientMessage::EndMatch(EndMatch {
+                player_id: pid(p),
+                session_id: sid_or_empty.clone(),
+            }),
+        ),
+        Action::Reconnect(_) | Action::Tick(_) => unreachable!("not a message"),
+    }
+}
+
+impl Model {
+    /// The spec's answer to an action, applied to the model when accepted (requests are
+    /// inserted once the hub has named the session).
+    fn predict(&mut self, a: &Action, sid: Option<&str>) -> Result<(), u16> {
+        let sid_s = sid.unwrap_or_default();
+        match *a {
+            Action::Join(p) => {
+                self.in_lobby[p] = true;
+                Ok(())
+            }
+            Action::Spoof(p, q) if p == q => {
+                self.in_lobby[p] = true;
+                Ok(())
+            }
+            Action::Spoof(..) => Err(403),
+            Action::Leave(p) => self.leave(p),
+            Action::Request(p, q) => self.check_request(p, q),
+            Action::Accept(p, r, _) => self.accept(p, r, sid),
+            Action::Decline(p, r, _) => {
+                let sid = self.find_request(p, r, sid)?;
+                self.sessions.remove(&sid);
+                Ok(())
+            }
+            Action::Cancel(p, t, _) => self.cancel(p, t, sid_s),
+            Action::Offer(p, r, _) | Action::Answer(p, r, _) | Action::Ice(p, r, _) => {
+                self.relay(a, p, r, sid_s)
+            }
+            Action::Report(p, _, connected) => self.report(p, sid_s, connected),
+            Action::End(p, _) => {
+                let s = self.member(p, sid_s, None)?;
+                if s.state != SessionState::Connected {
+                    return Err(409);
+                }
+                self.sessions.remove(sid_s);
+                Ok(())
+            }
+            Action::Reconnect(_) | Action::Tick(_) => Ok(()),
+        }
+    }
+
+    fn leave(&mut self, p: usize) -> Result<(), u16> {
+        if !self.in_lobby[p] {
+            return Err(409);
+        }
+        self.drop_requests_of(p);
+        self.in_lobby[p] = false;
+        Ok(())
+    }
+
+    fn disconnect(&mut self, p: usize) {
+        self.sessions.retain(|_, s| s.req != p && s.tgt != p);
+        self.in_lobby[p] = false;
+    }
+
+    fn check_request(&self, p: usize, q: usize) -> Result<(), u16> {
+        if !self.in_lobby[p] {
+            Err(409)
+        } else if p == q {
+            Err(400)
+        } else if self.live(p) || self.outgoing(p).is_some() {
+            Err(409)
+        } else if !self.in_lobby[q] {
+            Err(404)
+        } else if self.live(q) {
+            Err(409)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn insert_request(&mut self, sid: String, p: usize, q: usize) {
+        let session = MSession {
+            req: p,
+            tgt: q,
+            state: SessionState::Requested,
+            reported: [false; 2],
+            deadline: Some(self.now + REQUEST_TIMEOUT),
+        };
+        self.sessions.insert(sid, session);
+    }
+
+    fn accept(&mut self, p: usize, r: usize, sid: Option<&str>) -> Result<(), u16> {
+        let sid = self.find_request(p, r, sid)?;
+        let now = self.now;
+        self.sessions.retain(|id, s| {
+            *id == sid
+                || !(s.state == SessionState::Requested
+                    && [s.req, s.tgt].iter().any(|x| *x == p || *x == r))
+        });
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.state = SessionState::Accepted;
+            s.deadline = Some(now + NEGOTIATION_TIMEOUT);
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, p: usize, t: usize, sid: &str) -> Result<(), u16> {
+        match self.sessions.get(sid) {
+            None => return Err(404),
+            Some(s) if s.req != p && s.tgt != p => return Err(403),
+            Some(s) if s.req != p => return Err(403),
+            Some(s) if s.tgt != t => return Err(404),
+            Some(s) if s.state != SessionState::Requested => return Err(409),
+            Some(_) => {}
+        }
+        self.sessions.remove(sid);
+        Ok(())
+    }
+
+    fn relay(&mut self, a: &Action, p: usize, r: usize, sid: &str) -> Result<(), u16> {
+        let s = self.member(p, sid, Some(r))?;
+        let allowed = match a {
+            Action::Offer(..) => {
+                matches!(s.state, SessionState::Accepted | SessionState::Connecting)
+            }
+            Action::Answer(..) => s.state == SessionState::Connecting,
+            _ => s.state != SessionState::Requested,
+        };
+        if !allowed {
+            return Err(409);
+        }
+        if matches!(a, Action::Offer(..)) && s.state == SessionState::Accepted {
+            let now = self.now;
+            if let Some(e) = self.sessions.get_mut(sid) {
+                e.state = SessionState::Connecting;
+                e.deadline = Some(now + NEGOTIATION_TIMEOUT);
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, p: usize, sid: &str, connected: bool) -> Result<(), u16> {
+        let s = self.member(p, sid, None)?;
+        if !matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
+            return Err(409);
+        }
+        if !connected {
+            self.sessions.remove(sid);
+            return Ok(());
+        }
+        if let Some(e) = self.sessions.get_mut(sid) {
+            e.reported[usize::from(s.req != p)] = true;
+            if e.reported == [true, true] {
+                e.state = SessionState::Connected;
+                e.deadline = None;
             }
         }
         Ok(())
