@@ -15,7 +15,9 @@ use signal::protocol::{ClientMessage, DeclineMatch, EndMatch, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use webrtc::data_channel::DataChannelEvent;
-use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, StatsSelector};
+use webrtc::peer_connection::{
+    PeerConnection, RTCPeerConnectionState, RTCStatsReportEntry, StatsSelector,
+};
 
 use crate::channel::{ChannelMode, GgrsSocket, LinkCounters, PeerId};
 use crate::transport::{Transport, TransportEvent};
@@ -106,6 +108,8 @@ pub struct TransportStats {
     pub loss_per_mille: u64,
     /// Current round-trip time of the selected ICE candidate pair, if measured.
     pub rtt_ms: Option<f64>,
+    /// Type of our candidate in the selected pair (`host`, `srflx`, `prflx`, `relay`).
+    pub local_candidate_type: Option<String>,
 }
 
 enum Command {
@@ -214,11 +218,26 @@ impl MatchLink {
             .pc
             .get_stats(StdInstant::now(), StatsSelector::None)
             .await;
-        stats.rtt_ms = report
+        let selected_id = report
+            .transport()
+            .map(|transport| transport.selected_candidate_pair_id.clone());
+        let selected = report
             .candidate_pairs()
-            .filter(|pair| pair.nominated && pair.current_round_trip_time > 0.0)
-            .map(|pair| pair.current_round_trip_time * 1000.0)
-            .next();
+            .filter(|pair| Some(&pair.stats.id) == selected_id.as_ref() || pair.nominated)
+            .max_by_key(|pair| pair.packets_received);
+        if let Some(pair) = selected {
+            stats.rtt_ms = (pair.current_round_trip_time > 0.0)
+                .then_some(pair.current_round_trip_time * 1000.0);
+            // Candidate entries are keyed "RTCLocalIceCandidate_<candidate id>".
+            stats.local_candidate_type = report.iter().find_map(|entry| match entry {
+                RTCStatsReportEntry::LocalCandidate(local)
+                    if local.stats.id.ends_with(&pair.local_candidate_id) =>
+                {
+                    Some(local.candidate_type.to_string())
+                }
+                _ => None,
+            });
+        }
         stats
     }
 
@@ -263,6 +282,7 @@ fn counters_snapshot(counters: &LinkCounters) -> TransportStats {
         packets_lost: lost,
         loss_per_mille: (lost * 1000).checked_div(lost + valid).unwrap_or(0),
         rtt_ms: None,
+        local_candidate_type: None,
     }
 }
 

@@ -169,6 +169,13 @@ impl Peer {
     /// keeps it for `end_match` (and closes it at the end). On error the connection is
     /// closed after reporting `failed`.
     pub async fn start_match(mut self, rule: MatchRule) -> Result<MatchLink, PeerError> {
+        let ice = &self.config.ice;
+        if ice.relay_only && ice.servers(&self.client.welcome().ice_servers).is_empty() {
+            self.client.close().await;
+            return Err(PeerError::Config(
+                "relay-only mode needs a TURN server (none in welcome or the config)".to_owned(),
+            ));
+        }
         let pairing = match rule {
             MatchRule::Challenge(target) => self.challenge(&target).await,
             MatchRule::Accept(accept) => self.wait_for_challenge(&accept).await,
