@@ -277,6 +277,53 @@ fn matches(c: &mut Criterion) {
     group.finish();
 }
 
+/// Engine overhead measured A/B-interleaved (robust to a shared machine's changing load):
+/// 31 rounds of 3000 SyncTest frames (check distance 7) with the bare ggrs loop, then the
+/// runner; prints the median of the per-round time ratios.
+fn interleaved_overhead() {
+    let rounds = 31;
+    let frames = 3000u32;
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut session = SessionBuilder::<GgrsConfig<FighterGame, usize>>::new()
+        .with_num_players(2)
+        .map(|s| s.with_check_distance(7).with_max_prediction_window(8))
+        .and_then(|s| s.start_synctest_session())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut game = busy_game();
+    let cfg = RunnerConfig {
+        check_distance: 7,
+        max_prediction: 8,
+        input_delay: 0,
+        ..RunnerConfig::default()
+    };
+    let mut runner = SyncTestRunner::new(cfg, busy_game(), 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut f = 0u32;
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        for _ in 0..frames {
+            f = f.wrapping_add(1);
+            bare_synctest_frame(&mut session, &mut game, f);
+        }
+        let bare = t.elapsed();
+        let t = std::time::Instant::now();
+        for _ in 0..frames {
+            f = f.wrapping_add(1);
+            let _ = black_box(runner.advance(&inputs_for(f)));
+        }
+        let ours = t.elapsed();
+        ratios.push(ours.as_secs_f64() / bare.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(rounds / 2).copied().unwrap_or(f64::NAN);
+    let (lo, hi) = (
+        ratios.first().copied().unwrap_or(f64::NAN),
+        ratios.last().copied().unwrap_or(f64::NAN),
+    );
+    println!(
+        "rollback/engine_overhead_interleaved: runner / bare ggrs SyncTest (cd 7, sampled timing) = {median:.3}x median (min {lo:.3}, max {hi:.3}, {rounds} rounds x {frames} frames)"
+    );
+}
+
 /// Runs every group of this suite.
 fn benches() {
     let mut c = Criterion::default().configure_from_args();
@@ -284,6 +331,7 @@ fn benches() {
     engine_overhead(&mut c);
     matches(&mut c);
     c.final_summary();
+    interleaved_overhead();
 }
 
 criterion_main!(benches);
