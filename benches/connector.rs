@@ -127,6 +127,28 @@ impl RawClient {
         }
     }
 
+    /// Writes `n` requests in one write, then reads the `n` replies.
+    async fn pipelined(&mut self, payload: &[u8], n: usize) -> usize {
+        self.out.clear();
+        for _ in 0..n {
+            self.seq = self.seq.wrapping_add(1).max(1);
+            codec::encode_client("EchoRequest", self.seq, 0, payload, &mut self.out)
+                .expect("encode");
+        }
+        self.stream.write_all(&self.out).await.expect("write");
+        let limits = CodecLimits::default();
+        let mut got = 0;
+        while got < n {
+            while let Some(_p) = codec::decode_server(&mut self.buf, &limits).expect("valid") {
+                got += 1;
+            }
+            if got < n {
+                self.stream.read_buf(&mut self.buf).await.expect("read");
+            }
+        }
+        got
+    }
+
     async fn request(&mut self, payload: &[u8]) -> usize {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.out.clear();
@@ -191,6 +213,9 @@ fn roundtrip_benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("connector/pipelined");
     g.throughput(Throughput::Elements(1000));
+    g.bench_function("raw_client_raw_echo_1000_in_flight", |b| {
+        b.iter(|| rt.block_on(raw.pipelined(&payload, 1000)))
+    });
     g.bench_function("connector_raw_echo_1000_in_flight", |b| {
         b.to_async(&rt).iter(|| async {
             let all =
