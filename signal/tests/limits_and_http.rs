@@ -233,3 +233,12 @@ async fn shutdown_closes_connections_with_1001() {
         "still accepting"
     );
 }
+
+#[tokio::test]
+async fn dropping_the_server_handle_stops_it() {
+    let server = server().await;
+    let mut ws = raw(&server.url(), &token("alice")).await;
+    assert_eq!(raw_next(&mut ws).await["type"], "welcome");
+    drop(server);
+    assert_eq!(raw_close_code(&mut ws).await, Some(1001));
+}

@@ -145,8 +145,8 @@ impl SignalServer {
             secure,
             shutdown,
             tracker,
-            serve_task,
-            hub_task,
+            serve_task: Some(serve_task),
+            hub_task: Some(hub_task),
             metrics,
         })
     }
@@ -159,9 +159,17 @@ pub struct RunningServer {
     secure: bool,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    serve_task: JoinHandle<()>,
-    hub_task: JoinHandle<()>,
+    serve_task: Option<JoinHandle<()>>,
+    hub_task: Option<JoinHandle<()>>,
     metrics: Arc<Metrics>,
+}
+
+impl Drop for RunningServer {
+    /// Dropping the handle stops the server (without waiting); prefer
+    /// [`RunningServer::shutdown`], which also waits for the tasks.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 /// How long [`RunningServer::shutdown`] waits for tasks to finish.
@@ -196,13 +204,20 @@ impl RunningServer {
     }
 
     /// Closes every connection (1001), stops accepting and waits (bounded) for all tasks.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         self.tracker.close();
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            let _ = self.serve_task.await;
-            self.tracker.wait().await;
-            let _ = self.hub_task.await;
+        let serve_task = self.serve_task.take();
+        let hub_task = self.hub_task.take();
+        let tracker = self.tracker.clone();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async move {
+            if let Some(task) = serve_task {
+                let _ = task.await;
+            }
+            tracker.wait().await;
+            if let Some(task) = hub_task {
+                let _ = task.await;
+            }
         })
         .await;
     }
