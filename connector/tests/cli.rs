@@ -70,13 +70,22 @@ fn steps_keep_command_line_order_and_bad_flags_exit_2() {
 }
 
 async fn run_lines(args: &[&str]) -> (i32, Vec<Value>) {
+    let (code, raw) = run_raw(args).await;
+    let lines = raw
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (code, lines)
+}
+
+async fn run_raw(args: &[&str]) -> (i32, Vec<String>) {
     let inv = parse(args).unwrap();
     let mut out = Vec::new();
     let code = run(&inv, &mut out).await;
     let lines = String::from_utf8(out)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(str::to_owned)
         .collect();
     (code, lines)
 }
@@ -120,8 +129,19 @@ async fn cli_against_server(ws: bool) {
     if ws {
         args.push("--ws");
     }
-    let (code, lines) = run_lines(&args).await;
+    let (code, raw) = run_raw(&args).await;
     assert_eq!(code, EXIT_OK);
+    assert_eq!(raw[0], r#"{"event":"connected"}"#);
+    assert_eq!(raw[1], r#"{"event":"authenticated","errorCode":0}"#);
+    assert!(
+        raw[2].starts_with(r#"{"event":"response","msgId":"EchoReply","seq":"#),
+        "{}",
+        raw[2]
+    );
+    let lines: Vec<Value> = raw
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
     assert_eq!(
         events,

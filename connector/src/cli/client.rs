@@ -155,9 +155,18 @@ fn ordered_steps(m: &ArgMatches, args: &CliArgs) -> Vec<Step> {
     steps.into_iter().map(|(_, s)| s).collect()
 }
 
-type Lines = Arc<Mutex<Vec<Value>>>;
+type Lines = Arc<Mutex<Vec<String>>>;
 
-fn emit(lines: &Lines, v: Value) {
+/// One JSON object with its keys in the given order (`"event"` first).
+pub fn ordered(fields: &[(&str, Value)]) -> String {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+fn emit(lines: &Lines, v: String) {
     lines.lock().unwrap_or_else(PoisonError::into_inner).push(v);
 }
 
@@ -167,20 +176,31 @@ fn flush(lines: &Lines, json: bool, out: &mut dyn Write) {
         let _ = if json {
             writeln!(out, "{v}")
         } else {
-            writeln!(out, "{v:#}")
+            writeln!(out, "{}", v.trim_matches(|c| c == '{' || c == '}'))
         };
     }
     let _ = out.flush();
 }
 
-fn error_event(e: &ConnectorError) -> Value {
-    json!({"event": "error", "code": e.error_code, "msgId": e.msg_id, "stageId": e.stage_id})
+fn error_event(e: &ConnectorError) -> String {
+    ordered(&[
+        ("event", json!("error")),
+        ("code", json!(e.error_code)),
+        ("msgId", json!(e.msg_id)),
+        ("stageId", json!(e.stage_id)),
+    ])
 }
 
-fn response_event(p: &Packet) -> Value {
+fn response_event(p: &Packet) -> String {
     let h = p.received_header().unwrap_or_default();
-    json!({"event": "response", "msgId": p.msg_id(), "seq": h.seq, "stageId": h.stage_id,
-           "errorCode": h.error_code, "payloadHex": to_hex(p.payload())})
+    ordered(&[
+        ("event", json!("response")),
+        ("msgId", json!(p.msg_id())),
+        ("seq", json!(h.seq)),
+        ("stageId", json!(h.stage_id)),
+        ("errorCode", json!(h.error_code)),
+        ("payloadHex", json!(to_hex(p.payload()))),
+    ])
 }
 
 fn connector_for(
@@ -199,20 +219,33 @@ fn connector_for(
     let c = Connector::new(config).ok()?;
     let l = lines.clone();
     c.on_receive(move |stage, p| {
-        emit(&l, json!({"event": "push", "msgId": p.msg_id(), "stageId": stage, "payloadHex": to_hex(p.payload())}));
+        emit(
+            &l,
+            ordered(&[
+                ("event", json!("push")),
+                ("msgId", json!(p.msg_id())),
+                ("stageId", json!(stage)),
+                ("payloadHex", json!(to_hex(p.payload()))),
+            ]),
+        );
     });
     let l = lines.clone();
     c.on_error(move |stage, code, req| {
         emit(
             &l,
-            json!({"event": "error", "code": code, "msgId": req.msg_id(), "stageId": stage}),
+            ordered(&[
+                ("event", json!("error")),
+                ("code", json!(code)),
+                ("msgId", json!(req.msg_id())),
+                ("stageId", json!(stage)),
+            ]),
         );
     });
     let l = lines.clone();
     let seen = disconnected.clone();
     c.on_disconnect(move || {
         seen.store(true, Ordering::SeqCst);
-        emit(&l, json!({"event": "disconnected"}));
+        emit(&l, ordered(&[("event", json!("disconnected"))]));
     });
     if let Some(auth) = &args.auth {
         c.set_authenticate_message_id(auth.msg_id.clone());
@@ -232,18 +265,29 @@ pub async fn run(inv: &Invocation, out: &mut dyn Write) -> i32 {
         let _ = writeln!(
             out,
             "{}",
-            json!({"event": "error", "code": crate::error::DISCONNECTED, "msgId": "", "stageId": 0})
+            ordered(&[
+                ("event", json!("error")),
+                ("code", json!(crate::error::DISCONNECTED)),
+                ("msgId", json!("")),
+                ("stageId", json!(0))
+            ])
         );
         return EXIT_CONNECT_FAILED;
     }
     c.main_thread_action(); // on_connect has no handler here: drop it
-    emit(&lines, json!({"event": "connected"}));
+    emit(&lines, ordered(&[("event", json!("connected"))]));
     if let Some(auth) = &args.auth {
         let packet = Packet::new(auth.msg_id.clone(), auth.payload.clone());
         match c.authenticate_raw_async(packet).await {
             Ok(reply) => {
                 let code = reply.received_header().unwrap_or_default().error_code;
-                emit(&lines, json!({"event": "authenticated", "errorCode": code}));
+                emit(
+                    &lines,
+                    ordered(&[
+                        ("event", json!("authenticated")),
+                        ("errorCode", json!(code)),
+                    ]),
+                );
             }
             Err(e) => emit(&lines, error_event(&e)),
         }
@@ -276,7 +320,7 @@ pub async fn run(inv: &Invocation, out: &mut dyn Write) -> i32 {
     c.disconnect();
     c.main_thread_action();
     if !disconnected.load(Ordering::SeqCst) {
-        emit(&lines, json!({"event": "disconnected"}));
+        emit(&lines, ordered(&[("event", json!("disconnected"))]));
     }
     flush(&lines, args.json, out);
     EXIT_OK
