@@ -240,6 +240,7 @@ where
 
 /// Which bot plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BotKind {
     /// [`ReactiveBot`].
     Ai,

@@ -37,7 +37,10 @@ fn fighter_passes_synctest_with_check_distance_7_over_10000_frames() {
     assert_eq!(stats.frames, 10_000);
     assert!(stats.rollbacks >= 9_990, "synctest rolls back every frame");
     assert_eq!(stats.max_rollback_depth, 7);
-    assert!(stats.game_ns > 0 && stats.snapshot_ns > 0 && stats.engine_ns > 0, "sampled timing");
+    assert!(
+        stats.game_ns > 0 && stats.snapshot_ns > 0 && stats.engine_ns > 0,
+        "sampled timing"
+    );
     assert!(runner.confirmed_checksums().len() >= 9_990);
     assert!(runner.game().round > 0, "several rounds were played");
 }
