@@ -55,6 +55,8 @@ async fn server_close_fails_pending_and_fires_on_disconnect(ws: bool) {
     );
     c.send(echo(b"x"));
     assert!(pump_until(&c, || errors.lock().unwrap().len() == 2).await);
+    let err = c.send_async(echo(b"y")).await.unwrap_err();
+    assert_eq!(err.error_code, DISCONNECTED);
     tokio::time::sleep(Duration::from_millis(100)).await;
     c.main_thread_action();
     assert_eq!(disconnects.load(Ordering::SeqCst), 1);

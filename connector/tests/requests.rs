@@ -31,6 +31,11 @@ async fn auth_gate_is_local(ws: bool) {
         (err.error_code, err.stage_id, err.msg_id.as_str()),
         (UNAUTHENTICATED, 5, "EchoRequest")
     );
+    let err = c
+        .send_to_stage_async(4, Packet::empty("ChatRequest"))
+        .await
+        .unwrap_err();
+    assert_eq!((err.error_code, err.stage_id), (UNAUTHENTICATED, 4));
     c.send(Packet::empty("ChatRequest"));
     c.request(echo(b"y"), |_| panic!("must not be answered"));
     assert!(pump_until(&c, || errors.lock().unwrap().len() == 2).await);
@@ -65,6 +70,15 @@ async fn request_response_with_stage(ws: bool) {
     assert_eq!((h.stage_id, h.error_code), (42, 0));
     assert_ne!(h.seq, 0);
     assert_eq!(server.handle().stage_members(42).len(), 1);
+    let before = server.handle().stats().packets_received;
+    c.send_to_stage_async(43, echo(b"one-way")).await.unwrap();
+    c.send(echo(b"one-way too"));
+    assert!(wait_until(|| server.handle().stats().packets_received == before + 2).await);
+    assert_eq!(
+        server.handle().stage_members(43).len(),
+        1,
+        "a send joins its stage"
+    );
     let got = Arc::new(Mutex::new(None));
     let g2 = got.clone();
     c.request_to_stage(9, echo(b"cb"), move |p| *g2.lock().unwrap() = Some(p));

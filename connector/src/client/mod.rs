@@ -234,6 +234,32 @@ impl Connector {
         }
     }
 
+    /// Sends a one-way message without a stage; a local failure (60201 not connected,
+    /// 60203 before authentication, 60204 unencodable) is returned instead of `on_error`.
+    pub async fn send_async(&self, packet: Packet) -> Result<(), ConnectorError> {
+        self.send_to_stage_async(0, packet).await
+    }
+
+    /// Sends a one-way message to `stage_id`; local failures are returned as errors.
+    pub async fn send_to_stage_async(
+        &self,
+        stage_id: i64,
+        packet: Packet,
+    ) -> Result<(), ConnectorError> {
+        let error = |error_code| ConnectorError {
+            stage_id,
+            error_code,
+            msg_id: packet.msg_id().to_owned(),
+        };
+        let frame = self.encode(stage_id, &packet).map_err(error)?;
+        let io = self.admit(packet.msg_id()).map_err(error)?;
+        if io.write(frame.freeze()) {
+            Ok(())
+        } else {
+            Err(error(DISCONNECTED))
+        }
+    }
+
     fn submit(&self, stage_id: i64, request: Packet, completion: Completion, is_auth: bool) {
         let admitted = self
             .encode(stage_id, &request)
