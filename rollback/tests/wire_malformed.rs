@@ -1,0 +1,64 @@
+//! The ggrs message codec never panics on arbitrary or mutated bytes, bounds its input, and
+//! whatever it accepts survives an encode/decode round trip.
+
+use proptest::prelude::*;
+use rollback::wire::{self, WireError, MAX_MESSAGE_BYTES};
+
+/// Valid encodings of a few message kinds (standard bincode config).
+fn seeds() -> Vec<Vec<u8>> {
+    vec![
+        vec![5, 7],                                     // KeepAlive
+        vec![5, 0, 42],                                 // SyncRequest
+        vec![5, 1, 42],                                 // SyncReply
+        vec![5, 2, 0, 0, 0, 0, 0],                      // Input, empty
+        vec![5, 3, 8],                                  // InputAck
+        vec![5, 6, 9, 2],                               // ChecksumReport
+        vec![5, 2, 2, 0, 4, 0, 4, 0, 6, 2, 3, 1, 2, 3], // Input: 2 statuses, start 3, ack 1, 3 bytes
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(msg) = wire::decode(&bytes) {
+            let again = wire::encode(&msg).unwrap();
+            prop_assert_eq!(wire::decode(&again).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn mutated_valid_messages_never_panic(
+        seed in 0usize..7,
+        flips in proptest::collection::vec((0usize..16, any::<u8>()), 1..4),
+        extra in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let mut bytes = seeds()[seed].clone();
+        let len = bytes.len().max(1);
+        for (pos, val) in flips {
+            if let Some(b) = bytes.get_mut(pos % len) {
+                *b = val;
+            }
+        }
+        bytes.extend(extra);
+        if let Ok(msg) = wire::decode(&bytes) {
+            let _ = wire::kind(&msg);
+            prop_assert_eq!(wire::decode(&wire::encode(&msg).unwrap()).unwrap(), msg);
+        }
+    }
+}
+
+#[test]
+fn valid_seeds_decode_and_oversized_input_is_refused_before_parsing() {
+    for s in seeds() {
+        assert!(wire::decode(&s).is_ok(), "{s:?}");
+    }
+    // a length prefix claiming a huge vector must not allocate it
+    let huge_len = [5u8, 2, 0xfc, 0xff, 0xff, 0xff, 0x7f];
+    assert!(wire::decode(&huge_len).is_err());
+    assert!(matches!(
+        wire::decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]),
+        Err(WireError::TooLarge(_))
+    ));
+}
