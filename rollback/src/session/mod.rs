@@ -13,7 +13,7 @@
 //! [`P2PRunner::frame_interval`] is the time to wait before the next frame: `1/fps`,
 //! stretched by 10 % while ggrs reports us ahead of the remote (as the ggrs docs recommend:
 //! run slightly slower instead of stalling). Drivers on a virtual clock use it to schedule
-//! the next tick; real-time drivers sleep for it.
+//! the next tick; real-time drivers pace frames with a [`FramePacer`] and sleep in between.
 //!
 //! # The start-of-match input stall in ggrs 0.13 and how the runner avoids it
 //! With an input delay `d > 0` set in ggrs's builder, the first local input lands on frame
@@ -36,6 +36,7 @@
 
 mod core;
 mod p2p;
+mod pacer;
 mod spectator;
 mod synctest;
 mod tap;
@@ -51,6 +52,7 @@ use crate::game::Game;
 pub use crate::stats::RollbackStats;
 pub use core::{ConfirmedLog, DesyncEvent};
 pub use p2p::{BoxedSocket, P2PRunner, RunnerOptions};
+pub use pacer::{FramePacer, DEFAULT_MAX_CATCH_UP};
 pub use spectator::SpectatorRunner;
 pub use synctest::SyncTestRunner;
 
