@@ -138,3 +138,51 @@ fn impaired_delays_and_drops_on_the_wall_clock() {
     assert!((60..=140).contains(&lost), "lost {lost} of 200 at p=0.5");
     assert_eq!(got as u64, 200 - lost);
 }
+
+#[test]
+fn real_time_paced_peers_over_udp_confirm_the_same_frames() {
+    use rollback::session::FramePacer;
+    let clock = WallClock::new();
+    let link = LinkConditions::with_latency_loss(Duration::from_millis(30), 0.02);
+    let (u0, u1) = (LoopbackUdp::bind(), LoopbackUdp::bind());
+    let (a0, a1) = (u0.addr(), u1.addr());
+    let s0 = Impaired::new(u0, link, LinkConditions::ideal(), clock.shared(), 7).unwrap();
+    let s1 = Impaired::new(u1, link, LinkConditions::ideal(), clock.shared(), 8).unwrap();
+    let game = FighterGame::new(2);
+    let mut peers = [
+        P2PRunner::new(RunnerConfig::default(), game.clone(), s0, 0, a1).unwrap(),
+        P2PRunner::new(RunnerConfig::default(), game, s1, 1, a0).unwrap(),
+    ];
+    let mut bots: [Box<dyn Bot>; 2] = [Box::new(ReactiveBot::new(3)), Box::new(RandomBot::new(4))];
+    let mut pacers = [FramePacer::new(clock.now()), FramePacer::new(clock.now())];
+    let target = 90; // 1.5 s of play at 60 fps
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while peers
+        .iter()
+        .any(|p| p.confirmed_checksums().next_frame() <= target)
+    {
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.poll();
+            while p.is_running() && pacers[i].frame_due(clock.now(), p.frame_interval()) {
+                let input = bots[i].next_input(p.game(), i);
+                p.advance(input).unwrap();
+            }
+        }
+        let wait = pacers[0].time_to_next(clock.now(), peers[0].frame_interval());
+        std::thread::sleep(wait.min(Duration::from_millis(2)));
+        assert!(Instant::now() < deadline, "no progress");
+    }
+    for f in 0..=target {
+        assert_eq!(
+            peers[0].confirmed_checksums().checksum_at(f),
+            peers[1].confirmed_checksums().checksum_at(f),
+            "frame {f}"
+        );
+    }
+    // paced: the frame count follows the wall clock instead of running ahead
+    assert!(
+        peers[0].stats().frames < 400,
+        "ran {} frames",
+        peers[0].stats().frames
+    );
+}

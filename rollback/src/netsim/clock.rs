@@ -80,10 +80,15 @@ impl WallClock {
     pub fn shared(&self) -> SharedClock {
         Arc::new(*self)
     }
+
+    /// Time since construction.
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
 }
 
 impl Clock for WallClock {
     fn now(&self) -> Duration {
-        self.origin.elapsed()
+        WallClock::now(self)
     }
 }
