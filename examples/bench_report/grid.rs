@@ -81,6 +81,8 @@ pub(crate) fn physical_limit(one_way: Duration, input_delay: usize) -> u32 {
 pub(crate) struct MatchFigures {
     /// Re-simulated frames per rollback, both peers pooled.
     pub(crate) mean_depth: f64,
+    /// Re-simulated frames per advanced frame, per peer (the per-frame mean depth).
+    pub(crate) depth_per_frame: f64,
     /// Deepest rollback of either peer.
     pub(crate) max_depth: u32,
     /// Rollbacks per second of game time, per peer.
@@ -110,6 +112,7 @@ impl MatchFigures {
             } else {
                 rolled_back as f64 / rollbacks as f64
             },
+            depth_per_frame: rolled_back as f64 / 2.0 / f64::from(frames.max(1)),
             max_depth: peers[0].2.max(peers[1].2),
             rollbacks_per_s: rollbacks as f64 / 2.0 / game_seconds.max(1e-9),
             stalls: (peers[0].3 + peers[1].3) as f64 / 2.0,
@@ -179,6 +182,8 @@ pub(crate) struct CellSummary {
     pub(crate) failures: Vec<String>,
     /// Mean rollback depth.
     pub(crate) mean_depth: Spread,
+    /// Re-simulated frames per frame.
+    pub(crate) depth_per_frame: Spread,
     /// Max rollback depth.
     pub(crate) max_depth: Spread,
     /// Rollbacks per second, per peer.
@@ -201,6 +206,7 @@ impl CellSummary {
             runs: ok.len(),
             failures: outcomes.iter().filter_map(|o| o.clone().err()).collect(),
             mean_depth: spread(|m| m.mean_depth),
+            depth_per_frame: spread(|m| m.depth_per_frame),
             max_depth: spread(|m| f64::from(m.max_depth)),
             rollbacks_per_s: spread(|m| m.rollbacks_per_s),
             stalls: spread(|m| m.stalls),
