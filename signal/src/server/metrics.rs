@@ -81,77 +81,61 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("signal");
-        let connections = Gauge::default();
-        registry.register(
-            "connections",
-            "Open WebSocket connections",
-            connections.clone(),
-        );
-        let lobby_size = Gauge::default();
-        registry.register("lobby_size", "Players in the lobby", lobby_size.clone());
+        let r = &mut registry;
+        let connections = gauge(r, "connections", "Open WebSocket connections");
+        let lobby_size = gauge(r, "lobby_size", "Players in the lobby");
         let sessions_family = Family::<StatusLabel, Gauge>::default();
-        registry.register(
+        r.register(
             "sessions",
             "Match sessions by status",
             sessions_family.clone(),
         );
         let sessions = SessionState::ALL.map(|s| {
-            sessions_family
-                .get_or_create(&StatusLabel {
-                    status: s.name().to_owned(),
-                })
-                .clone()
+            let label = StatusLabel {
+                status: s.name().to_owned(),
+            };
+            sessions_family.get_or_create(&label).clone()
         });
         let in_family = Family::<TypeLabel, Counter>::default();
-        registry.register(
+        r.register(
             "messages_in",
             "Client messages received by type",
             in_family.clone(),
         );
         let messages_in = label_counters(&in_family, &CLIENT_TYPES);
-        let messages_in_invalid = in_family
-            .get_or_create(&TypeLabel {
-                kind: "invalid".into(),
-            })
-            .clone();
+        let invalid = TypeLabel {
+            kind: "invalid".into(),
+        };
+        let messages_in_invalid = in_family.get_or_create(&invalid).clone();
         let out_family = Family::<TypeLabel, Counter>::default();
-        registry.register(
+        r.register(
             "messages_out",
             "Server messages sent by type",
             out_family.clone(),
         );
         let messages_out = label_counters(&out_family, &SERVER_TYPES);
         let err_family = Family::<CodeLabel, Counter>::default();
-        registry.register("errors", "Error messages sent by code", err_family.clone());
+        r.register("errors", "Error messages sent by code", err_family.clone());
         let errors = ErrorCode::ALL
             .iter()
             .map(|c| {
-                let counter = err_family
-                    .get_or_create(&CodeLabel {
-                        code: c.as_u16().to_string(),
-                    })
-                    .clone();
-                (c.as_u16(), counter)
+                let label = CodeLabel {
+                    code: c.as_u16().to_string(),
+                };
+                (c.as_u16(), err_family.get_or_create(&label).clone())
             })
             .collect();
-        let lobby_updates_dropped = Counter::default();
-        registry.register(
+        let lobby_updates_dropped = counter(
+            r,
             "lobby_updates_dropped",
             "Lobby snapshots dropped by per-connection coalescing",
-            lobby_updates_dropped.clone(),
         );
-        let slow_consumers = Counter::default();
-        registry.register(
+        let slow_consumers = counter(
+            r,
             "slow_consumers_disconnected",
             "Connections closed because their outbound queue filled",
-            slow_consumers.clone(),
         );
-        let auth_failures = Counter::default();
-        registry.register(
-            "auth_failures",
-            "Handshakes refused with 401",
-            auth_failures.clone(),
-        );
+        let auth_failures = counter(r, "auth_failures", "Handshakes refused with 401");
         Self {
             registry,
             connections,
@@ -207,6 +191,18 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let c = Counter::default();
+    registry.register(name, help, c.clone());
+    c
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    registry.register(name, help, g.clone());
+    g
 }
 
 fn to_i64(n: usize) -> i64 {
