@@ -197,13 +197,6 @@ async fn drive<T: Transport>(
         .await;
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
 impl LinkDriver<'_> {
     /// The next wake-up. With request timeouts on, the driver wakes at least once per
     /// timeout period, so a request registered while it sleeps (its deadline is later than
@@ -230,8 +223,19 @@ impl LinkDriver<'_> {
         writer_done: &mut bool,
     ) -> CloseReason {
         let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
+        // One timer, re-armed lazily: it may fire early (the handlers re-check), never late.
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
-            let deadline = self.next_deadline();
+            match (armed, self.next_deadline()) {
+                (Some(a), Some(want)) if a <= want => {}
+                (_, Some(want)) => {
+                    sleep.as_mut().reset(want.into());
+                    armed = Some(want);
+                }
+                (_, None) => armed = None,
+            }
             tokio::select! {
                 biased;
                 cmd = commands.recv() => match cmd {
@@ -246,7 +250,8 @@ impl LinkDriver<'_> {
                     }
                     Err(e) => return CloseReason::Remote(e.to_string()),
                 },
-                _ = sleep_until(deadline) => {
+                _ = &mut sleep, if armed.is_some() => {
+                    armed = None;
                     if let Err(e) = self.on_timer() {
                         return CloseReason::Remote(e);
                     }
