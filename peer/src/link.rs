@@ -303,6 +303,7 @@ struct LinkDriver {
 
 impl LinkDriver {
     async fn run(mut self) {
+        let mut socket_gone = false;
         let reply = loop {
             let signal_alive = self.client.is_some();
             tokio::select! {
@@ -310,9 +311,10 @@ impl LinkDriver {
                     Some(Command::End(reply)) => break Some(reply),
                     None => break None,
                 },
-                packet = self.outbound.recv(), if !self.over => match packet {
+                packet = self.outbound.recv(), if !self.over && !socket_gone => match packet {
                     Some(packet) => self.send_packet(packet).await,
-                    None => break None,
+                    // The game dropped the socket; the link lives until the handle says so.
+                    None => socket_gone = true,
                 },
                 event = self.transport.channel.poll(), if !self.over => self.on_channel_event(event),
                 event = self.transport_events.recv(), if !self.over => self.on_transport_event(event),
