@@ -93,7 +93,7 @@ async fn heartbeats_keep_idle_connection_alive(ws: bool) {
     let server = echo_server(Some(AUTH)).await;
     let mut cfg = client_config(&server, ws);
     cfg.heartbeat_interval_ms = 100;
-    cfg.connection_idle_timeout_ms = 600;
+    cfg.connection_idle_timeout_ms = 1500;
     let c = Connector::new(cfg).unwrap();
     c.set_authenticate_message_id(AUTH);
     assert!(c.connect_async(false).await);
@@ -104,7 +104,7 @@ async fn heartbeats_keep_idle_connection_alive(ws: bool) {
         "no heartbeat before auth"
     );
     c.authenticate_async(Packet::empty(AUTH)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await; // longer than the idle timeout
     assert!(c.is_connected(), "heartbeat echoes keep it alive");
     let hb = server.handle().stats().packets_received;
     assert!(hb >= 5, "heartbeats reached the server: {hb}");
