@@ -18,6 +18,10 @@ use crate::error::PeerError;
 use crate::link::{LinkParts, MatchInfo, MatchLink, Opponent, Role};
 use crate::transport::{Transport, TransportEvent};
 
+/// Remote candidates kept while the remote description is not set yet; more are dropped
+/// (a browser gathers a handful; this bounds what a hostile peer can make us store).
+const MAX_PENDING_CANDIDATES: usize = 64;
+
 /// The WebRTC negotiation of one accepted match.
 pub(super) struct Negotiation {
     client: SignalClient,
@@ -139,8 +143,10 @@ impl Negotiation {
             ServerMessage::IceCandidateReceived(candidate) if ours => {
                 if self.remote_described {
                     self.add_candidate(candidate.candidate).await;
-                } else {
+                } else if self.pending_candidates.len() < MAX_PENDING_CANDIDATES {
                     self.pending_candidates.push(candidate.candidate);
+                } else {
+                    tracing::debug!("too many candidates before the remote description; dropped");
                 }
             }
             ServerMessage::MatchStarted(started) if ours => {
