@@ -3,7 +3,7 @@
 //! peer-to-peer connection is up. The server never sees WebRTC: SDP and candidates are
 //! opaque values it routes between the two members of a match session.
 //!
-//! Layers (see `/work/shared/spec/signaling.md` for the wire contract):
+//! Layers (see `docs/spec/signaling.md` in the repository for the wire contract):
 //! - [`protocol`]: serde types of every message (`{"type": ..., "payload": {...}}`).
 //! - [`hub`]: the sans-IO lobby and match-session state machine. Input: a connection, a
 //!   message and `now`; output: messages to send and the next deadline.

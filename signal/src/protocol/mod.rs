@@ -1,4 +1,4 @@
-//! Wire types of the signaling protocol (`/work/shared/spec/signaling.md`).
+//! Wire types of the signaling protocol (`docs/spec/signaling.md` in the repository).
 //!
 //! Every frame is one JSON object `{"type": "<snake_case name>", "payload": {...}}` with
 //! camelCase payload fields. Unknown extra fields are ignored when parsing. SDP is an opaque
