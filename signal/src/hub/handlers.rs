@@ -224,8 +224,13 @@ impl Hub {
                 p.live_session = Some(sid.clone());
             }
         }
-        self.close_requests_of_busy(sender, now);
-        self.close_requests_of_busy(&m.requester_id, now);
+        self.close_pending_requests(sender, CancelReason::Busy, DeclineReason::Busy, now);
+        self.close_pending_requests(
+            &m.requester_id,
+            CancelReason::Busy,
+            DeclineReason::Busy,
+            now,
+        );
         self.mark_lobby_dirty(now);
         let accepter_name = self.name_of(sender);
         self.send_player(
@@ -237,42 +242,6 @@ impl Hub {
             }),
         );
         Ok(())
-    }
-
-    /// Every other pending request of a player who just entered a match is closed with
-    /// reason `busy`, and the other party is told.
-    fn close_requests_of_busy(&mut self, player_id: &str, now: Instant) {
-        let Some(p) = self.player(player_id) else {
-            return;
-        };
-        let outgoing = p.outgoing.clone();
-        let incoming: Vec<String> = p.incoming.iter().cloned().collect();
-        if let Some(sid) = outgoing {
-            if let Some(s) = self.remove_session(&sid, now) {
-                self.send_player(
-                    &s.target,
-                    ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
-                        requester_id: s.requester.clone(),
-                        session_id: s.id.clone(),
-                        reason: Some(CancelReason::Busy),
-                    }),
-                );
-            }
-        }
-        for sid in incoming {
-            if let Some(s) = self.remove_session(&sid, now) {
-                let decliner_name = self.name_of(&s.target);
-                self.send_player(
-                    &s.requester,
-                    ServerMessage::MatchRequestDeclined(MatchRequestDeclined {
-                        decliner_id: s.target.clone(),
-                        decliner_name,
-                        session_id: s.id.clone(),
-                        reason: Some(DeclineReason::Busy),
-                    }),
-                );
-            }
-        }
     }
 
     fn decline_match(&mut self, sender: &str, m: DeclineMatch, now: Instant) -> Handled {

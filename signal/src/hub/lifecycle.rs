@@ -195,6 +195,24 @@ impl Hub {
 
     /// Withdraws every pending request of a player leaving the lobby or disconnecting.
     pub(super) fn withdraw_requests(&mut self, player_id: &str, now: Instant) {
+        self.close_pending_requests(
+            player_id,
+            CancelReason::RequesterLeft,
+            DeclineReason::Declined,
+            now,
+        );
+    }
+
+    /// Closes every pending request of `player_id` and tells the other party: its outgoing
+    /// request is cancelled with `cancel_reason`, incoming ones are declined with
+    /// `decline_reason` (`busy` when the player just entered a match).
+    pub(super) fn close_pending_requests(
+        &mut self,
+        player_id: &str,
+        cancel_reason: CancelReason,
+        decline_reason: DeclineReason,
+        now: Instant,
+    ) {
         let Some(p) = self.player(player_id) else {
             return;
         };
@@ -207,7 +225,7 @@ impl Hub {
                     ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
                         requester_id: s.requester.clone(),
                         session_id: s.id.clone(),
-                        reason: Some(CancelReason::RequesterLeft),
+                        reason: Some(cancel_reason),
                     }),
                 );
             }
@@ -221,7 +239,7 @@ impl Hub {
                         decliner_id: s.target.clone(),
                         decliner_name,
                         session_id: s.id.clone(),
-                        reason: Some(DeclineReason::Declined),
+                        reason: Some(decline_reason),
                     }),
                 );
             }
