@@ -9,14 +9,11 @@
 //! PEER_BENCH_MATCH_FRAMES=0 cargo bench --bench peer   # skip the channel-mode matches
 //! ```
 
-#[path = "../peer/tests/netmatch/mod.rs"]
-mod netmatch;
-
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use ggrs::NonBlockingSocket;
-use netmatch::{play, PlayConfig};
+use netplay::netmatch::{play, PlayConfig};
 use peer::codec::decode_packet;
 use peer::loopback::connect_pair;
 use peer::relay::RelayConditions;

@@ -10,14 +10,11 @@
 //!     --token "$(signal token --jwt-secret S --sub alice)" --name Alice --challenge bob --loopback
 //! ```
 
-#[path = "../peer/tests/netmatch/mod.rs"]
-mod netmatch;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use netmatch::{play, PlayConfig, PlayOutcome};
+use netplay::netmatch::{play, PlayConfig, PlayOutcome};
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
 
 /// Default log filter: our warnings, but not webrtc-rs's chatter about expected events.

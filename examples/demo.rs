@@ -9,15 +9,12 @@
 //! cargo run --release --example demo -- --rtt-ms 150 --loss 0.05 --mode ordered
 //! ```
 
-#[path = "../peer/tests/netmatch/mod.rs"]
-mod netmatch;
-
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use netmatch::{play, PlayConfig, PlayOutcome, Progress};
+use netplay::netmatch::{play, PlayConfig, PlayOutcome, Progress};
 use peer::{AcceptRule, ChannelMode, MatchLink, MatchRule, Peer, PeerConfig};
 use rollback::netsim::LinkConditions;
 use signal::server::{ServerConfig, SignalServer};

@@ -13,8 +13,7 @@
 //! cargo run --release --example bench_report              # full grid
 //! ```
 
-#[path = "../../peer/tests/netmatch/mod.rs"]
-mod netmatch;
+use netplay::netmatch;
 
 mod grid;
 mod live;

@@ -5,6 +5,7 @@
 //! injected into the game channel (dropped and counted).
 
 mod common;
+#[path = "../../src/netmatch.rs"]
 mod netmatch;
 
 use std::time::Duration;

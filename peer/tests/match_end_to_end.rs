@@ -3,6 +3,7 @@
 //! checksums at the last frame.
 
 mod common;
+#[path = "../../src/netmatch.rs"]
 mod netmatch;
 
 use common::{matched_pair, TestServer};

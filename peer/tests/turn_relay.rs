@@ -5,6 +5,7 @@
 //! missing.
 
 mod common;
+#[path = "../../src/netmatch.rs"]
 mod netmatch;
 
 use std::path::Path;

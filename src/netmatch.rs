@@ -1,6 +1,7 @@
-//! Plays the reference fighter (rollback crate) over a peer [`MatchLink`]: shared by the
-//! peer tests, the `demo` and `bot` examples and the peer benchmark (included with
-//! `#[path]`, since `peer` itself knows no game).
+//! Plays the reference fighter (rollback crate) over a peer [`MatchLink`]: the online match
+//! of the `demo` and `bot` examples, the peer benchmark and `bench_report`. It lives in the
+//! root package because `peer` knows no game; the peer crate's end-to-end tests include
+//! this file with `#[path]`.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -12,27 +13,29 @@ use rollback::netsim::{Impaired, LinkConditions, WallClock};
 use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
 
 /// Seed of the fighter state; both peers must use the same one.
-pub(crate) const GAME_SEED: u64 = 0x6e65_7470_6c61_7921;
+pub const GAME_SEED: u64 = 0x6e65_7470_6c61_7921;
 
 /// How one side plays.
 #[derive(Debug, Clone)]
-pub(crate) struct PlayConfig {
+pub struct PlayConfig {
     /// Frames to confirm (the checksum at this frame is compared).
-    pub(crate) frames: u32,
+    pub frames: u32,
     /// Real time (60 fps pacing) or as fast as the link allows.
-    pub(crate) realtime: bool,
+    pub realtime: bool,
     /// Impairment of our outbound direction (the netsim decorator over the real socket).
-    pub(crate) outbound: LinkConditions,
+    pub outbound: LinkConditions,
     /// Bot seed.
-    pub(crate) bot_seed: u64,
+    pub bot_seed: u64,
     /// Runner settings.
-    pub(crate) runner: RunnerConfig,
+    pub runner: RunnerConfig,
     /// Give up after this much wall time.
-    pub(crate) deadline: Duration,
+    pub deadline: Duration,
 }
 
 impl PlayConfig {
-    pub(crate) fn new(frames: u32) -> Self {
+    /// `frames` frames as fast as possible over an ideal link, reactive bot seed 1, default
+    /// runner settings, a 120 s deadline.
+    pub fn new(frames: u32) -> Self {
         Self {
             frames,
             realtime: false,
@@ -46,49 +49,53 @@ impl PlayConfig {
 
 /// Progress of a running match (for progress bars).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Progress {
-    pub(crate) frame: i32,
-    pub(crate) confirmed: i32,
-    pub(crate) rollbacks: u64,
-    pub(crate) ping_ms: u64,
+pub struct Progress {
+    /// Current (possibly predicted) frame.
+    pub frame: i32,
+    /// Last frame confirmed by both players.
+    pub confirmed: i32,
+    /// Rollbacks so far.
+    pub rollbacks: u64,
+    /// ggrs's ping to the opponent, in milliseconds (wall clock).
+    pub ping_ms: u64,
 }
 
 /// How one side's match went.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct PlayOutcome {
+pub struct PlayOutcome {
     /// Whether the target frame was confirmed.
-    pub(crate) completed: bool,
+    pub completed: bool,
     /// Why the match ended early, if it did.
-    pub(crate) ended_early: Option<String>,
+    pub ended_early: Option<String>,
     /// Frames simulated.
-    pub(crate) frames_simulated: i32,
+    pub frames_simulated: i32,
     /// Checksum at the target frame (hex).
-    pub(crate) checksum: Option<String>,
+    pub checksum: Option<String>,
     /// Desyncs ggrs detected by its checksum exchange.
-    pub(crate) ggrs_desyncs: u64,
+    pub ggrs_desyncs: u64,
     /// Rollbacks.
-    pub(crate) rollbacks: u64,
+    pub rollbacks: u64,
     /// Frames re-simulated.
-    pub(crate) rolled_back_frames: u64,
+    pub rolled_back_frames: u64,
     /// Mean rollback depth.
-    pub(crate) mean_rollback_depth: f64,
+    pub mean_rollback_depth: f64,
     /// Deepest rollback.
-    pub(crate) max_rollback_depth: u32,
+    pub max_rollback_depth: u32,
     /// Stalled frames.
-    pub(crate) stalls: u64,
+    pub stalls: u64,
     /// Mean `current - confirmed` frame, sampled every frame: how late the opponent's inputs
     /// arrive (input latency seen by this side, in frames).
-    pub(crate) mean_confirm_lag: f64,
+    pub mean_confirm_lag: f64,
     /// Last ping ggrs measured.
-    pub(crate) ping_ms: u64,
+    pub ping_ms: u64,
     /// Match leader at the target frame (`p0`, `p1`, `draw`).
-    pub(crate) winner: String,
+    pub winner: String,
     /// Wall time of the match.
-    pub(crate) seconds: f64,
+    pub seconds: f64,
     /// Whether the signaling connection was lost during the match.
-    pub(crate) signaling_lost: bool,
+    pub signaling_lost: bool,
     /// Transport counters at the end.
-    pub(crate) transport: TransportStats,
+    pub transport: TransportStats,
 }
 
 fn winner_name(game: &FighterGame) -> String {
@@ -101,7 +108,7 @@ fn winner_name(game: &FighterGame) -> String {
 
 /// Plays one match over `link` as `player` (0 = offerer, 1 = answerer). Never panics on
 /// network trouble: an early end is reported in the outcome.
-pub(crate) async fn play(
+pub async fn play(
     link: &mut MatchLink,
     player: usize,
     config: &PlayConfig,
