@@ -62,3 +62,16 @@ fn valid_seeds_decode_and_oversized_input_is_refused_before_parsing() {
         Err(WireError::TooLarge(_))
     ));
 }
+
+/// Found by the `rollback_wire_decode` fuzz target: bincode accepts a non-canonical varint
+/// (`fb b5 00` = 181 written as a u16). Decoding must not panic, and the re-encoding is the
+/// shorter canonical form, which decodes to the same message.
+#[test]
+fn non_canonical_varint_decodes_to_its_canonical_form() {
+    let input = [0x00, 0x00, 0xfb, 0xb5, 0x00];
+    let message = wire::decode(&input).expect("bincode accepts the long varint");
+    let canonical = wire::encode(&message).unwrap();
+    assert_eq!(canonical, vec![0x00, 0x00, 0xb5]);
+    let again = wire::decode(&canonical).unwrap();
+    assert_eq!(wire::encode(&again).unwrap(), canonical);
+}
