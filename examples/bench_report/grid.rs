@@ -69,11 +69,9 @@ pub(crate) fn all_cells() -> Vec<Cell> {
     cells
 }
 
-/// `max(0, ceil(one-way latency / frame) − input delay)`, with the exact frame length
-/// (1/60 s) in integer arithmetic.
+/// `max(0, ceil(one-way latency / frame) − input delay)` at the report's frame rate.
 pub(crate) fn physical_limit(one_way: Duration, input_delay: usize) -> u32 {
-    let frames = (one_way.as_nanos() * u128::from(FPS)).div_ceil(1_000_000_000);
-    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
+    rollback::botmatch::physical_limit_depth(one_way, input_delay, FPS)
 }
 
 /// The figures of one match that the report aggregates (per peer where it says so).

@@ -339,10 +339,11 @@ impl MatchConfig {
     }
 }
 
-/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`.
+/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
+/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
+/// exactly 6 frames.
 pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
-    let frame_ns = 1_000_000_000u128 / u128::from(fps.max(1));
-    let frames = one_way_latency.as_nanos().div_ceil(frame_ns);
+    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
     u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
 }
 

@@ -79,3 +79,20 @@ fn invalid_runner_configs_are_rejected() {
         assert!(SyncTestRunner::new(cfg, FighterGame::new(1), 2).is_err());
     }
 }
+
+/// The physical limit is `max(0, ceil(one-way latency / (1/60 s)) − input delay)`, exact at
+/// whole frames: 50 ms is 3 frames, 100 ms is 6, 150 ms is 9 (not one more from a truncated
+/// 16.666666 ms frame length).
+#[test]
+fn physical_limit_depth_is_exact_at_frame_multiples() {
+    use rollback::botmatch::physical_limit_depth;
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    assert_eq!(physical_limit_depth(ms(0), 2, 60), 0);
+    assert_eq!(physical_limit_depth(ms(50), 2, 60), 1);
+    assert_eq!(physical_limit_depth(ms(100), 2, 60), 4);
+    assert_eq!(physical_limit_depth(ms(150), 2, 60), 7);
+    assert_eq!(physical_limit_depth(ms(150), 0, 60), 9);
+    assert_eq!(physical_limit_depth(ms(151), 0, 60), 10);
+    assert_eq!(physical_limit_depth(ms(10), 2, 60), 0);
+}
