@@ -2,6 +2,8 @@
 # Installs what the test suite needs beyond the Rust toolchain. Idempotent; safe to re-run.
 # - coturn (Debian package): the TURN relay used by peer's relay-only test.
 # - a Python virtualenv in target/pyenv with aiortc: the interop peer used by peer's tests.
+# - fontconfig headers, pkg-config and a font (DejaVu): plotters (bench_report's PNG plots)
+#   links fontconfig at build time and renders text with a system font.
 # Fails loudly when something cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_apt=()
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+dpkg-query -W -f='${Status}' libfontconfig1-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libfontconfig1-dev)
+dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "ok installed" || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   $SUDO apt-get update -qq
