@@ -17,9 +17,6 @@ use clap::Parser;
 use netplay::netmatch::{play, PlayConfig, PlayOutcome};
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
 
-/// Default log filter: our warnings, but not webrtc-rs's chatter about expected events.
-const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_sctp=error,rtc_dtls=error,webrtc=error";
-
 /// Command-line flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -139,13 +136,7 @@ async fn run(args: &Args) -> Result<BotReport, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| QUIET_LOGS.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    netplay::init_example_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

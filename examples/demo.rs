@@ -19,9 +19,6 @@ use peer::{AcceptRule, ChannelMode, MatchLink, MatchRule, Peer, PeerConfig};
 use rollback::netsim::LinkConditions;
 use signal::server::{ServerConfig, SignalServer};
 
-/// Default log filter: our warnings, but not webrtc-rs's chatter about expected events.
-const QUIET_LOGS: &str = "warn,rtc=error,rtc_ice=error,rtc_sctp=error,rtc_dtls=error,webrtc=error";
-
 /// Command-line flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -252,13 +249,7 @@ fn main() -> ExitCode {
         eprintln!("demo: --loss must be within 0..1");
         return ExitCode::from(2);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| QUIET_LOGS.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    netplay::init_example_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
