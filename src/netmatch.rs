@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
 use rollback::bot::{Bot, ReactiveBot};
+use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
-use rollback::netsim::{Impaired, LinkConditions, WallClock};
+use rollback::netsim::{Impaired, LinkConditions};
 use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
 
 /// Seed of the fighter state; both peers must use the same one.

@@ -21,10 +21,11 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::bot::{Bot, RandomBot, ReactiveBot, ScriptedBot};
+use crate::clock::VirtualClock;
 use crate::desync;
 use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
-use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork, VirtualClock};
+use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork};
 use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
 use crate::stats::RollbackStats;
 

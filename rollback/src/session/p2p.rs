@@ -13,9 +13,9 @@ use ggrs::{
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
 use super::tap::{tap, Tap};
 use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use crate::clock::{SharedClock, WallClock};
 use crate::desync;
 use crate::game::Game;
-use crate::netsim::{SharedClock, WallClock};
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
 
