@@ -4,6 +4,7 @@
 //! this file with `#[path]`.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
@@ -31,6 +32,8 @@ pub struct PlayConfig {
     pub runner: RunnerConfig,
     /// Give up after this much wall time.
     pub deadline: Duration,
+    /// Where to write our state at each frame ggrs reports as desynced (none: not written).
+    pub desync_dir: Option<PathBuf>,
 }
 
 impl PlayConfig {
@@ -44,6 +47,7 @@ impl PlayConfig {
             bot_seed: 1,
             runner: RunnerConfig::default(),
             deadline: Duration::from_secs(120),
+            desync_dir: None,
         }
     }
 }
@@ -104,6 +108,25 @@ fn winner_name(game: &FighterGame) -> String {
         Winner::Player(0) => "p0".into(),
         Winner::Player(_) => "p1".into(),
         Winner::Draw => "draw".into(),
+    }
+}
+
+/// Writes our state at every newly reported desynced frame into `dir` (if given).
+fn write_desync_states<A>(
+    runner: &mut P2PRunner<FighterGame, A>,
+    player: usize,
+    dir: Option<&std::path::Path>,
+) where
+    A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
+{
+    for event in runner.take_desync_events() {
+        let Some(dir) = dir else { continue };
+        let path = dir.join(format!("desync-p{player}-frame{}.txt", event.frame));
+        match runner.write_state(&path, event.frame) {
+            Ok(true) => tracing::error!(path = %path.display(), "desync: state written"),
+            Ok(false) => tracing::warn!(frame = event.frame, "desync: state no longer saved"),
+            Err(e) => tracing::warn!(%e, "desync: could not write the state"),
+        }
     }
 }
 
@@ -169,6 +192,7 @@ pub async fn play(
                     link_closed = Some("ggrs: opponent disconnected".into());
                 }
             }
+            write_desync_states(&mut runner, player, config.desync_dir.as_deref());
             let stats = runner.stats();
             on_progress(Progress {
                 frame: runner.current_frame(),

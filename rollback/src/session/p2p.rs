@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ggrs::{
@@ -27,8 +27,6 @@ pub struct RunnerOptions<A> {
     pub clock: Option<SharedClock>,
     /// Spectators to stream confirmed inputs to.
     pub spectators: Vec<A>,
-    /// Directory where the local state is written when ggrs reports a desync.
-    pub desync_dir: Option<PathBuf>,
 }
 
 impl<A> Default for RunnerOptions<A> {
@@ -36,7 +34,6 @@ impl<A> Default for RunnerOptions<A> {
         Self {
             clock: None,
             spectators: Vec::new(),
-            desync_dir: None,
         }
     }
 }
@@ -63,7 +60,7 @@ where
     last_sync_progress: Duration,
     disconnected: bool,
     desyncs: Vec<DesyncEvent>,
-    desync_dir: Option<PathBuf>,
+    desyncs_taken: usize,
 }
 
 /// A type-erased ggrs socket.
@@ -151,7 +148,7 @@ where
             last_sync_progress: now,
             disconnected: false,
             desyncs: Vec::new(),
-            desync_dir: options.desync_dir,
+            desyncs_taken: 0,
         })
     }
 
@@ -299,25 +296,10 @@ where
             remote_checksum,
             "desync detected by ggrs"
         );
-        let report_path = match (&self.desync_dir, self.core.state_at(frame)) {
-            (Some(dir), Some(state)) => {
-                let name = format!("desync-p{}-frame{frame}.txt", self.local_player);
-                let path = dir.join(name);
-                match desync::write_state(&path, frame, state) {
-                    Ok(()) => Some(path),
-                    Err(e) => {
-                        tracing::warn!(%e, "could not write desync state");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
         self.desyncs.push(DesyncEvent {
             frame,
             local_checksum,
             remote_checksum,
-            report_path,
         });
     }
 
@@ -367,9 +349,22 @@ where
         self.core.state_at(frame)
     }
 
-    /// Desyncs reported by ggrs so far.
+    /// Desyncs reported by ggrs so far (all of them, including those already taken).
     pub fn desync_events(&self) -> &[DesyncEvent] {
         &self.desyncs
+    }
+
+    /// Desyncs reported by ggrs since the last call: the caller decides what to do with
+    /// them, e.g. write the local state of each frame with [`write_state`](Self::write_state)
+    /// while it is still in the ring (the runner itself never touches the file system).
+    pub fn take_desync_events(&mut self) -> Vec<DesyncEvent> {
+        let new = self
+            .desyncs
+            .get(self.desyncs_taken..)
+            .unwrap_or_default()
+            .to_vec();
+        self.desyncs_taken = self.desyncs.len();
+        new
     }
 
     /// Whether the remote disconnected.
