@@ -27,7 +27,7 @@ use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
 use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork};
 use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
-use crate::stats::RollbackStats;
+use crate::stats::{physical_limit_depth, RollbackStats};
 
 mod report;
 pub use report::{LinkReport, MatchReport, PeerReport};
@@ -338,14 +338,6 @@ impl MatchConfig {
             ..RunnerConfig::default()
         }
     }
-}
-
-/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
-/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
-/// exactly 6 frames.
-pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
-    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
-    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
 }
 
 /// Plays one fighter match between two bots on the simulated network.

@@ -1,5 +1,7 @@
 //! [`RollbackStats`]: what a runner measured during a session.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 /// Network figures as reported by ggrs for one remote (wall-clock based, see
@@ -125,6 +127,14 @@ impl RollbackStats {
             (self.game_ns + self.snapshot_ns) as f64 / total as f64
         }
     }
+}
+
+/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
+/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
+/// exactly 6 frames.
+pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
+    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
+    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
