@@ -171,7 +171,11 @@ pub async fn play(
         if confirmed >= target + margin || (confirmed >= target && link_closed.is_some()) {
             break;
         }
-        if link_closed.is_some() || runner.is_disconnected() {
+        if let Some(reason) = runner.end_reason() {
+            link_closed.get_or_insert_with(|| reason.to_string());
+            break;
+        }
+        if link_closed.is_some() {
             break;
         }
         if started.elapsed() > config.deadline {
@@ -188,9 +192,7 @@ pub async fn play(
                     lag_samples += 1;
                 }
                 FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing => stalled = true,
-                FrameOutcome::Disconnected => {
-                    link_closed = Some("ggrs: opponent disconnected".into());
-                }
+                FrameOutcome::Ended(reason) => link_closed = Some(reason.to_string()),
             }
             write_desync_states(&mut runner, player, config.desync_dir.as_deref());
             let stats = runner.stats();

@@ -66,11 +66,20 @@ pub struct RollbackStats {
     pub snapshot_ns: u64,
     /// Time inside ggrs and the runner itself, ns (total `advance` time minus the above).
     pub engine_ns: u64,
+    /// Times the opponent went silent for ≥ 1 s or the transport reported "resuming"
+    /// (see [`crate::session::LinkStatus`]).
+    pub interruptions: u64,
+    /// How long each interruption that ended lasted, ms (the first
+    /// [`MAX_RESUMES_KEPT`] are kept).
+    pub resumed_after_ms: Vec<u64>,
     /// ggrs events seen.
     pub events: EventCounts,
     /// Last network figures from ggrs (for the first remote).
     pub network: NetworkFigures,
 }
+
+/// Most entries kept in [`RollbackStats::resumed_after_ms`].
+pub const MAX_RESUMES_KEPT: usize = 64;
 
 /// Default number of histogram buckets (depths 0..=15, the last one collects deeper ones).
 pub const DEFAULT_HISTOGRAM_BUCKETS: usize = 16;
@@ -96,6 +105,18 @@ impl RollbackStats {
         let idx = (depth as usize).min(last);
         if let Some(b) = self.depth_histogram.get_mut(idx) {
             *b += 1;
+        }
+    }
+
+    /// Records the start of an interruption.
+    pub fn record_interruption(&mut self) {
+        self.interruptions = self.interruptions.saturating_add(1);
+    }
+
+    /// Records the end of an interruption that lasted `ms` milliseconds.
+    pub fn record_resume(&mut self, ms: u64) {
+        if self.resumed_after_ms.len() < MAX_RESUMES_KEPT {
+            self.resumed_after_ms.push(ms);
         }
     }
 

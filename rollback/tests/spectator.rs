@@ -27,6 +27,7 @@ fn spectator_follows_the_host_with_identical_checksums() {
     let host_opts = RunnerOptions {
         clock: Some(clock.shared()),
         spectators: vec![a2],
+        ..RunnerOptions::default()
     };
     let peer_opts = RunnerOptions {
         clock: Some(clock.shared()),

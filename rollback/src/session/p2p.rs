@@ -11,6 +11,7 @@ use ggrs::{
 };
 
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
+use super::link::{EndReason, LinkState, LinkStatus, LinkWatch, WatchEvent};
 use super::tap::{tap, Tap};
 use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
 use crate::clock::{SharedClock, WallClock};
@@ -27,6 +28,9 @@ pub struct RunnerOptions<A> {
     pub clock: Option<SharedClock>,
     /// Spectators to stream confirmed inputs to.
     pub spectators: Vec<A>,
+    /// The transport's view of the link (see [`LinkStatus`]); `None` for transports that
+    /// only carry packets (UDP, the simulator): silence alone is watched then.
+    pub link_status: Option<LinkStatus>,
 }
 
 impl<A> Default for RunnerOptions<A> {
@@ -34,6 +38,7 @@ impl<A> Default for RunnerOptions<A> {
         Self {
             clock: None,
             spectators: Vec::new(),
+            link_status: None,
         }
     }
 }
@@ -58,7 +63,9 @@ where
     stall_since: Option<Duration>,
     last_retransmit: Duration,
     last_sync_progress: Duration,
-    disconnected: bool,
+    watch: LinkWatch,
+    link_status: Option<LinkStatus>,
+    ended: Option<EndReason>,
     desyncs: Vec<DesyncEvent>,
     desyncs_taken: usize,
 }
@@ -117,7 +124,7 @@ where
             .with_input_delay(builder_delay)
             .with_fps(config.fps as usize)?
             .with_desync_detection_mode(config.desync_detection())
-            .with_disconnect_timeout(config.disconnect_timeout)
+            .with_disconnect_timeout(config.ggrs_disconnect_timeout())
             .with_disconnect_notify_delay(config.disconnect_notify)
             .add_player(PlayerType::Local, local_player)?
             .add_player(PlayerType::Remote(remote_addr), remote_player)?;
@@ -129,6 +136,7 @@ where
         let session = builder.start_p2p_session(tapped)?;
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
         let now = clock.now();
+        let watch = LinkWatch::new(now, config.resume_timeout);
         Ok(Self {
             session,
             tap,
@@ -146,7 +154,9 @@ where
             stall_since: None,
             last_retransmit: now,
             last_sync_progress: now,
-            disconnected: false,
+            watch,
+            link_status: options.link_status,
+            ended: None,
             desyncs: Vec::new(),
             desyncs_taken: 0,
         })
@@ -155,8 +165,12 @@ where
     /// Receives and sends packets and handles ggrs events. Call at least once a frame,
     /// also while synchronizing.
     pub fn poll(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
         self.session.poll_remote_clients();
         self.drain_events();
+        self.watch_link();
         if self.session.current_state() == SessionState::Synchronizing {
             let now = self.clock.now();
             let interval = self.config.retransmit_interval;
@@ -180,6 +194,9 @@ where
     /// updates statistics and the confirmed log. While running, a separate [`poll`](Self::poll)
     /// right before `advance` is therefore optional.
     pub fn advance(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
+        }
         if !self.is_running() {
             return Ok(FrameOutcome::Synchronizing);
         }
@@ -209,12 +226,13 @@ where
             Err(e) => return Err(e.into()),
         };
         self.drain_events();
+        self.watch_link();
         self.core.confirm_upto(self.session.confirmed_frame());
         if self.core.max_frame % 60 == 0 {
             self.refresh_network_stats();
         }
-        if self.disconnected {
-            return Ok(FrameOutcome::Disconnected);
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
         }
         if batch.new_frames > 0 {
             self.stall_since = None;
@@ -230,6 +248,34 @@ where
             Ok(FrameOutcome::Stalled {
                 rollback_depth: batch.rollback_depth,
             })
+        }
+    }
+
+    /// Feeds the link watch: packets received, the transport's state, our clock.
+    fn watch_link(&mut self) {
+        if self.ended.is_some() || !self.is_running() {
+            return;
+        }
+        let state = self
+            .link_status
+            .as_ref()
+            .map_or(LinkState::Up, LinkStatus::get);
+        let (_, received) = self.tap.counters();
+        match self.watch.observe(self.clock.now(), received, state) {
+            WatchEvent::None => {}
+            WatchEvent::Interrupted => {
+                tracing::warn!(frame = self.core.frame, "link interrupted: riding it out");
+                self.core.stats.record_interruption();
+            }
+            WatchEvent::Resumed(after) => {
+                let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+                tracing::info!(ms, frame = self.core.frame, "link resumed");
+                self.core.stats.record_resume(ms);
+            }
+            WatchEvent::End(reason) => {
+                tracing::warn!(%reason, frame = self.core.frame, "match ended");
+                self.ended = Some(reason);
+            }
         }
     }
 
@@ -272,8 +318,8 @@ where
                 GgrsEvent::NetworkResumed { .. } => counts.network_resumed += 1,
                 GgrsEvent::Disconnected { addr } => {
                     counts.disconnected += 1;
-                    tracing::warn!(?addr, "remote disconnected");
-                    self.disconnected = true;
+                    tracing::warn!(?addr, "ggrs declared the remote disconnected");
+                    self.ended.get_or_insert(EndReason::Disconnected);
                 }
                 GgrsEvent::WaitRecommendation { .. } => counts.wait_recommendations += 1,
                 GgrsEvent::DesyncDetected {
@@ -367,9 +413,20 @@ where
         new
     }
 
-    /// Whether the remote disconnected.
+    /// Whether the match ended early (see [`end_reason`](Self::end_reason)).
     pub fn is_disconnected(&self) -> bool {
-        self.disconnected
+        self.ended.is_some()
+    }
+
+    /// Why the match ended early, if it did: the resume timeout passed, the transport
+    /// closed the link, or (with resuming off) ggrs's disconnect timeout.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Whether the opponent is silent (≥ 1 s) or the link is being re-established.
+    pub fn is_interrupted(&self) -> bool {
+        self.watch.is_interrupted()
     }
 
     /// The local player handle.
