@@ -33,6 +33,22 @@
 //! re-sends the latest input (or sync request) packet every
 //! [`RunnerConfig::retransmit_interval`] of *its own clock*, so lost packets during a
 //! stall do not wait for ggrs's wall-clock timer. Duplicates are harmless to ggrs.
+//!
+//! # Riding out a cut (resume)
+//! ggrs 0.13 declares a silent opponent disconnected after 2 s of wall time, which ends a
+//! match on any hiccup. With [`RunnerConfig::resume_timeout`] set (the default, 20 s),
+//! the runner's own timer on its own clock takes over: ggrs's disconnect timeout is raised
+//! beyond ours ([`RunnerConfig::ggrs_disconnect_timeout`]); during a cut the runner keeps
+//! predicting up to the window, then stalls (re-sending its latest input packet every
+//! retransmit interval) without declaring anything. When packets flow again, ggrs's
+//! session simply continues from the last confirmed frame: both peers kept their states
+//! and inputs, so there is nothing to transfer and nothing to desync. Only after
+//! `resume_timeout` without a packet (or when the transport reports
+//! [`LinkState::Closed`]) does the match end, with an [`EndReason`]. Transports that know
+//! more than packets (a WebRTC socket renegotiating) report it through a [`LinkStatus`];
+//! see the `link` docs there. Each silence of ≥ 1 s (or "resuming" report) counts as one
+//! interruption in [`RollbackStats::interruptions`], with its length in
+//! [`RollbackStats::resumed_after_ms`].
 
 mod core;
 mod link;
