@@ -110,6 +110,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod connection;
 pub mod codec;
 pub mod error;
 pub mod packet;
