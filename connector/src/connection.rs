@@ -299,8 +299,7 @@ impl Connection {
         if len > max {
             return Err(EncodeError::TooLarge { len, max }.into());
         }
-        if self.transmit_bytes.saturating_add(frame.len()) > self.config.max_queued_transmit_bytes
-        {
+        if self.transmit_bytes.saturating_add(frame.len()) > self.config.max_queued_transmit_bytes {
             return Err(LocalError::TransmitQueueFull);
         }
         Ok(frame.freeze())
@@ -455,7 +454,8 @@ impl Connection {
         };
         if info.is_auth && p.error_code == 0 && !self.authenticated {
             self.authenticated = true;
-            self.liveness.start_heartbeats(info.sent_at.max(self.last_now()));
+            self.liveness
+                .start_heartbeats(info.sent_at.max(self.last_now()));
             self.events.push_back(ConnectionEvent::Authenticated);
         }
         self.events.push_back(ConnectionEvent::Reply {

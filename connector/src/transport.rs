@@ -2,9 +2,11 @@
 //! per packet). Both sides of the protocol use them; incoming bytes are always handed to the
 //! codec as a stream, so a WebSocket message holding several or partial packets still parses.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -59,6 +61,15 @@ pub trait TransportWrite: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Closes the sending direction (best effort).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
+    /// Writes some of `frames` (each one complete packet, in order) and returns after making
+    /// progress. **Cancel-safe**: frames taken from the queue but not yet on the wire are
+    /// kept inside the writer ([`has_staged`](Self::has_staged)) and go out on the next call.
+    fn write_some(
+        &mut self,
+        frames: &mut VecDeque<Bytes>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Whether bytes taken by [`write_some`](Self::write_some) still wait to be written.
+    fn has_staged(&self) -> bool;
     /// A handle for non-blocking writes from any thread, if the transport has one.
     fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
         None
@@ -177,6 +188,32 @@ impl TransportWrite for TcpWriter {
         // dropping the last handle of the write half shuts the direction down
     }
 
+    async fn write_some(&mut self, frames: &mut VecDeque<Bytes>) -> Result<(), TransportError> {
+        while self.pending.len() < WRITE_COALESCE_LIMIT {
+            match frames.pop_front() {
+                Some(f) => self.pending.extend_from_slice(&f),
+                None => break,
+            }
+        }
+        while !self.pending.is_empty() {
+            self.half.writable().await?;
+            match self.half.try_write(&self.pending) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    bytes::Buf::advance(&mut self.pending, n);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn has_staged(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
         Some(self.half.clone())
     }
@@ -192,7 +229,10 @@ pub struct WsReader<S>(SplitStream<WebSocketStream<S>>);
 
 /// Writing half of [`WsTransport`].
 #[derive(Debug)]
-pub struct WsWriter<S>(SplitSink<WebSocketStream<S>, Message>);
+pub struct WsWriter<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    unflushed: bool,
+}
 
 /// WebSocket settings sized for packets of at most `max_packet_len` bytes after `Len`.
 pub fn ws_config(max_packet_len: usize) -> WebSocketConfig {
@@ -235,7 +275,13 @@ where
     type Write = WsWriter<S>;
     fn split(self) -> (WsReader<S>, WsWriter<S>) {
         let (w, r) = self.0.split();
-        (WsReader(r), WsWriter(w))
+        (
+            WsReader(r),
+            WsWriter {
+                sink: w,
+                unflushed: false,
+            },
+        )
     }
 }
 
@@ -265,15 +311,37 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async fn feed(&mut self, packet: Bytes) -> Result<(), TransportError> {
-        Ok(self.0.feed(Message::Binary(packet)).await?)
+        Ok(self.sink.feed(Message::Binary(packet)).await?)
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {
-        Ok(self.0.flush().await?)
+        Ok(self.sink.flush().await?)
     }
 
     async fn close(&mut self) {
-        let _ = self.0.close().await;
+        let _ = self.sink.close().await;
+    }
+
+    async fn write_some(&mut self, frames: &mut VecDeque<Bytes>) -> Result<(), TransportError> {
+        std::future::poll_fn(|cx| {
+            while !frames.is_empty() {
+                ready!(self.sink.poll_ready_unpin(cx))?;
+                if let Some(f) = frames.pop_front() {
+                    self.sink.start_send_unpin(Message::Binary(f))?;
+                    self.unflushed = true;
+                }
+            }
+            if self.unflushed {
+                ready!(self.sink.poll_flush_unpin(cx))?;
+                self.unflushed = false;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    fn has_staged(&self) -> bool {
+        self.unflushed
     }
 }
 

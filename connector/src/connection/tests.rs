@@ -42,8 +42,12 @@ fn events(conn: &mut Connection) -> Vec<ConnectionEvent> {
 fn request_carries_its_seq_and_the_reply_completes_it() {
     let t0 = Instant::now();
     let mut c = Connection::new(t0, config());
-    let s1 = c.send_request(t0, 5, &Packet::new("ARequest", vec![1])).unwrap();
-    let s2 = c.send_request(t0, 6, &Packet::new("BRequest", vec![2])).unwrap();
+    let s1 = c
+        .send_request(t0, 5, &Packet::new("ARequest", vec![1]))
+        .unwrap();
+    let s2 = c
+        .send_request(t0, 6, &Packet::new("BRequest", vec![2]))
+        .unwrap();
     assert_eq!((s1, s2), (1, 2));
     let sent = written(&mut c);
     assert_eq!(
@@ -62,11 +66,17 @@ fn request_carries_its_seq_and_the_reply_completes_it() {
     c.handle_bytes(t0 + ms(20), b);
     let ev = events(&mut c);
     assert_eq!(ev.len(), 3);
-    assert!(matches!(&ev[0], ConnectionEvent::Reply { seq: 2, packet, rtt }
-        if packet.msg_id() == "BReply" && *rtt == ms(20)));
-    assert!(matches!(&ev[1], ConnectionEvent::Push { stage_id: 9, packet } if packet.msg_id() == "Tick"));
-    assert!(matches!(&ev[2], ConnectionEvent::Reply { seq: 1, packet, .. }
-        if packet.received_header().unwrap().error_code == 77));
+    assert!(
+        matches!(&ev[0], ConnectionEvent::Reply { seq: 2, packet, rtt }
+        if packet.msg_id() == "BReply" && *rtt == ms(20))
+    );
+    assert!(
+        matches!(&ev[1], ConnectionEvent::Push { stage_id: 9, packet } if packet.msg_id() == "Tick")
+    );
+    assert!(
+        matches!(&ev[2], ConnectionEvent::Reply { seq: 1, packet, .. }
+        if packet.received_header().unwrap().error_code == 77)
+    );
     assert_eq!(c.pending_requests(), 0);
 }
 
@@ -99,7 +109,9 @@ fn auth_gate_then_heartbeats_start() {
         [ConnectionEvent::Reply { .. }]
     ));
     assert!(!c.is_authenticated());
-    let seq = c.authenticate(t0 + ms(6), &Packet::empty("AuthRequest")).unwrap();
+    let seq = c
+        .authenticate(t0 + ms(6), &Packet::empty("AuthRequest"))
+        .unwrap();
     c.handle_bytes(t0 + ms(10), &server_frame("AuthReply", seq, 0, 0, b""));
     let ev = events(&mut c);
     assert_eq!(ev[0], ConnectionEvent::Authenticated);
@@ -115,7 +127,13 @@ fn auth_gate_then_heartbeats_start() {
 #[test]
 fn request_timeout_then_late_reply_is_dropped() {
     let t0 = Instant::now();
-    let mut c = Connection::new(t0, ConnectionConfig { debug_mode: true, ..config() });
+    let mut c = Connection::new(
+        t0,
+        ConnectionConfig {
+            debug_mode: true,
+            ..config()
+        },
+    );
     let seq = c.send_request(t0, 0, &Packet::empty("XRequest")).unwrap();
     assert_eq!(c.poll_timeout(), Some(t0 + ms(1000)));
     c.handle_timeout(t0 + ms(999));
@@ -191,9 +209,16 @@ fn transmit_queue_is_bounded_and_heartbeats_skip_when_full() {
         Err(LocalError::TransmitQueueFull)
     );
     assert_eq!(c.pending_requests(), 0, "a refused request takes no seq");
-    assert!(c.send(0, &Packet::empty("Small")).is_ok(), "78 + 20 bytes fit in 100");
+    assert!(
+        c.send(0, &Packet::empty("Small")).is_ok(),
+        "78 + 20 bytes fit in 100"
+    );
     c.handle_timeout(t0 + ms(100));
-    assert_eq!(c.stats().skipped_heartbeats, 1, "a 27-byte heartbeat does not fit");
+    assert_eq!(
+        c.stats().skipped_heartbeats,
+        1,
+        "a 27-byte heartbeat does not fit"
+    );
     assert_eq!(written(&mut c).len(), 2);
     assert!(c.send(0, &big).is_ok(), "drained queue accepts again");
 }
@@ -211,11 +236,19 @@ fn oversized_and_unencodable_packets_are_refused() {
             ..config()
         },
     );
-    let err = c.send_request(t0, 0, &Packet::new("X", vec![0u8; 100])).unwrap_err();
-    assert!(matches!(err, LocalError::InvalidPacket(EncodeError::TooLarge { .. })));
+    let err = c
+        .send_request(t0, 0, &Packet::new("X", vec![0u8; 100]))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        LocalError::InvalidPacket(EncodeError::TooLarge { .. })
+    ));
     assert_eq!(err.code(), ConnectorErrorCode::InvalidPacket);
     let err = c.send(0, &Packet::empty("")).unwrap_err();
-    assert!(matches!(err, LocalError::InvalidPacket(EncodeError::MsgIdLength(0))));
+    assert!(matches!(
+        err,
+        LocalError::InvalidPacket(EncodeError::MsgIdLength(0))
+    ));
     assert!(c.poll_transmit().is_none());
 }
 
@@ -235,5 +268,9 @@ fn local_close_fails_pending_and_keeps_queued_frames() {
             ConnectionEvent::Closed(CloseReason::Local)
         ]
     );
-    assert_eq!(written(&mut c).len(), 1, "queued frames can still be flushed");
+    assert_eq!(
+        written(&mut c).len(),
+        1,
+        "queued frames can still be flushed"
+    );
 }
