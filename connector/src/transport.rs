@@ -345,19 +345,32 @@ where
     }
 }
 
+/// Default bound on bytes an [`Outbox`] holds for its writer task: 8 MiB.
+pub const DEFAULT_OUTBOX_MAX_BYTES: usize = 8 * 1024 * 1024;
+
 /// The sending side of a connection, usable from any thread: a packet is written right
 /// away with a non-blocking write when the transport allows it, nothing is queued and the
 /// sender asks for it (latency); otherwise it is queued for the writer task, which coalesces
 /// queued packets into one flush (throughput). Packet order is preserved either way.
+///
+/// The queue is bounded in bytes ([`DEFAULT_OUTBOX_MAX_BYTES`] unless
+/// [`start_bounded`](Self::start_bounded)): a packet that does not fit is refused (`send`
+/// returns false and [`overflowed`](Self::overflowed) turns true), and the owner closes the
+/// connection: a peer that does not read is cut instead of growing memory.
 #[derive(Debug)]
 pub struct Outbox {
     state: Arc<Mutex<OutboxState>>,
     direct: Option<Arc<dyn DirectWrite>>,
     queue: tokio::sync::mpsc::UnboundedSender<Bytes>,
+    max_bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct OutboxState {
+    /// Bytes queued for the writer task and not yet fed to the transport.
+    queued: usize,
+    /// A packet was refused because the queue was full.
+    overflowed: bool,
     /// The writer task has queued bytes: direct writes would reorder.
     busy: bool,
     /// Packets collected between `cork` and `uncork`.
@@ -373,6 +386,14 @@ impl Outbox {
     pub fn start<W: TransportWrite>(
         writer: W,
     ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
+        Self::start_bounded(writer, DEFAULT_OUTBOX_MAX_BYTES)
+    }
+
+    /// Like [`start`](Self::start) with a queue bound of `max_bytes`.
+    pub fn start_bounded<W: TransportWrite>(
+        writer: W,
+        max_bytes: usize,
+    ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
         let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(Mutex::new(OutboxState::default()));
         let direct = writer.direct();
@@ -382,6 +403,7 @@ impl Outbox {
                 state,
                 direct,
                 queue,
+                max_bytes,
             },
             task,
         )
@@ -397,6 +419,10 @@ impl Outbox {
     pub fn send_with(&self, packet: Bytes, prefer_direct: bool) -> bool {
         let mut state = lock_state(&self.state);
         if let Some(buf) = state.corked.as_mut() {
+            if buf.len().saturating_add(packet.len()) > self.max_bytes {
+                state.overflowed = true;
+                return false;
+            }
             buf.extend_from_slice(&packet);
             return true;
         }
@@ -415,7 +441,22 @@ impl Outbox {
             }
             state.busy = true;
         }
+        if state.queued.saturating_add(packet.len()) > self.max_bytes {
+            state.overflowed = true;
+            return false;
+        }
+        state.queued = state.queued.saturating_add(packet.len());
         self.queue.send(packet).is_ok()
+    }
+
+    /// Whether a packet was refused because the queue was full.
+    pub fn overflowed(&self) -> bool {
+        lock_state(&self.state).overflowed
+    }
+
+    /// Bytes queued for the writer task now.
+    pub fn queued_bytes(&self) -> usize {
+        lock_state(&self.state).queued
     }
 
     /// Collects packets until [`uncork`](Self::uncork) (e.g. replies to one read's requests).
@@ -442,10 +483,18 @@ async fn write_loop<W: TransportWrite>(
     mut out: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
     state: Arc<Mutex<OutboxState>>,
 ) -> Result<(), TransportError> {
+    let fed = |len: usize| {
+        let mut s = lock_state(&state);
+        s.queued = s.queued.saturating_sub(len);
+    };
     while let Some(first) = out.recv().await {
+        let len = first.len();
         writer.feed(first).await?;
+        fed(len);
         while let Ok(more) = out.try_recv() {
+            let len = more.len();
             writer.feed(more).await?;
+            fed(len);
         }
         writer.flush().await?;
         let mut s = lock_state(&state);
