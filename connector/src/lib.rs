@@ -111,7 +111,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod connection;
