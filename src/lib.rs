@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod connector_cli;
 pub mod netmatch;
 
 /// Default log filter of the WebRTC examples: our warnings, but not webrtc-rs's chatter
