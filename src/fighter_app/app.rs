@@ -458,8 +458,8 @@ impl App {
                     self.end_online();
                     return;
                 }
-                if sim.runner.is_disconnected() {
-                    self.link_ended("opponent disconnected (ggrs timeout)".into());
+                if let Some(reason) = sim.runner.end_reason() {
+                    self.link_ended(reason.to_string());
                     return;
                 }
                 let unattended = matches!(
@@ -495,8 +495,8 @@ impl App {
                             sim.lag_samples += 1;
                         }
                         Ok(FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing) => {}
-                        Ok(FrameOutcome::Disconnected) => {
-                            self.link_ended("ggrs: opponent disconnected".into());
+                        Ok(FrameOutcome::Ended(reason)) => {
+                            self.link_ended(reason.to_string());
                             break;
                         }
                         Err(e) => {
