@@ -126,7 +126,10 @@ fn attract_mode_writes_screenshots_and_a_json_report() {
     assert_eq!(report["mode"], "bots");
     assert!(["p0", "p1", "draw"].contains(&report["winner"].as_str().unwrap_or("")));
     // the window ran the same deterministic game as a headless loop
-    assert_eq!(report["checksum"].as_str(), Some(headless_checksum(600).as_str()));
+    assert_eq!(
+        report["checksum"].as_str(),
+        Some(headless_checksum(600).as_str())
+    );
 
     let shot = image::open(&last).expect("final screenshot").to_rgba8();
     let shot60 = image::open(&early).expect("frame-60 screenshot").to_rgba8();
@@ -202,8 +205,8 @@ impl Server {
             .build()
             .expect("runtime");
         let secret = b"fighter window test secret".to_vec();
-        let config = ServerConfig::new(secret.clone())
-            .with_listen("127.0.0.1:0".parse().expect("addr"));
+        let config =
+            ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse().expect("addr"));
         let server = runtime
             .block_on(SignalServer::start(config))
             .expect("signal server");
@@ -337,4 +340,55 @@ fn two_fighter_windows_play_online() {
 #[test]
 fn a_fighter_and_the_bot_example_agree_online() {
     online_match(true);
+}
+
+#[test]
+fn an_unreachable_server_or_a_refused_token_fails_with_exit_1() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    // a port nobody listens on: bind one, note it, free it
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let unreachable = format!("ws://{closed}/ws/signal");
+    let good = server.token("carol");
+    let fighter = example("fighter");
+    for (what, url, token) in [
+        ("unreachable", unreachable.as_str(), good.as_str()),
+        ("refused token", url.as_str(), "not-a-jwt"),
+    ] {
+        let started = Instant::now();
+        let out = under_xvfb(
+            &fighter,
+            &[
+                "--server",
+                url,
+                "--token",
+                token,
+                "--challenge",
+                "dave",
+                "--bot",
+                "ai",
+                "--loopback",
+                "--frames",
+                "60",
+                "--json",
+            ],
+        )
+        .output()
+        .expect("run fighter");
+        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("signal server"), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        let report = json_of(&out);
+        assert_eq!(report["connected"], false, "{what}: {report}");
+        assert!(report["error"].is_string(), "{what}: {report}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+    }
 }
