@@ -918,12 +918,17 @@ impl App {
         };
         report.error = self.error.clone();
         report.frame_time_us = frame_times;
-        let ok = report.error.is_none()
-            && report.desyncs == 0
-            && match self.mode {
-                Mode::Online { .. } => report.completed,
-                Mode::Local { .. } => true,
-            };
+        // an unattended run or one with --frames must play its match; a person who closes
+        // the window or leaves has not failed
+        let must_complete = matches!(
+            self.mode,
+            Mode::Online {
+                unattended: true,
+                ..
+            }
+        ) || (matches!(self.mode, Mode::Online { .. }) && target.is_some());
+        let ok =
+            report.error.is_none() && report.desyncs == 0 && (report.completed || !must_complete);
         RunResult {
             code: if ok { 0 } else { 1 },
             report,
