@@ -79,6 +79,8 @@ pub struct RollbackStats {
     /// How long each interruption that ended lasted, ms (the first
     /// [`MAX_RESUMES_KEPT`] are kept).
     pub resumed_after_ms: Vec<u64>,
+    /// ggrs sessions restarted from a confirmed frame.
+    pub restarts: u64,
     /// ggrs events seen.
     pub events: EventCounts,
     /// Last network figures from ggrs (for the first remote).

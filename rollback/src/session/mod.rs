@@ -246,6 +246,9 @@ pub enum RunnerError {
         /// Frames whose checksums differed.
         mismatched: Vec<i32>,
     },
+    /// [`P2PRunner::restart_from`] was given a frame that is not confirmed and saved.
+    #[error("cannot restart from frame {0}: not a confirmed, saved frame")]
+    CannotRestart(i32),
     /// Writing a desync report failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

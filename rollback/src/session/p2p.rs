@@ -11,14 +11,16 @@ use ggrs::{
 };
 
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
-use super::link::{EndReason, LinkState, LinkStatus, LinkWatch, WatchEvent};
+use super::link::{EndReason, LinkStatus, LinkWatch};
 use super::tap::{tap, Tap};
-use super::{auto_input_delay, FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
 use crate::clock::{SharedClock, WallClock};
 use crate::desync;
 use crate::game::Game;
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
+
+mod resume;
 
 /// Optional settings of a [`P2PRunner`].
 #[derive(Debug, Clone)]
@@ -113,28 +115,17 @@ where
             )));
         }
         let remote_player = 1 - local_player;
-        // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
-        // confirmed inputs to spectators before registering the frame's local input, and
-        // the fill frames are not in the local queue yet at that point
-        let delay_trick = options.spectators.is_empty();
-        let builder_delay = if delay_trick { 0 } else { config.input_delay };
-        let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
-            .with_num_players(2)?
-            .with_max_prediction_window(config.max_prediction)
-            .with_input_delay(builder_delay)
-            .with_fps(config.fps as usize)?
-            .with_desync_detection_mode(config.desync_detection())
-            .with_disconnect_timeout(config.ggrs_disconnect_timeout())
-            .with_disconnect_notify_delay(config.disconnect_notify)
-            .add_player(PlayerType::Local, local_player)?
-            .add_player(PlayerType::Remote(remote_addr.clone()), remote_player)?;
-        for (i, addr) in options.spectators.into_iter().enumerate() {
-            builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
-        }
-        let boxed: BoxedSocket<A> = Box::new(socket);
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
-        let (tapped, tap) = tap(boxed, clock.clone(), remote_addr);
-        let session = builder.start_p2p_session(tapped)?;
+        let built = build_session::<G, A>(
+            &config,
+            Box::new(socket),
+            local_player,
+            remote_addr,
+            options.spectators,
+            clock.clone(),
+        )?;
+        let (session, tap, delay_trick) = built;
+        let builder_delay = if delay_trick { 0 } else { config.input_delay };
         let now = clock.now();
         let watch = LinkWatch::new(now, config.resume_timeout);
         let mut core = SessionCore::new(
@@ -210,7 +201,7 @@ where
 
     fn advance_inner(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
         // frame 0 gets the default input; then the real delay is switched on (module docs)
-        let input = if self.core.max_frame == 0 && !self.delay_applied {
+        let input = if self.session.current_frame() == 0 && !self.delay_applied {
             G::Input::default()
         } else {
             if !self.delay_applied {
@@ -231,7 +222,8 @@ where
         };
         self.drain_events();
         self.watch_link();
-        self.core.confirm_upto(self.session.confirmed_frame());
+        self.core
+            .confirm_upto(self.game_frame(self.session.confirmed_frame()));
         if self.core.max_frame % 60 == 0 {
             self.refresh_network_stats();
         }
@@ -252,68 +244,6 @@ where
             Ok(FrameOutcome::Stalled {
                 rollback_depth: batch.rollback_depth,
             })
-        }
-    }
-
-    /// The delay to use now: measured (auto) or the configured one.
-    fn pick_input_delay(&self) -> usize {
-        match (self.config.auto_input_delay, self.tap.rtt()) {
-            (true, Some((rtt, jitter, _))) => auto_input_delay(rtt, jitter, self.config.fps),
-            _ => self.config.input_delay,
-        }
-    }
-
-    /// With `auto_input_delay`, picks the delay again from the latest RTT samples and
-    /// applies it (call between rounds: a lower delay drops the local inputs of the frames
-    /// it skips, a higher one repeats the last input). Returns the delay in effect.
-    pub fn retune_input_delay(&mut self) -> Result<usize, RunnerError> {
-        if self.config.auto_input_delay && self.delay_applied && self.is_running() {
-            let delay = self.pick_input_delay();
-            if delay != self.core.stats.input_delay {
-                self.session.set_input_delay(self.local_player, delay)?;
-                tracing::info!(delay, frame = self.core.frame, "input delay re-tuned");
-                self.core.stats.input_delay = delay;
-            }
-        }
-        Ok(self.core.stats.input_delay)
-    }
-
-    /// The input delay in effect, frames.
-    pub fn input_delay(&self) -> usize {
-        self.core.stats.input_delay
-    }
-
-    /// Round-trip time to the opponent and its jitter, measured on the runner's clock from
-    /// ggrs's probes (`None` before the first sample).
-    pub fn measured_rtt(&self) -> Option<(Duration, Duration)> {
-        self.tap.rtt().map(|(rtt, jitter, _)| (rtt, jitter))
-    }
-
-    /// Feeds the link watch: packets received, the transport's state, our clock.
-    fn watch_link(&mut self) {
-        if self.ended.is_some() || !self.is_running() {
-            return;
-        }
-        let state = self
-            .link_status
-            .as_ref()
-            .map_or(LinkState::Up, LinkStatus::get);
-        let (_, received) = self.tap.counters();
-        match self.watch.observe(self.clock.now(), received, state) {
-            WatchEvent::None => {}
-            WatchEvent::Interrupted => {
-                tracing::warn!(frame = self.core.frame, "link interrupted: riding it out");
-                self.core.stats.record_interruption();
-            }
-            WatchEvent::Resumed(after) => {
-                let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                tracing::info!(ms, frame = self.core.frame, "link resumed");
-                self.core.stats.record_resume(ms);
-            }
-            WatchEvent::End(reason) => {
-                tracing::warn!(%reason, frame = self.core.frame, "match ended");
-                self.ended = Some(reason);
-            }
         }
     }
 
@@ -372,7 +302,7 @@ where
                     ..
                 } => {
                     counts.desyncs_detected += 1;
-                    self.on_desync(frame, local_checksum, remote_checksum);
+                    self.on_desync(self.game_frame(frame), local_checksum, remote_checksum);
                 }
             }
         }
@@ -420,7 +350,7 @@ where
 
     /// The last frame whose inputs are confirmed for all players.
     pub fn confirmed_frame(&self) -> Frame {
-        self.session.confirmed_frame()
+        self.game_frame(self.session.confirmed_frame())
     }
 
     /// The current (possibly predicted) game state.
@@ -492,4 +422,44 @@ where
             None => Ok(false),
         }
     }
+}
+
+/// A started ggrs session, the runner's half of its socket tap, and whether the start-delay
+/// trick is used (no spectators).
+type Built<G, A> = (P2PSession<GgrsConfig<G, A>>, Tap<A>, bool);
+
+/// Builds and starts the ggrs session of a runner.
+fn build_session<G, A>(
+    config: &RunnerConfig,
+    socket: BoxedSocket<A>,
+    local_player: usize,
+    remote_addr: A,
+    spectators: Vec<A>,
+    clock: SharedClock,
+) -> Result<Built<G, A>, RunnerError>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
+    // confirmed inputs to spectators before registering the frame's local input, and
+    // the fill frames are not in the local queue yet at that point
+    let delay_trick = spectators.is_empty();
+    let builder_delay = if delay_trick { 0 } else { config.input_delay };
+    let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
+        .with_num_players(2)?
+        .with_max_prediction_window(config.max_prediction)
+        .with_input_delay(builder_delay)
+        .with_fps(config.fps as usize)?
+        .with_desync_detection_mode(config.desync_detection())
+        .with_disconnect_timeout(config.ggrs_disconnect_timeout())
+        .with_disconnect_notify_delay(config.disconnect_notify)
+        .add_player(PlayerType::Local, local_player)?
+        .add_player(PlayerType::Remote(remote_addr.clone()), 1 - local_player)?;
+    for (i, addr) in spectators.into_iter().enumerate() {
+        builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
+    }
+    let (tapped, tap) = tap(socket, clock, remote_addr);
+    let session = builder.start_p2p_session(tapped)?;
+    Ok((session, tap, delay_trick))
 }
