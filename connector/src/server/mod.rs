@@ -8,7 +8,11 @@
 //! number of connections, and graceful shutdown.
 
 pub mod handler;
+#[cfg(feature = "prost")]
+pub mod http;
 mod listener;
+#[cfg(feature = "prost")]
+pub mod playhouse;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -64,6 +68,9 @@ pub struct ServerConfig {
     /// Bytes queued for one session's socket ([`DEFAULT_MAX_QUEUED_BYTES_PER_SESSION`]); a
     /// client that stops reading is disconnected when its queue would grow past it.
     pub max_queued_bytes_per_session: usize,
+    /// Close a session that sends nothing (not even a heartbeat) for this long (`None`:
+    /// never, the default).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +85,7 @@ impl Default for ServerConfig {
             max_stages: DEFAULT_MAX_STAGES,
             max_stage_members: DEFAULT_MAX_STAGE_MEMBERS,
             max_queued_bytes_per_session: DEFAULT_MAX_QUEUED_BYTES_PER_SESSION,
+            idle_timeout: None,
         }
     }
 }
@@ -286,6 +294,8 @@ pub struct PlayServerBuilder {
     fallback: Option<Handler>,
     tcp: Option<SocketAddr>,
     ws: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    http: Option<(SocketAddr, http::HttpRoutes)>,
 }
 
 impl std::fmt::Debug for PlayServerBuilder {
@@ -320,7 +330,18 @@ impl PlayServerBuilder {
             fallback: None,
             tcp: None,
             ws: None,
+            #[cfg(feature = "prost")]
+            http: None,
         }
+    }
+
+    /// Listens for HTTP clients on `addr`: `routes` answer plain requests, and a WebSocket
+    /// upgrade at the configured path becomes a play session (as PlayHouse serves `/ws` on
+    /// its HTTP port).
+    #[cfg(feature = "prost")]
+    pub fn http(mut self, addr: SocketAddr, routes: http::HttpRoutes) -> Self {
+        self.http = Some((addr, routes));
+        self
     }
 
     /// Registers the handler for `msg_id`.
@@ -376,6 +397,11 @@ impl PlayServerBuilder {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        #[cfg(feature = "prost")]
+        let http = match self.http {
+            Some((a, routes)) => Some((bind(a).await?, routes)),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             config: self.config,
             handlers: self.handlers,
@@ -403,10 +429,22 @@ impl PlayServerBuilder {
                 .tasks
                 .spawn(listener::accept_ws(handle.clone(), l));
         }
+        #[cfg(feature = "prost")]
+        let http_addr = http.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        #[cfg(not(feature = "prost"))]
+        let http_addr = None;
+        #[cfg(feature = "prost")]
+        if let Some((l, routes)) = http {
+            handle
+                .shared
+                .tasks
+                .spawn(http::accept_http(handle.clone(), l, routes));
+        }
         Ok(PlayServer {
             handle,
             tcp_addr,
             ws_addr,
+            http_addr,
         })
     }
 }
@@ -418,6 +456,7 @@ pub struct PlayServer {
     handle: ServerHandle,
     tcp_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
 }
 
 impl PlayServer {
@@ -434,6 +473,11 @@ impl PlayServer {
     /// The bound WebSocket address.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
+    }
+
+    /// The bound HTTP address (which also serves WebSocket at the WebSocket path).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The WebSocket URL path.
