@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use connector::server::relay::RelayConfig;
 use connector::server::{
-    playhouse, PlayServer, ServerConfig, ServerError, DEFAULT_MAX_CONNECTIONS,
+    playhouse, PlayServer, PlayServerBuilder, ServerConfig, ServerError, DEFAULT_MAX_CONNECTIONS,
 };
 
 /// Command-line flags of `connector_server`.
@@ -42,6 +43,10 @@ pub struct ServerArgs {
     /// HTTP listen address of the PlayHouse test mode.
     #[arg(long, env = "CONNECTOR_SERVER_HTTP", default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
+    /// Enables the relay stage with this HS256 ticket secret (shared with the signaling
+    /// server): `RelayJoinRequest` with a ticket, then `RelayPacket`s go to the other member.
+    #[arg(long, env = "CONNECTOR_SERVER_RELAY_SECRET", hide_env_values = true)]
+    pub relay_secret: Option<String>,
     /// Server id reported by `/api/health` in the PlayHouse test mode.
     #[arg(long, env = "CONNECTOR_SERVER_ID", default_value = playhouse::DEFAULT_SERVER_ID)]
     pub server_id: String,
@@ -54,10 +59,8 @@ pub async fn start(args: &ServerArgs) -> Result<PlayServer, ServerError> {
             max_connections: args.max_connections,
             ..playhouse::server_config()
         };
-        return playhouse::builder(config, args.http, args.server_id.clone())
-            .tcp(args.tcp)
-            .start()
-            .await;
+        let builder = playhouse::builder(config, args.http, args.server_id.clone());
+        return with_relay(builder, args).tcp(args.tcp).start().await;
     }
     let mut config = ServerConfig {
         auth_msg_id: args.auth_msg.clone(),
@@ -68,12 +71,18 @@ pub async fn start(args: &ServerArgs) -> Result<PlayServer, ServerError> {
     if args.no_compression {
         config.compression = None;
     }
-    PlayServer::builder(config)
-        .echo()
+    with_relay(PlayServer::builder(config).echo(), args)
         .tcp(args.tcp)
         .websocket(args.ws)
         .start()
         .await
+}
+
+fn with_relay(builder: PlayServerBuilder, args: &ServerArgs) -> PlayServerBuilder {
+    match &args.relay_secret {
+        Some(secret) => builder.relay(RelayConfig::new(secret.as_bytes())),
+        None => builder,
+    }
 }
 
 /// The line printed once listening: `play server listening tcp://ADDR ws://ADDR/ws`, or in

@@ -13,6 +13,8 @@ pub mod http;
 mod listener;
 #[cfg(feature = "prost")]
 pub mod playhouse;
+#[cfg(feature = "prost")]
+pub mod relay;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -144,8 +146,14 @@ pub struct ServerStats {
     pub active_sessions: usize,
 }
 
+/// Called with a session's id when it ends.
+pub(crate) type SessionHook = Arc<dyn Fn(u64) + Send + Sync>;
+
 pub(crate) struct ServerShared {
     pub(crate) config: ServerConfig,
+    /// msgIds besides `config.auth_msg_id` that authenticate a session (the relay join).
+    pub(crate) extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
     pub(crate) handlers: HashMap<String, Handler>,
     pub(crate) fallback: Option<Handler>,
     pub(crate) stats: Counters,
@@ -200,8 +208,17 @@ impl ServerShared {
         session
     }
 
+    /// Whether `msg_id` authenticates a session.
+    pub(crate) fn is_auth_msg(&self, msg_id: &str) -> bool {
+        self.config.auth_msg_id.as_deref() == Some(msg_id)
+            || self.extra_auth.iter().any(|m| m == msg_id)
+    }
+
     pub(crate) fn unregister(&self, id: u64) {
         lock(&self.sessions).remove(&id);
+        for hook in &self.on_session_closed {
+            hook(id);
+        }
         let mut stages = lock(&self.stages);
         stages.retain(|_, members| {
             members.remove(&id);
@@ -296,6 +313,10 @@ pub struct PlayServerBuilder {
     ws: Option<SocketAddr>,
     #[cfg(feature = "prost")]
     http: Option<(SocketAddr, http::HttpRoutes)>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
+    extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
 }
 
 impl std::fmt::Debug for PlayServerBuilder {
@@ -332,6 +353,10 @@ impl PlayServerBuilder {
             ws: None,
             #[cfg(feature = "prost")]
             http: None,
+            #[cfg(feature = "prost")]
+            relay: None,
+            extra_auth: Vec::new(),
+            on_session_closed: Vec::new(),
         }
     }
 
@@ -404,6 +429,8 @@ impl PlayServerBuilder {
         };
         let shared = Arc::new(ServerShared {
             config: self.config,
+            extra_auth: self.extra_auth,
+            on_session_closed: self.on_session_closed,
             handlers: self.handlers,
             fallback: self.fallback,
             stats: Counters::default(),
@@ -445,6 +472,8 @@ impl PlayServerBuilder {
             tcp_addr,
             ws_addr,
             http_addr,
+            #[cfg(feature = "prost")]
+            relay: self.relay,
         })
     }
 }
@@ -457,9 +486,17 @@ pub struct PlayServer {
     tcp_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
 }
 
 impl PlayServer {
+    /// The relay stage state, when the relay is enabled.
+    #[cfg(feature = "prost")]
+    pub fn relay(&self) -> Option<&Arc<relay::RelayState>> {
+        self.relay.as_ref()
+    }
+
     /// A builder.
     pub fn builder(config: ServerConfig) -> PlayServerBuilder {
         PlayServerBuilder::new(config)

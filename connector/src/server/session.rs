@@ -68,6 +68,11 @@ impl SessionHandle {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(account_id.into());
     }
 
+    /// Bytes waiting for this session's socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued_bytes()
+    }
+
     /// Whether the session is closed (or closing).
     pub fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
@@ -202,8 +207,7 @@ fn drain_packets(
 fn on_packet(server: &ServerHandle, session: &SessionHandle, p: ClientPacket) -> bool {
     let shared = &server.shared;
     shared.stats.packet();
-    let auth = shared.config.auth_msg_id.as_deref();
-    let is_auth = auth == Some(p.msg_id.as_str());
+    let is_auth = shared.is_auth_msg(&p.msg_id);
     if !session.is_authenticated() && !is_auth {
         tracing::info!(session = session.id, msg_id = %p.msg_id, "message before authentication, closing");
         shared.stats.auth_violation();
