@@ -93,6 +93,12 @@ pub struct PlayOutcome {
     pub mean_confirm_lag: f64,
     /// Last ping ggrs measured.
     pub ping_ms: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `--input-delay auto`).
+    pub input_delay: usize,
+    /// Times the opponent's packets stopped for ≥ 1 s or the link was re-established.
+    pub interruptions: u64,
+    /// How long each interruption lasted, ms.
+    pub resumed_after_ms: Vec<u64>,
     /// Match leader at the target frame (`p0`, `p1`, `draw`).
     pub winner: String,
     /// Wall time of the match.
@@ -243,6 +249,9 @@ pub async fn play(
             0.0
         },
         ping_ms: stats.network.ping_ms,
+        input_delay: stats.input_delay,
+        interruptions: stats.interruptions,
+        resumed_after_ms: stats.resumed_after_ms.clone(),
         winner,
         seconds: started.elapsed().as_secs_f64(),
         signaling_lost,

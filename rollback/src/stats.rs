@@ -66,6 +66,13 @@ pub struct RollbackStats {
     pub snapshot_ns: u64,
     /// Time inside ggrs and the runner itself, ns (total `advance` time minus the above).
     pub engine_ns: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `auto`).
+    pub input_delay: usize,
+    /// Mean round-trip time to the opponent measured on the runner's clock, µs (ggrs's
+    /// probes; includes both peers' polling delay).
+    pub rtt_us: u64,
+    /// Jitter of that round-trip time (mean absolute deviation), µs.
+    pub rtt_jitter_us: u64,
     /// Times the opponent went silent for ≥ 1 s or the transport reported "resuming"
     /// (see [`crate::session::LinkStatus`]).
     pub interruptions: u64,

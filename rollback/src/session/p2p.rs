@@ -13,7 +13,7 @@ use ggrs::{
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
 use super::link::{EndReason, LinkState, LinkStatus, LinkWatch, WatchEvent};
 use super::tap::{tap, Tap};
-use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use super::{auto_input_delay, FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
 use crate::clock::{SharedClock, WallClock};
 use crate::desync;
 use crate::game::Game;
@@ -127,25 +127,27 @@ where
             .with_disconnect_timeout(config.ggrs_disconnect_timeout())
             .with_disconnect_notify_delay(config.disconnect_notify)
             .add_player(PlayerType::Local, local_player)?
-            .add_player(PlayerType::Remote(remote_addr), remote_player)?;
+            .add_player(PlayerType::Remote(remote_addr.clone()), remote_player)?;
         for (i, addr) in options.spectators.into_iter().enumerate() {
             builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
         }
         let boxed: BoxedSocket<A> = Box::new(socket);
-        let (tapped, tap) = tap(boxed);
-        let session = builder.start_p2p_session(tapped)?;
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
+        let (tapped, tap) = tap(boxed, clock.clone(), remote_addr);
+        let session = builder.start_p2p_session(tapped)?;
         let now = clock.now();
         let watch = LinkWatch::new(now, config.resume_timeout);
+        let mut core = SessionCore::new(
+            game,
+            config.state_ring,
+            config.checksum_log,
+            config.time_sample_every,
+        );
+        core.stats.input_delay = builder_delay;
         Ok(Self {
             session,
             tap,
-            core: SessionCore::new(
-                game,
-                config.state_ring,
-                config.checksum_log,
-                config.time_sample_every,
-            ),
+            core,
             config,
             local_player,
             remote_player,
@@ -212,9 +214,11 @@ where
             G::Input::default()
         } else {
             if !self.delay_applied {
-                self.session
-                    .set_input_delay(self.local_player, self.config.input_delay)?;
+                let delay = self.pick_input_delay();
+                self.session.set_input_delay(self.local_player, delay)?;
+                self.core.stats.input_delay = delay;
                 self.delay_applied = true;
+                self.refresh_network_stats();
             }
             local_input
         };
@@ -249,6 +253,40 @@ where
                 rollback_depth: batch.rollback_depth,
             })
         }
+    }
+
+    /// The delay to use now: measured (auto) or the configured one.
+    fn pick_input_delay(&self) -> usize {
+        match (self.config.auto_input_delay, self.tap.rtt()) {
+            (true, Some((rtt, jitter, _))) => auto_input_delay(rtt, jitter, self.config.fps),
+            _ => self.config.input_delay,
+        }
+    }
+
+    /// With `auto_input_delay`, picks the delay again from the latest RTT samples and
+    /// applies it (call between rounds: a lower delay drops the local inputs of the frames
+    /// it skips, a higher one repeats the last input). Returns the delay in effect.
+    pub fn retune_input_delay(&mut self) -> Result<usize, RunnerError> {
+        if self.config.auto_input_delay && self.delay_applied && self.is_running() {
+            let delay = self.pick_input_delay();
+            if delay != self.core.stats.input_delay {
+                self.session.set_input_delay(self.local_player, delay)?;
+                tracing::info!(delay, frame = self.core.frame, "input delay re-tuned");
+                self.core.stats.input_delay = delay;
+            }
+        }
+        Ok(self.core.stats.input_delay)
+    }
+
+    /// The input delay in effect, frames.
+    pub fn input_delay(&self) -> usize {
+        self.core.stats.input_delay
+    }
+
+    /// Round-trip time to the opponent and its jitter, measured on the runner's clock from
+    /// ggrs's probes (`None` before the first sample).
+    pub fn measured_rtt(&self) -> Option<(Duration, Duration)> {
+        self.tap.rtt().map(|(rtt, jitter, _)| (rtt, jitter))
     }
 
     /// Feeds the link watch: packets received, the transport's state, our clock.
@@ -294,6 +332,11 @@ where
     }
 
     fn refresh_network_stats(&mut self) {
+        if let Some((rtt, jitter, _)) = self.tap.rtt() {
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            self.core.stats.rtt_us = us(rtt);
+            self.core.stats.rtt_jitter_us = us(jitter);
+        }
         if let Ok(n) = self.session.network_stats(self.remote_player) {
             self.core.stats.network = NetworkFigures {
                 ping_ms: u64::try_from(n.ping).unwrap_or(u64::MAX),
