@@ -34,6 +34,8 @@ pub struct RunResult {
     pub report: FighterReport,
     /// Process exit code (0 ok, 1 failed match / error).
     pub code: u8,
+    /// Whether the error was already printed to stderr when it happened.
+    pub error_printed: bool,
 }
 
 /// Errors reported before any window opens.
@@ -110,7 +112,7 @@ pub fn run(args: Args) -> u8 {
     } else {
         println!("{}", result.report.summary());
     }
-    if let Some(error) = &result.report.error {
+    if let (Some(error), false) = (&result.report.error, result.error_printed) {
         eprintln!("fighter: {error}");
     }
     result.code
@@ -237,6 +239,7 @@ struct App {
     sim_draw_us: Vec<u32>,
     loop_us: Vec<u32>,
     error: Option<String>,
+    error_printed: bool,
     link_closed: Option<String>,
     signaling_lost: bool,
     done: bool,
@@ -290,6 +293,7 @@ impl App {
             loop_us: Vec::new(),
             done: error.is_some(),
             error,
+            error_printed: false,
             link_closed: None,
             signaling_lost: false,
             started: Instant::now(),
@@ -609,7 +613,8 @@ impl App {
             }
             NetEvent::Failed(e) => {
                 eprintln!("fighter: {e}");
-                self.error = Some(e.clone());
+                self.error_printed = self.error.is_none();
+                self.error.get_or_insert(e.clone());
                 self.status_lines.push(e);
                 let unattended = matches!(
                     self.mode,
@@ -920,6 +925,7 @@ impl App {
         RunResult {
             code: if ok { 0 } else { 1 },
             report,
+            error_printed: self.error_printed,
         }
     }
 }
