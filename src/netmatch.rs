@@ -166,6 +166,7 @@ pub async fn play(
     let mut signaling_lost = false;
     let (mut lag_sum, mut lag_samples) = (0i64, 0i64);
     let mut next_frame_at = tokio::time::Instant::now();
+    let mut round = runner.game().round;
     loop {
         while let Some(event) = link.try_event() {
             match event {
@@ -201,6 +202,11 @@ pub async fn play(
                 FrameOutcome::Ended(reason) => link_closed = Some(reason.to_string()),
             }
             write_desync_states(&mut runner, player, config.desync_dir.as_deref());
+            if runner.game().round != round {
+                // between rounds: the input delay may follow the latest RTT (`auto` only)
+                round = runner.game().round;
+                runner.retune_input_delay().map_err(|e| e.to_string())?;
+            }
             let stats = runner.stats();
             on_progress(Progress {
                 frame: runner.current_frame(),

@@ -3,8 +3,8 @@
 use ggrs::InputStatus;
 use netplay::fighter_app::overlay::OverlayView;
 use netplay::fighter_app::render::{
-    palette, pose, scene, spark_at, to_screen, AttackPhase, Pose, SceneView, Shape,
-    WINDOW_HEIGHT, WINDOW_WIDTH,
+    palette, pose, scene, spark_at, to_screen, AttackPhase, Pose, SceneView, Shape, WINDOW_HEIGHT,
+    WINDOW_WIDTH,
 };
 use rollback::fighter::{Action, FighterGame, FighterInput, MoveKind, Winner, SUBPX};
 use rollback::Game;
@@ -102,11 +102,15 @@ fn health_bars_follow_the_state() {
     let mut game = FighterGame::new(7);
     game.fighters[1].health = game.config.max_health / 2;
     let shapes = scene(&view(&game));
-    assert!(shapes.iter().any(|s| matches!(s, Shape::Rect { w, color, .. }
+    assert!(shapes
+        .iter()
+        .any(|s| matches!(s, Shape::Rect { w, color, .. }
         if *color == palette::HEALTH && *w == 180.0)));
     game.fighters[1].health = game.config.max_health / 5;
     let shapes = scene(&view(&game));
-    assert!(shapes.iter().any(|s| matches!(s, Shape::Rect { w, color, .. }
+    assert!(shapes
+        .iter()
+        .any(|s| matches!(s, Shape::Rect { w, color, .. }
         if *color == palette::HEALTH_LOW && *w == 72.0)));
 }
 
@@ -170,7 +174,11 @@ fn every_move_state_has_its_own_pose() {
         .collect();
     for (i, a) in drawn.iter().enumerate() {
         for (j, b) in drawn.iter().enumerate().skip(i + 1) {
-            assert_ne!(a, b, "poses {:?} and {:?} look the same", poses[i], poses[j]);
+            assert_ne!(
+                a, b,
+                "poses {:?} and {:?} look the same",
+                poses[i], poses[j]
+            );
         }
     }
 }
@@ -235,7 +243,9 @@ fn f2_draws_the_games_own_boxes() {
     for f in &game.fighters {
         let (hx0, _, hx1, hy1) = f.hurtbox();
         let (sx, sy) = to_screen(hx0, hy1);
-        assert!(boxes.iter().any(|s| matches!(s, Shape::Outline { x, y, w, .. }
+        assert!(boxes
+            .iter()
+            .any(|s| matches!(s, Shape::Outline { x, y, w, .. }
             if *x == sx && *y == sy && *w == (hx1 - hx0) as f32)));
     }
 }
@@ -267,9 +277,9 @@ fn sparks_show_on_hit_and_on_block() {
             palette::SPARK_HIT
         };
         let shapes = scene(&view(&g));
-        assert!(shapes
-            .iter()
-            .any(|s| matches!(s, Shape::Line { color, .. } if color.0 == colour.0 && color.1 == colour.1)));
+        assert!(shapes.iter().any(
+            |s| matches!(s, Shape::Line { color, .. } if color.0 == colour.0 && color.1 == colour.1)
+        ));
         assert_eq!(spark_at(&g, 0), None, "the attacker has no spark");
     }
 }

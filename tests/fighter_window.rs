@@ -126,7 +126,10 @@ fn attract_mode_writes_screenshots_and_a_json_report() {
     assert_eq!(report["mode"], "bots");
     assert!(["p0", "p1", "draw"].contains(&report["winner"].as_str().unwrap_or("")));
     // the window ran the same deterministic game as a headless loop
-    assert_eq!(report["checksum"].as_str(), Some(headless_checksum(600).as_str()));
+    assert_eq!(
+        report["checksum"].as_str(),
+        Some(headless_checksum(600).as_str())
+    );
 
     let shot = image::open(&last).expect("final screenshot").to_rgba8();
     let shot60 = image::open(&early).expect("frame-60 screenshot").to_rgba8();
@@ -202,8 +205,8 @@ impl Server {
             .build()
             .expect("runtime");
         let secret = b"fighter window test secret".to_vec();
-        let config = ServerConfig::new(secret.clone())
-            .with_listen("127.0.0.1:0".parse().expect("addr"));
+        let config =
+            ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse().expect("addr"));
         let server = runtime
             .block_on(SignalServer::start(config))
             .expect("signal server");

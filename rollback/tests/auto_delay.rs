@@ -60,3 +60,64 @@ fn auto_delay_follows_the_measured_rtt() {
     }
     assert_eq!(last, 3, "150 ms one way hits the cap");
 }
+
+#[test]
+fn changing_the_delay_mid_match_keeps_both_peers_in_sync() {
+    use rollback::clock::VirtualClock;
+    use rollback::netsim::SimNetwork;
+    use rollback::session::{P2PRunner, RunnerOptions};
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(4, clock.clone());
+    let (s0, s1) = (net.endpoint(), net.endpoint());
+    let (a0, a1) = (s0.addr(), s1.addr());
+    let link = LinkConditions::with_latency_loss(Duration::from_millis(50), 0.02);
+    net.set_symmetric(a0, a1, link).unwrap();
+    let config = RunnerConfig {
+        disconnect_timeout: Duration::from_secs(60),
+        ..RunnerConfig::default()
+    };
+    let opts = || RunnerOptions {
+        clock: Some(clock.shared()),
+        ..RunnerOptions::default()
+    };
+    let game = FighterGame::new(5);
+    let mut peers = [
+        P2PRunner::with_options(config.clone(), game.clone(), s0, 0, a1, opts()).unwrap(),
+        P2PRunner::with_options(config, game, s1, 1, a0, opts()).unwrap(),
+    ];
+    // (frame, peer, new delay): up, down to zero, and different delays on each side
+    let mut changes = vec![(150, 0, 4), (200, 1, 3), (300, 0, 0), (420, 1, 1)];
+    let target = 700;
+    while peers.iter().any(|p| p.confirmed_frame() < target) {
+        clock.advance(Duration::from_millis(16));
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.poll();
+            if !p.is_running() {
+                continue;
+            }
+            if let Some(k) = changes
+                .iter()
+                .position(|&(f, who, _)| who == i && p.current_frame() >= f)
+            {
+                let (_, _, d) = changes.remove(k);
+                p.set_input_delay(d).unwrap();
+                assert_eq!(p.input_delay(), d);
+            }
+            let inp = FighterInput::new(((p.game().frame / 7) as u8 + i as u8) & FighterInput::ALL);
+            p.advance(inp).unwrap();
+        }
+        assert!(clock.now() < Duration::from_secs(60), "stuck");
+    }
+    assert!(changes.is_empty());
+    for f in 0..=target {
+        let c0 = peers[0].confirmed_checksums().checksum_at(f);
+        assert!(c0.is_some());
+        assert_eq!(
+            c0,
+            peers[1].confirmed_checksums().checksum_at(f),
+            "frame {f}"
+        );
+    }
+    assert!(peers.iter().all(|p| p.desync_events().is_empty()));
+    assert!(peers[0].set_input_delay(17).is_err());
+}

@@ -10,7 +10,7 @@ use ggrs::{Frame, NonBlockingSocket};
 use super::{build_session, P2PRunner};
 use crate::game::Game;
 use crate::session::link::{LinkState, LinkStatus, LinkWatch, WatchEvent};
-use crate::session::{auto_input_delay, RunnerError};
+use crate::session::{auto_input_delay, RunnerError, MAX_INPUT_DELAY};
 
 impl<G, A> P2PRunner<G, A>
 where
@@ -32,12 +32,31 @@ where
         if self.config.auto_input_delay && self.delay_applied && self.is_running() {
             let delay = self.pick_input_delay();
             if delay != self.core.stats.input_delay {
-                self.session.set_input_delay(self.local_player, delay)?;
+                self.set_input_delay(delay)?;
                 tracing::info!(delay, frame = self.core.frame, "input delay re-tuned");
-                self.core.stats.input_delay = delay;
             }
         }
         Ok(self.core.stats.input_delay)
+    }
+
+    /// Sets the local input delay now, e.g. between rounds with a rule of your own. Both
+    /// peers stay in sync whatever each one picks (each delays only its own inputs). A
+    /// lower delay drops the local inputs of the frames it skips; a higher one repeats the
+    /// last input. Before the handshake is done, it only replaces the configured delay.
+    pub fn set_input_delay(&mut self, delay: usize) -> Result<(), RunnerError> {
+        if delay > MAX_INPUT_DELAY {
+            return Err(RunnerError::InvalidConfig(format!(
+                "input_delay must be <= {MAX_INPUT_DELAY}, got {delay}"
+            )));
+        }
+        if !self.delay_applied {
+            self.config.input_delay = delay;
+            self.config.auto_input_delay = false;
+            return Ok(());
+        }
+        self.session.set_input_delay(self.local_player, delay)?;
+        self.core.stats.input_delay = delay;
+        Ok(())
     }
 
     /// The input delay in effect, frames.
