@@ -491,8 +491,8 @@ impl App {
                             sim.lag_samples += 1;
                         }
                         Ok(FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing) => {}
-                        Ok(FrameOutcome::Disconnected) => {
-                            self.link_ended("ggrs: opponent disconnected".into());
+                        Ok(FrameOutcome::Ended(reason)) => {
+                            self.link_ended(format!("ggrs: {reason}"));
                             break;
                         }
                         Err(e) => {
