@@ -10,7 +10,9 @@ use macroquad::input::{is_key_down, is_key_pressed, is_quit_requested, prevent_q
 use macroquad::window::next_frame;
 use peer::{MatchEvent, MatchInfo, PeerId, TransportStats};
 use rollback::fighter::FighterGame;
-use rollback::session::{FrameOutcome, FramePacer, P2PRunner, RunnerConfig, SyncTestRunner};
+use rollback::session::{
+    FrameOutcome, FramePacer, InputDelay, P2PRunner, RunnerConfig, SyncTestRunner,
+};
 use rollback::Game;
 
 use super::cli::{Args, Mode};
@@ -566,7 +568,7 @@ impl App {
                     None => Controller::Human(vec![Layout::LEFT, Layout::RIGHT]),
                 };
                 match P2PRunner::new(
-                    RunnerConfig::default(),
+                    online_runner_config(),
                     FighterGame::new(GAME_SEED),
                     socket,
                     player,
@@ -672,7 +674,7 @@ impl App {
                     ),
                     ping_ms: Some(stats.network.ping_ms),
                     frames_ahead: sim.runner.frames_ahead(),
-                    input_delay: RunnerConfig::default().input_delay,
+                    input_delay: sim.runner.input_delay(),
                     rollbacks: stats.rollbacks,
                     stalls: stats.stalls,
                     loss_per_mille: Some(sim.transport.loss_per_mille),
@@ -902,6 +904,9 @@ impl App {
                         0.0
                     },
                     ping_ms: stats.network.ping_ms,
+                    input_delay: stats.input_delay,
+                    interruptions: stats.interruptions,
+                    resumed_after_ms: stats.resumed_after_ms.clone(),
                     winner,
                     seconds,
                     signaling_lost: self.signaling_lost,
@@ -939,4 +944,11 @@ impl App {
 
 fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// Runner settings of an online match: the input delay tunes itself (`auto`).
+fn online_runner_config() -> RunnerConfig {
+    let mut config = RunnerConfig::default();
+    InputDelay::Auto.configure(&mut config);
+    config
 }
