@@ -1,5 +1,5 @@
 //! `--input-delay auto` (issue 10 §4): the runner measures the RTT on its own clock during
-//! the handshake and picks `ceil((rtt/4 + jitter) / frame)`, capped at 3.
+//! the handshake and picks `round((rtt/4 + jitter) / frame)`, capped at 3.
 
 use std::time::Duration;
 
