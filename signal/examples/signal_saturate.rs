@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use signal::auth::mint_token;
+use signal::protocol::{ClientMessage, IceRelay};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -169,13 +170,14 @@ fn free_port() -> Result<u16, Error> {
 }
 
 fn pinned(cpus: &str, program: &std::ffi::OsStr) -> Command {
-    if cpus.is_empty() {
-        Command::new(program)
-    } else {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpus).arg(program);
-        c
+    // setsid: the server gets its own session, hence its own scheduler autogroup, instead
+    // of sharing this process's CPU share (matters on a shared machine).
+    let mut c = Command::new("setsid");
+    if !cpus.is_empty() {
+        c.arg("taskset").arg("-c").arg(cpus);
     }
+    c.arg(program);
+    c
 }
 
 async fn start_server(flavor: Flavor, args: &SaturateArgs, secret: &str) -> Result<Server, Error> {
@@ -307,11 +309,15 @@ async fn netplay_pair(
     }
     next_of_type(&mut a, "match_started").await?;
     next_of_type(&mut b, "match_started").await?;
+    // Serialized by our own types, so the frame looks like our client's: "type" first.
     let ice = |from: &str, to: &str| -> Result<Template, Error> {
-        Template::new(
-            json!({"type": "send_ice_candidate", "payload": {"senderId": from, "receiverId": to, "candidate": candidate(), "sessionId": sid}})
-                .to_string(),
-        )
+        let msg = ClientMessage::SendIceCandidate(IceRelay {
+            sender_id: from.to_owned(),
+            receiver_id: to.to_owned(),
+            candidate: candidate(),
+            session_id: sid.clone(),
+        });
+        Template::new(serde_json::to_string(&msg)?)
     };
     let (ta, tb) = (ice(&ia, &ib)?, ice(&ib, &ia)?);
     Ok([(a, ta), (b, tb)])
