@@ -48,7 +48,7 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
 
 async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: &Arc<Shared>) {
     let (queue_tx, mut queue_rx) = mpsc::channel(shared.config.outbound_queue);
-    let lobby = Arc::new(LobbySlot::default());
+    let lobby = Arc::new(LobbySlot::new(shared.config.lobby_delta_backlog));
     let (kick_tx, mut kick_rx) = oneshot::channel();
     let outbox = Outbox {
         queue: queue_tx,
@@ -123,9 +123,9 @@ async fn pump(
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
             _ = lobby.notify.notified() => {
-                if let Some(text) = lobby.take() {
+                for (kind, text) in lobby.take() {
                     socket.send(Message::Text(text)).await.ok()?;
-                    shared.metrics.message_out("lobby_update", None);
+                    shared.metrics.message_out(kind, None);
                 }
             }
             frame = socket.recv() => {
