@@ -31,7 +31,8 @@ async fn bursts_from_several_pairs_arrive_complete_and_in_order() {
     // Every sender queues its whole burst at once, both directions of every pair.
     for (a, b, ida, idb, sid) in &pairs {
         for i in 0..PER_SENDER {
-            let cand = |from: &str| serde_json::json!({"candidate": format!("{from} {i}"), "sdpMid": "0"});
+            let cand =
+                |from: &str| serde_json::json!({"candidate": format!("{from} {i}"), "sdpMid": "0"});
             send(a, ice(ida, idb, sid, cand(ida)));
             send(b, ice(idb, ida, sid, cand(idb)));
         }
