@@ -22,6 +22,8 @@ pub struct DesyncEvent {
     pub remote_checksum: u128,
     /// File with our state at that frame, if one was written.
     pub report_path: Option<PathBuf>,
+    /// Our replay up to that frame, written next to the state file when recording.
+    pub replay_path: Option<PathBuf>,
 }
 
 /// Checksums of confirmed frames, contiguous from `first_frame` (older ones are dropped
@@ -113,6 +115,8 @@ pub(crate) struct SessionCore<G: Game> {
     /// Raw ns spent in the game during the current timed call.
     call_inside_ns: u64,
     log_steps: bool,
+    /// Replay recording (see `record.rs`); `None` when off.
+    pub(crate) recording: Option<super::record::Recording<G::Input>>,
 }
 
 impl<G: Game> SessionCore<G> {
@@ -129,6 +133,7 @@ impl<G: Game> SessionCore<G> {
             timing: false,
             call_inside_ns: 0,
             log_steps: false,
+            recording: None,
         }
     }
 
@@ -170,7 +175,7 @@ impl<G: Game> SessionCore<G> {
     pub fn enable_step_logging(&mut self) {
         self.log_steps = true;
         if self.log.is_empty() && self.frame == 0 {
-            self.log.push(self.game.checksum());
+            self.log_confirmed(self.game.checksum());
         }
     }
 
@@ -215,6 +220,9 @@ impl<G: Game> SessionCore<G> {
                     self.add_time(t, true);
                 }
                 GgrsRequest::AdvanceFrame { inputs } => {
+                    if let Some(rec) = &mut self.recording {
+                        rec.store_inputs(self.frame, &inputs);
+                    }
                     let t = self.timing.then(Instant::now);
                     self.game.step(&inputs);
                     self.add_time(t, false);
@@ -227,7 +235,7 @@ impl<G: Game> SessionCore<G> {
                             self.stats.predicted_frames += 1;
                         }
                         if self.log_steps && self.log.next_frame() == self.frame {
-                            self.log.push(self.game.checksum());
+                            self.log_confirmed(self.game.checksum());
                         }
                     }
                 }
@@ -249,7 +257,20 @@ impl<G: Game> SessionCore<G> {
                 break;
             }
             let ck = *ck;
-            self.log.push(ck);
+            self.log_confirmed(ck);
         }
+    }
+
+    /// Appends the checksum of the next confirmed frame to the log (and the recording).
+    fn log_confirmed(&mut self, checksum: u128) {
+        if let Some(rec) = &mut self.recording {
+            rec.confirm(self.log.next_frame(), checksum);
+        }
+        self.log.push(checksum);
+    }
+
+    /// Length of the state ring.
+    pub(crate) fn ring_len(&self) -> usize {
+        self.ring.len()
     }
 }

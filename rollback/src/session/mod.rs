@@ -37,6 +37,7 @@
 mod core;
 mod p2p;
 mod pacer;
+mod record;
 mod spectator;
 mod synctest;
 mod tap;

@@ -313,11 +313,13 @@ where
             }
             _ => None,
         };
+        let replay_path = self.write_desync_replay(frame);
         self.desyncs.push(DesyncEvent {
             frame,
             local_checksum,
             remote_checksum,
             report_path,
+            replay_path,
         });
     }
 
@@ -396,5 +398,71 @@ where
             }
             None => Ok(false),
         }
+    }
+}
+
+/// Replay recording (see `record.rs`).
+impl<G, A> P2PRunner<G, A>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    /// Starts recording confirmed frames into a [`crate::replay::ReplayRecorder`]. Call
+    /// before the first [`advance`](Self::advance).
+    pub fn start_recording(
+        &mut self,
+        settings: crate::replay::RecordSettings,
+    ) -> Result<(), RunnerError> {
+        self.core.start_recording(
+            2,
+            self.config.input_delay,
+            self.config.fps,
+            u8::try_from(self.local_player).ok(),
+            settings,
+        )
+    }
+
+    /// The recorder, if recording.
+    pub fn recorder(&self) -> Option<&crate::replay::ReplayRecorder<G::Input>> {
+        self.core.recorder()
+    }
+
+    /// Ends the recording and returns the replay (`None` if not recording).
+    pub fn take_replay(
+        &mut self,
+        reason: crate::replay::EndReason,
+    ) -> Option<crate::replay::Replay<G::Input>> {
+        self.core.take_replay(reason)
+    }
+
+    /// Adds the described state of a recent confirmed `frame` (and its checksum) to the
+    /// recording, e.g. where a desync was found.
+    pub fn note_recorded_state(&mut self, frame: Frame) {
+        self.core.note_recorded_state(frame);
+    }
+
+    /// When recording with a desync directory: writes the replay up to now (with the
+    /// described state at `frame`) next to the state file and logs the `replay diff`
+    /// command for the two peers' files.
+    fn write_desync_replay(&mut self, frame: Frame) -> Option<PathBuf> {
+        let dir = self.desync_dir.clone()?;
+        self.core.note_recorded_state(frame);
+        let replay = self.core.replay_snapshot(crate::replay::EndReason::Desync {
+            frame: u32::try_from(frame).unwrap_or(0),
+        })?;
+        let name = |p: usize| format!("desync-p{p}-frame{frame}.replay");
+        let path = dir.join(name(self.local_player));
+        if let Err(e) = crate::replay::write_file(&path, &replay) {
+            tracing::warn!(%e, "could not write the desync replay");
+            return None;
+        }
+        let theirs = dir.join(name(self.remote_player));
+        tracing::error!(
+            frame,
+            replay = %path.display(),
+            "desync: to find the first diverging frame and field, run: {}",
+            crate::replay::diff_command(&path, &theirs)
+        );
+        Some(path)
     }
 }
