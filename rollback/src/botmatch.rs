@@ -25,6 +25,7 @@ use crate::desync;
 use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
 use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork, VirtualClock};
+use crate::replay::{EndReason, RecordSettings, Replay};
 use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
 use crate::stats::RollbackStats;
 
@@ -75,6 +76,9 @@ pub struct PairConfig {
     pub seed: u64,
     /// Where to write the diff of the first desync.
     pub diff_dir: Option<PathBuf>,
+    /// Record both peers' replays with this checksum interval (`None`: no recording).
+    /// At the first desync both recordings also get the described state of that frame.
+    pub record_interval: Option<u32>,
 }
 
 /// The first confirmed frame whose checksums differ.
@@ -92,7 +96,7 @@ pub struct DesyncInfo {
 
 /// Result of [`run_pair`].
 #[derive(Debug, Clone)]
-pub struct PairOutcome<G> {
+pub struct PairOutcome<G: Game> {
     /// Frames compared.
     pub frames: u32,
     /// Confirmed frames whose checksums differ.
@@ -113,6 +117,8 @@ pub struct PairOutcome<G> {
     pub virtual_time: Duration,
     /// Wall time elapsed.
     pub wall_time: Duration,
+    /// Each peer's replay, when [`PairConfig::record_interval`] is set.
+    pub replays: [Option<Replay<G::Input>>; 2],
 }
 
 /// Plays `initial` on two peers over a simulated link until both confirmed `frames`.
@@ -137,6 +143,16 @@ pub fn run_pair<G: Game>(
         P2PRunner::with_options(cfg.runner.clone(), initial.clone(), s0, 0, a1, options())?,
         P2PRunner::with_options(cfg.runner.clone(), initial, s1, 1, a0, options())?,
     ];
+    if let Some(interval) = cfg.record_interval {
+        for r in &mut runners {
+            r.start_recording(RecordSettings {
+                checksum_interval: interval,
+                seed: cfg.seed,
+                player_names: vec!["p0".into(), "p1".into()],
+                match_id: format!("sim-{}", cfg.seed),
+            })?;
+        }
+    }
     let frame = cfg.runner.frame_duration();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7469_636b);
     let offset = Duration::from_nanos(rng.gen_range(0..frame.as_nanos().max(1) as u64));
@@ -159,7 +175,7 @@ pub fn run_pair<G: Game>(
         }
         next_due[i] += r.frame_interval();
         compare(
-            &runners,
+            &mut runners,
             &mut compared,
             &mut desyncs,
             &mut first_desync,
@@ -179,6 +195,23 @@ pub fn run_pair<G: Game>(
         }
     }
     let state = |r: &P2PRunner<G, _>| r.state_at(target).cloned();
+    let end = if runners.iter().any(|r| r.is_disconnected()) {
+        EndReason::Disconnected
+    } else {
+        match &first_desync {
+            Some(d) => EndReason::Desync {
+                frame: u32::try_from(d.frame).unwrap_or(0),
+            },
+            None => EndReason::Completed,
+        }
+    };
+    let mut replays = [None, None];
+    for (slot, r) in replays.iter_mut().zip(runners.iter_mut()) {
+        let final_checksum = r.confirmed_checksums().checksum_at(target);
+        *slot = r
+            .take_replay(end)
+            .map(|replay| truncate(replay, cfg.frames, final_checksum));
+    }
     Ok(PairOutcome {
         frames: cfg.frames,
         desyncs,
@@ -193,11 +226,35 @@ pub fn run_pair<G: Game>(
         links: [net.link_stats(a0, a1), net.link_stats(a1, a0)],
         virtual_time: clock.now(),
         wall_time: wall.elapsed(),
+        replays,
     })
 }
 
+/// Cuts a recorded replay to exactly `frames` frames (the peers may have confirmed a few
+/// more by the time the match stops), so both peers' replays have the same length.
+fn truncate<I: Copy + Default>(
+    replay: Replay<I>,
+    frames: u32,
+    final_checksum: Option<u128>,
+) -> Replay<I> {
+    if replay.frames() <= frames {
+        return replay;
+    }
+    let Some(final_checksum) = final_checksum.or_else(|| replay.checksum_at(frames)) else {
+        return replay;
+    };
+    let players = replay.players();
+    let mut replay = replay;
+    replay.inputs.truncate(frames as usize * players);
+    replay.checksums.retain(|(f, _)| *f <= frames);
+    replay.described.retain(|d| d.frame <= frames);
+    replay.end.frames = frames;
+    replay.end.final_checksum = final_checksum;
+    replay
+}
+
 fn compare<G: Game, A>(
-    runners: &[P2PRunner<G, A>; 2],
+    runners: &mut [P2PRunner<G, A>; 2],
     compared: &mut i32,
     desyncs: &mut u64,
     first: &mut Option<DesyncInfo>,
@@ -207,6 +264,7 @@ where
     A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + fmt::Debug + 'static,
 {
     let [r0, r1] = runners;
+    #[allow(clippy::while_let_loop)]
     while let (Some(c0), Some(c1)) = (
         r0.confirmed_checksums().checksum_at(*compared),
         r1.confirmed_checksums().checksum_at(*compared),
@@ -228,6 +286,8 @@ where
                     _ => None,
                 };
                 tracing::error!(frame = *compared, "confirmed checksums differ");
+                r0.note_recorded_state(*compared);
+                r1.note_recorded_state(*compared);
                 *first = Some(DesyncInfo {
                     frame: *compared,
                     checksum_p0: format!("{c0:032x}"),
@@ -307,6 +367,9 @@ pub struct MatchConfig {
     pub fighter: FighterConfig,
     /// Where to write the first desync's diff.
     pub diff_dir: Option<PathBuf>,
+    /// Record both peers' replays with this checksum interval (`None`: off); they end up
+    /// in [`MatchReport::replays`].
+    pub record_interval: Option<u32>,
 }
 
 impl Default for MatchConfig {
@@ -321,6 +384,7 @@ impl Default for MatchConfig {
             desync_interval: crate::session::DEFAULT_DESYNC_INTERVAL,
             fighter: FighterConfig::default(),
             diff_dir: None,
+            record_interval: None,
         }
     }
 }
@@ -356,6 +420,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         runner: cfg.runner_config(),
         seed: cfg.seed,
         diff_dir: cfg.diff_dir.clone(),
+        record_interval: cfg.record_interval,
     };
     let mut bots = [
         make_bot(cfg.bots[0], cfg.seed.wrapping_mul(31).wrapping_add(1)),
@@ -418,5 +483,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
             LinkReport::from(&out.links[1]),
         ],
         peers,
+        replays: out.replays,
+        replay_files: Vec::new(),
     })
 }

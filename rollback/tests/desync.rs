@@ -62,6 +62,7 @@ fn a_non_deterministic_game_is_caught_and_diffed() {
         },
         seed: 3,
         diff_dir: Some(dir.path().to_path_buf()),
+        record_interval: None,
     };
     let out = run_pair(&cfg, Leaky::default(), |p, g| {
         ((g.frame / 7 + p as u32) % 3) as u8

@@ -1,9 +1,13 @@
 //! The serializable reports of a fighter bot match.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use super::{BotKind, DesyncInfo};
 use crate::netsim::LinkStats;
+use crate::fighter::FighterInput;
+use crate::replay::Replay;
 use crate::stats::RollbackStats;
 
 /// One peer's figures in a [`MatchReport`].
@@ -102,4 +106,11 @@ pub struct MatchReport {
     pub links: [LinkReport; 2],
     /// Per-peer figures.
     pub peers: [PeerReport; 2],
+    /// Each peer's replay when [`super::MatchConfig::record_interval`] is set (not
+    /// serialized; write them with [`crate::replay::write_file`]).
+    #[serde(skip)]
+    pub replays: [Option<Replay<FighterInput>>; 2],
+    /// The replay files written for this match (filled in by whoever writes them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replay_files: Vec<PathBuf>,
 }

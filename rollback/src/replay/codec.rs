@@ -7,6 +7,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use thiserror::Error;
 
+use super::entropy;
 use super::format::{
     ChunkDamage, DescribedState, Replay, ReplayEnd, ReplayHeader, DEFAULT_CHUNK_FRAMES,
     FORMAT_VERSION, MAGIC, MAX_CHUNKS, MAX_CHUNK_BYTES, MAX_CHUNK_FRAMES, MAX_FRAMES,
@@ -119,7 +120,12 @@ fn deflate(raw: &[u8]) -> Vec<u8> {
 }
 
 fn push_section(out: &mut Vec<u8>, kind: u8, first: u32, frames: u32, raw: &[u8]) {
-    let stored = deflate(raw);
+    // input chunks are entropy-coded already; the other sections are deflated
+    let stored = if kind == SECTION_INPUTS {
+        raw.to_vec()
+    } else {
+        deflate(raw)
+    };
     let start = out.len();
     out.push(kind);
     out.extend_from_slice(&first.to_le_bytes());
@@ -172,22 +178,30 @@ pub fn encode_with_chunk<I: Copy + Serialize>(
                 break;
             }
         }
-        let mut raw = Vec::with_capacity(4 + sums.len() * 20 + (n as usize) * players);
-        raw.extend_from_slice(&(sums.len() as u32).to_le_bytes());
+        let mut raw = Vec::with_capacity(8 + sums.len() * 18 + (n as usize) * players);
+        put_varint(&mut raw, sums.len() as u64);
+        let mut at = first;
         for (f, c) in &sums {
-            raw.extend_from_slice(&f.to_le_bytes());
+            put_varint(&mut raw, u64::from(f - at));
             raw.extend_from_slice(&c.to_le_bytes());
+            at = *f;
         }
-        // one column per player: inputs repeat along a column, which deflate exploits
+        // one column per player: inputs repeat along a column, which the coder exploits
+        let mut column = Vec::with_capacity(n as usize);
         for p in 0..players {
+            column.clear();
             for f in first..end {
                 let input = replay
                     .inputs
                     .get(f as usize * players + p)
                     .ok_or_else(|| ReplayError::Encode("inputs missing".into()))?;
-                bincode::serde::encode_into_std_write(input, &mut raw, bincode_config())
+                bincode::serde::encode_into_std_write(input, &mut column, bincode_config())
                     .map_err(|e| ReplayError::Encode(e.to_string()))?;
             }
+            let packed = entropy::compress(&column);
+            put_varint(&mut raw, column.len() as u64);
+            put_varint(&mut raw, packed.len() as u64);
+            raw.extend_from_slice(&packed);
         }
         push_section(&mut out, SECTION_INPUTS, first, n, &raw);
         first = end;
@@ -200,6 +214,14 @@ pub fn encode_with_chunk<I: Copy + Serialize>(
     }
     push_section(&mut out, SECTION_END, replay.end.frames, 0, &ser(&replay.end)?);
     Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// A bounds-checked reader over the file bytes.
@@ -234,6 +256,22 @@ impl<'a> Reader<'a> {
 
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.pos)
+    }
+
+    /// An LEB128 varint of at most 10 bytes.
+    fn varint(&mut self, what: &'static str) -> Result<u64, ReplayError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.take(1, what)?.first().copied().unwrap_or(0);
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(ReplayError::Corrupt {
+            offset: self.pos,
+            reason: format!("{what}: varint too long"),
+        })
     }
 }
 
@@ -350,6 +388,12 @@ fn read_section<'a>(r: &mut Reader<'a>) -> Result<Section<'a>, ReplayError> {
 }
 
 fn inflate(s: &Section<'_>) -> Result<Vec<u8>, String> {
+    if s.kind == SECTION_INPUTS {
+        if s.stored.len() != s.raw_len {
+            return Err("input chunk lengths disagree".into());
+        }
+        return Ok(s.stored.to_vec());
+    }
     let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(s.stored, s.raw_len)
         .map_err(|e| format!("deflate: {e:?}"))?;
     if raw.len() != s.raw_len {
@@ -364,7 +408,7 @@ fn inflate(s: &Section<'_>) -> Result<Vec<u8>, String> {
 
 type ChunkBody<I> = (Vec<(u32, u128)>, Vec<I>);
 
-/// Parses an input chunk's payload: checksums then one input column per player.
+/// Parses an input chunk's payload: checksums then one coded input column per player.
 fn parse_chunk<I: Copy + DeserializeOwned>(
     raw: &[u8],
     first: u32,
@@ -372,47 +416,60 @@ fn parse_chunk<I: Copy + DeserializeOwned>(
     players: usize,
 ) -> Result<ChunkBody<I>, String> {
     let mut r = Reader { bytes: raw, pos: 0 };
-    let count = u32::from_le_bytes(r.array("checksum count").map_err(|e| e.to_string())?);
-    let count = count as usize;
-    if count.checked_mul(20).is_none_or(|n| n > r.remaining()) {
+    let e = |e: ReplayError| e.to_string();
+    let count = r.varint("checksum count").map_err(e)?;
+    if count.checked_mul(17).is_none_or(|n| n > r.remaining() as u64) {
         return Err(format!("{count} checksums do not fit the chunk"));
     }
-    let mut sums = Vec::with_capacity(count);
-    let mut last = None;
+    let mut sums = Vec::with_capacity(count as usize);
+    let mut at = u64::from(first);
     for _ in 0..count {
-        let f = u32::from_le_bytes(r.array("checksum frame").map_err(|e| e.to_string())?);
-        let c = u128::from_le_bytes(r.array("checksum").map_err(|e| e.to_string())?);
-        if f < first || f > first + frames || last.is_some_and(|l| f <= l) {
-            return Err(format!("checksum frame {f} outside its chunk or out of order"));
+        at = at.saturating_add(r.varint("checksum frame").map_err(e)?);
+        let c = u128::from_le_bytes(r.array("checksum").map_err(e)?);
+        if at > u64::from(first) + u64::from(frames) {
+            return Err(format!("checksum frame {at} outside its chunk"));
         }
-        last = Some(f);
-        sums.push((f, c));
+        if sums.last().is_some_and(|(l, _)| u64::from(*l) == at) {
+            return Err(format!("checksum frame {at} twice"));
+        }
+        sums.push((at as u32, c));
     }
-    let n = (frames as usize) * players;
-    // every input takes at least one byte: check before allocating
-    if n > r.remaining() {
-        return Err(format!("{n} inputs do not fit the chunk"));
+    let n = frames as usize;
+    let mut columns: Vec<Vec<I>> = Vec::with_capacity(players);
+    for _ in 0..players {
+        let len = r.varint("column length").map_err(e)?;
+        if len > (n * MAX_INPUT_BYTES) as u64 || len > MAX_CHUNK_BYTES || len < n as u64 {
+            return Err(format!("column of {len} bytes for {n} inputs"));
+        }
+        let packed_len = r.varint("packed column length").map_err(e)?;
+        let packed = usize::try_from(packed_len)
+            .ok()
+            .filter(|l| *l <= r.remaining())
+            .ok_or_else(|| format!("packed column of {packed_len} bytes past the chunk"))?;
+        let packed = r.take(packed, "packed column").map_err(e)?;
+        let column = entropy::decompress(packed, len as usize);
+        let mut rest = column.as_slice();
+        let mut inputs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (input, used): (I, usize) =
+                bincode::serde::decode_from_slice(rest, bincode_limited::<MAX_INPUT_BYTES>())
+                    .map_err(|e| format!("input: {e}"))?;
+            rest = rest.get(used..).unwrap_or_default();
+            inputs.push(input);
+        }
+        if !rest.is_empty() {
+            return Err("trailing bytes after a column's inputs".into());
+        }
+        columns.push(inputs);
     }
-    let mut columns: Vec<I> = Vec::with_capacity(n);
-    let mut rest = raw.get(r.pos..).unwrap_or_default();
-    for _ in 0..n {
-        let (input, used): (I, usize) = bincode::serde::decode_from_slice(
-            rest,
-            bincode_limited::<MAX_INPUT_BYTES>(),
-        )
-        .map_err(|e| format!("input: {e}"))?;
-        rest = rest.get(used..).unwrap_or_default();
-        columns.push(input);
-    }
-    if !rest.is_empty() {
-        return Err("trailing bytes after the inputs".into());
+    if r.remaining() != 0 {
+        return Err("trailing bytes after the columns".into());
     }
     // columns (player-major) to frame-major
-    let frames = frames as usize;
-    let mut inputs = Vec::with_capacity(n);
-    for f in 0..frames {
-        for p in 0..players {
-            inputs.push(columns.get(p * frames + f).copied().ok_or("index")?);
+    let mut inputs = Vec::with_capacity(n * players);
+    for f in 0..n {
+        for column in &columns {
+            inputs.push(column.get(f).copied().ok_or("index")?);
         }
     }
     Ok((sums, inputs))
@@ -579,4 +636,49 @@ pub fn decode_for<G: crate::Game>(bytes: &[u8]) -> Result<Replay<G::Input>, Repl
     let header = decode_header(bytes)?;
     check_game::<G>(&header)?;
     decode(bytes)
+}
+
+/// Where the bytes of an encoded replay go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SizeBreakdown {
+    /// Whole file.
+    pub total: usize,
+    /// Preamble and header section.
+    pub header: usize,
+    /// Coded input columns (with their length fields).
+    pub inputs: usize,
+    /// Recorded checksums (with their frame fields).
+    pub checksums: usize,
+    /// Section heads, described states and the end section.
+    pub other: usize,
+}
+
+/// Measures an encoded replay (`None` if it does not parse).
+pub fn size_breakdown(bytes: &[u8]) -> Option<SizeBreakdown> {
+    let mut r = Reader { bytes, pos: 0 };
+    read_header(&mut r).ok()?;
+    let mut out = SizeBreakdown {
+        total: bytes.len(),
+        header: r.pos,
+        ..SizeBreakdown::default()
+    };
+    while r.remaining() > 0 {
+        let s = read_section(&mut r).ok()?;
+        if s.kind != SECTION_INPUTS {
+            continue;
+        }
+        let mut p = Reader {
+            bytes: s.stored,
+            pos: 0,
+        };
+        let count = p.varint("count").ok()?;
+        for _ in 0..count {
+            p.varint("frame").ok()?;
+            p.take(16, "checksum").ok()?;
+        }
+        out.checksums += p.pos;
+        out.inputs += s.stored.len() - p.pos;
+    }
+    out.other = out.total - out.header - out.inputs - out.checksums;
+    Some(out)
 }

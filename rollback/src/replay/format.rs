@@ -11,8 +11,9 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
 /// Checksum interval for forensic recordings: every frame.
 pub const FORENSIC_CHECKSUM_INTERVAL: u32 = 1;
-/// Default frames per input chunk (10 s at 60 fps): the unit of integrity checking.
-pub const DEFAULT_CHUNK_FRAMES: u32 = 600;
+/// Default frames per input chunk (15 s at 60 fps): the unit of integrity checking (and
+/// of compression: each chunk's model starts afresh so chunks decode independently).
+pub const DEFAULT_CHUNK_FRAMES: u32 = 900;
 /// Largest accepted frames per chunk.
 pub const MAX_CHUNK_FRAMES: u32 = 65_536;
 /// Largest accepted player count.

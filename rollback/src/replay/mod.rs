@@ -15,12 +15,16 @@
 //! [`crate::Game::from_initial_bytes`]. See [`ReplayRecorder`] for the whole cycle.
 
 pub mod codec;
+mod entropy;
 pub mod format;
 mod playback;
 mod recorder;
 mod verify;
 
-pub use codec::{check_game, decode, decode_for, decode_header, encode, encode_with_chunk, ReplayError};
+pub use codec::{
+    check_game, decode, decode_for, decode_header, encode, encode_with_chunk, size_breakdown,
+    ReplayError, SizeBreakdown,
+};
 pub use format::{
     ChunkDamage, DescribedState, EndReason, Replay, ReplayEnd, ReplayHeader,
     DEFAULT_CHECKSUM_INTERVAL, FORENSIC_CHECKSUM_INTERVAL,
