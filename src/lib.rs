@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod netmatch;
+pub mod replay_cli;
 
 /// Default log filter of the WebRTC examples: our warnings, but not webrtc-rs's chatter
 /// about expected events (lost candidates, closed associations).
