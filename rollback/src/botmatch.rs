@@ -484,6 +484,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         ],
         peers,
         replays: out.replays,
-        replay_files: Vec::new(),
+        replay: None,
+        replay_p1: None,
     })
 }

@@ -110,7 +110,10 @@ pub struct MatchReport {
     /// serialized; write them with [`crate::replay::write_file`]).
     #[serde(skip)]
     pub replays: [Option<Replay<FighterInput>>; 2],
-    /// The replay files written for this match (filled in by whoever writes them).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub replay_files: Vec<PathBuf>,
+    /// The replay file written for this match (peer 0's), filled in by whoever writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<PathBuf>,
+    /// Peer 1's replay file, written when the match desynced (for `replay diff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_p1: Option<PathBuf>,
 }
