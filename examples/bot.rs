@@ -60,6 +60,9 @@ struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Record the match into this replay file (`cargo run --example replay -- verify PATH`).
+    #[arg(long, value_name = "PATH", env = "BOT_RECORD")]
+    record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -117,6 +120,7 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     play_config.realtime = !args.fast;
     play_config.bot_seed = if player == 0 { 1 } else { 2 };
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
+    play_config.record = args.record.clone();
     let outcome = play(&mut link, player, &play_config, |_| {}).await;
     link.finish().await;
     let outcome = outcome?;
@@ -165,6 +169,9 @@ fn main() -> ExitCode {
                     report.outcome.checksum.as_deref().unwrap_or("-"),
                     report.outcome.winner
                 );
+                if let Some(path) = &report.outcome.replay {
+                    println!("bot {}: replay {}", report.player_id, path.display());
+                }
             }
             if report.completed && report.desyncs == 0 {
                 ExitCode::SUCCESS

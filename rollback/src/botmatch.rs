@@ -208,9 +208,13 @@ pub fn run_pair<G: Game>(
     let mut replays = [None, None];
     for (slot, r) in replays.iter_mut().zip(runners.iter_mut()) {
         let final_checksum = r.confirmed_checksums().checksum_at(target);
-        *slot = r
-            .take_replay(end)
-            .map(|replay| truncate(replay, cfg.frames, final_checksum));
+        *slot = r.take_replay(end).map(|replay| {
+            // only where the final checksum is known
+            match final_checksum.or_else(|| replay.checksum_at(cfg.frames)) {
+                Some(c) => replay.truncated(cfg.frames, c),
+                None => replay,
+            }
+        });
     }
     Ok(PairOutcome {
         frames: cfg.frames,
@@ -228,29 +232,6 @@ pub fn run_pair<G: Game>(
         wall_time: wall.elapsed(),
         replays,
     })
-}
-
-/// Cuts a recorded replay to exactly `frames` frames (the peers may have confirmed a few
-/// more by the time the match stops), so both peers' replays have the same length.
-fn truncate<I: Copy + Default>(
-    replay: Replay<I>,
-    frames: u32,
-    final_checksum: Option<u128>,
-) -> Replay<I> {
-    if replay.frames() <= frames {
-        return replay;
-    }
-    let Some(final_checksum) = final_checksum.or_else(|| replay.checksum_at(frames)) else {
-        return replay;
-    };
-    let players = replay.players();
-    let mut replay = replay;
-    replay.inputs.truncate(frames as usize * players);
-    replay.checksums.retain(|(f, _)| *f <= frames);
-    replay.described.retain(|d| d.frame <= frames);
-    replay.end.frames = frames;
-    replay.end.final_checksum = final_checksum;
-    replay
 }
 
 fn compare<G: Game, A>(

@@ -174,6 +174,22 @@ impl<I: Copy> Replay<I> {
         out
     }
 
+    /// This replay cut to its first `frames` frames, with `final_checksum` as the checksum
+    /// of the state at `frames` (a no-op if it is not longer). Peers confirm a few frames
+    /// past a match's planned end; cutting both at the end makes their replays comparable.
+    pub fn truncated(mut self, frames: u32, final_checksum: u128) -> Self {
+        if self.frames() <= frames {
+            return self;
+        }
+        let players = self.players();
+        self.inputs.truncate(frames as usize * players);
+        self.checksums.retain(|(f, _)| *f <= frames);
+        self.described.retain(|d| d.frame <= frames);
+        self.end.frames = frames;
+        self.end.final_checksum = final_checksum;
+        self
+    }
+
     /// Length of play, seconds.
     pub fn duration_secs(&self) -> f64 {
         f64::from(self.end.frames) / f64::from(self.header.fps.max(1))
