@@ -211,11 +211,7 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         rtt_ms: args.rtt_ms,
         jitter_ms: args.jitter_ms,
         loss: args.loss,
-        physical_limit_depth: rollback::botmatch::physical_limit_depth(
-            one_way,
-            args.input_delay,
-            60,
-        ),
+        physical_limit_depth: rollback::stats::physical_limit_depth(one_way, args.input_delay, 60),
         wall_seconds: started.elapsed().as_secs_f64(),
         players: vec![o0, o1],
     })

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
 use rollback::bot::{Bot, ReactiveBot};
+use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
-use rollback::netsim::{Impaired, LinkConditions, WallClock};
+use rollback::netsim::{Impaired, LinkConditions};
 use rollback::replay::{EndReason, RecordSettings};
 use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
 
@@ -34,6 +35,8 @@ pub struct PlayConfig {
     pub deadline: Duration,
     /// Write this side's replay of the match here (cut at `frames`).
     pub record: Option<PathBuf>,
+    /// Where to write our state at each frame ggrs reports as desynced (none: not written).
+    pub desync_dir: Option<PathBuf>,
 }
 
 impl PlayConfig {
@@ -48,6 +51,7 @@ impl PlayConfig {
             runner: RunnerConfig::default(),
             deadline: Duration::from_secs(120),
             record: None,
+            desync_dir: None,
         }
     }
 }
@@ -113,6 +117,30 @@ fn winner_name(game: &FighterGame) -> String {
     }
 }
 
+/// Writes our state at every newly reported desynced frame into `dir` (if given).
+fn write_desync_states<A>(
+    runner: &mut P2PRunner<FighterGame, A>,
+    player: usize,
+    dir: Option<&std::path::Path>,
+) where
+    A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
+{
+    for event in runner.take_desync_events() {
+        let Some(dir) = dir else { continue };
+        let path = dir.join(format!("desync-p{player}-frame{}.txt", event.frame));
+        match runner.write_state(&path, event.frame) {
+            Ok(true) => tracing::error!(path = %path.display(), "desync: state written"),
+            Ok(false) => tracing::warn!(frame = event.frame, "desync: state no longer saved"),
+            Err(e) => tracing::warn!(%e, "desync: could not write the state"),
+        }
+        // when recording, the replay up to that frame goes next to the state, and the
+        // runner logs the one `replay diff` command to run on both peers' files
+        if let Err(e) = runner.write_desync_replay(dir, event.frame) {
+            tracing::warn!(%e, "desync: could not write the replay");
+        }
+    }
+}
+
 /// Plays one match over `link` as `player` (0 = offerer, 1 = answerer). Never panics on
 /// network trouble: an early end is reported in the outcome.
 pub async fn play(
@@ -163,7 +191,11 @@ pub async fn play(
         if confirmed >= target + margin || (confirmed >= target && link_closed.is_some()) {
             break;
         }
-        if link_closed.is_some() || runner.is_disconnected() {
+        if let Some(reason) = runner.end_reason() {
+            link_closed.get_or_insert_with(|| reason.to_string());
+            break;
+        }
+        if link_closed.is_some() {
             break;
         }
         if started.elapsed() > config.deadline {
@@ -180,10 +212,9 @@ pub async fn play(
                     lag_samples += 1;
                 }
                 FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing => stalled = true,
-                FrameOutcome::Disconnected => {
-                    link_closed = Some("ggrs: opponent disconnected".into());
-                }
+                FrameOutcome::Ended(reason) => link_closed = Some(reason.to_string()),
             }
+            write_desync_states(&mut runner, player, config.desync_dir.as_deref());
             let stats = runner.stats();
             on_progress(Progress {
                 frame: runner.current_frame(),

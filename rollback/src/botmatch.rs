@@ -21,13 +21,14 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::bot::{Bot, RandomBot, ReactiveBot, ScriptedBot};
+use crate::clock::VirtualClock;
 use crate::desync;
 use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
-use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork, VirtualClock};
-use crate::replay::{EndReason, RecordSettings, Replay};
-use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
-use crate::stats::RollbackStats;
+use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork};
+use crate::replay::{RecordSettings, Replay};
+use crate::session::{EndReason, P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
+use crate::stats::{physical_limit_depth, RollbackStats};
 
 mod report;
 pub use report::{LinkReport, MatchReport, PeerReport};
@@ -79,6 +80,17 @@ pub struct PairConfig {
     /// Record both peers' replays with this checksum interval (`None`: no recording).
     /// At the first desync both recordings also get the described state of that frame.
     pub record_interval: Option<u32>,
+    /// Cut both directions of the link for a while (virtual time), then restore it.
+    pub cut: Option<LinkCut>,
+}
+
+/// A cut of all traffic between the two peers, on the virtual clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCut {
+    /// When the cut starts (virtual time since the start of the match).
+    pub at: Duration,
+    /// How long nothing gets through.
+    pub duration: Duration,
 }
 
 /// The first confirmed frame whose checksums differ.
@@ -119,6 +131,8 @@ pub struct PairOutcome<G: Game> {
     pub wall_time: Duration,
     /// Each peer's replay, when [`PairConfig::record_interval`] is set.
     pub replays: [Option<Replay<G::Input>>; 2],
+    /// The first peer whose runner ended the match early, and why.
+    pub ended_early: Option<(usize, EndReason)>,
 }
 
 /// Plays `initial` on two peers over a simulated link until both confirmed `frames`.
@@ -162,9 +176,18 @@ pub fn run_pair<G: Game>(
     let mut compared = 0i32;
     let mut desyncs = 0u64;
     let mut first_desync = None;
+    let mut ended_early = None;
+    let mut cut_applied = false;
     loop {
         let i = usize::from(next_due[1] < next_due[0]);
         clock.set(next_due[i]);
+        if let Some(cut) = cfg.cut {
+            let inside = clock.now() >= cut.at && clock.now() < cut.at + cut.duration;
+            if inside != cut_applied {
+                apply_cut(&net, [a0, a1], cfg, inside)?;
+                cut_applied = inside;
+            }
+        }
         let r = &mut runners[i];
         if r.is_running() {
             // advance() polls the network itself
@@ -187,6 +210,10 @@ pub fn run_pair<G: Game>(
         if done && compared > target {
             break;
         }
+        if let Some(reason) = runners[i].end_reason() {
+            ended_early = Some((i, reason));
+            break;
+        }
         if clock.now() > budget {
             return Err(MatchError::Stuck {
                 confirmed: [runners[0].confirmed_frame(), runners[1].confirmed_frame()],
@@ -195,15 +222,12 @@ pub fn run_pair<G: Game>(
         }
     }
     let state = |r: &P2PRunner<G, _>| r.state_at(target).cloned();
-    let end = if runners.iter().any(|r| r.is_disconnected()) {
-        EndReason::Disconnected
-    } else {
-        match &first_desync {
-            Some(d) => EndReason::Desync {
-                frame: u32::try_from(d.frame).unwrap_or(0),
-            },
-            None => EndReason::Completed,
-        }
+    let end = match (&first_desync, &ended_early) {
+        (Some(d), _) => crate::replay::EndReason::Desync {
+            frame: u32::try_from(d.frame).unwrap_or(0),
+        },
+        (None, Some(_)) => crate::replay::EndReason::Disconnected,
+        (None, None) => crate::replay::EndReason::Completed,
     };
     let mut replays = [None, None];
     for (slot, r) in replays.iter_mut().zip(runners.iter_mut()) {
@@ -231,7 +255,29 @@ pub fn run_pair<G: Game>(
         virtual_time: clock.now(),
         wall_time: wall.elapsed(),
         replays,
+        ended_early,
     })
+}
+
+/// Cuts (`cut`) or restores both directions of the pair's link.
+fn apply_cut(
+    net: &SimNetwork,
+    [a0, a1]: [crate::netsim::SimAddr; 2],
+    cfg: &PairConfig,
+    cut: bool,
+) -> Result<(), NetsimError> {
+    let dead = |c: LinkConditions| LinkConditions { loss: 1.0, ..c };
+    let forward = cfg.link;
+    let reverse = cfg.reverse_link.unwrap_or(cfg.link);
+    if cut {
+        tracing::info!("netsim: link cut");
+        net.set_link(a0, a1, dead(forward))?;
+        net.set_link(a1, a0, dead(reverse))
+    } else {
+        tracing::info!("netsim: link restored");
+        net.set_link(a0, a1, forward)?;
+        net.set_link(a1, a0, reverse)
+    }
 }
 
 fn compare<G: Game, A>(
@@ -384,14 +430,6 @@ impl MatchConfig {
     }
 }
 
-/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
-/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
-/// exactly 6 frames.
-pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
-    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
-    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
-}
-
 /// Plays one fighter match between two bots on the simulated network.
 pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
     let pair = PairConfig {
@@ -402,6 +440,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         seed: cfg.seed,
         diff_dir: cfg.diff_dir.clone(),
         record_interval: cfg.record_interval,
+        cut: None,
     };
     let mut bots = [
         make_bot(cfg.bots[0], cfg.seed.wrapping_mul(31).wrapping_add(1)),

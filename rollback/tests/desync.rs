@@ -8,8 +8,6 @@ use std::time::Duration;
 use ggrs::InputStatus;
 use rollback::botmatch::{run_pair, PairConfig};
 use rollback::replay::{self, EndReason, RecordSettings, StateSource};
-use rollback::session::{P2PRunner, RunnerOptions};
-use rollback::netsim::{SimNetwork, VirtualClock};
 use rollback::desync::diff_states;
 use rollback::netsim::LinkConditions;
 use rollback::{Game, RunnerConfig, RunnerError, StateHasher, SyncTestRunner};
@@ -72,6 +70,7 @@ fn a_non_deterministic_game_is_caught_and_diffed() {
         seed: 3,
         diff_dir: Some(dir.path().to_path_buf()),
         record_interval: None,
+        cut: None,
     };
     let out = run_pair(&cfg, Leaky::default(), |p, g| {
         ((g.frame / 7 + p as u32) % 3) as u8
@@ -145,6 +144,63 @@ fn synctest_catches_the_non_deterministic_game() {
     assert!(!mismatched.is_empty());
 }
 
+#[test]
+fn ggrs_desyncs_are_handed_to_the_caller_who_writes_the_files() {
+    use rollback::clock::VirtualClock;
+    use rollback::netsim::SimNetwork;
+    use rollback::session::{P2PRunner, RunnerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(5, clock.clone());
+    let (s0, s1) = (net.endpoint(), net.endpoint());
+    let (a0, a1) = (s0.addr(), s1.addr());
+    net.set_symmetric(
+        a0,
+        a1,
+        LinkConditions::with_latency_loss(Duration::from_millis(40), 0.0),
+    )
+    .unwrap();
+    let config = RunnerConfig {
+        desync_interval: 5,
+        disconnect_timeout: Duration::from_secs(60),
+        ..RunnerConfig::default()
+    };
+    let opts = || RunnerOptions {
+        clock: Some(clock.shared()),
+        ..RunnerOptions::default()
+    };
+    let mut peers = [
+        P2PRunner::with_options(config.clone(), Leaky::default(), s0, 0, a1, opts()).unwrap(),
+        P2PRunner::with_options(config, Leaky::default(), s1, 1, a0, opts()).unwrap(),
+    ];
+    let mut taken = Vec::new();
+    while clock.now() < Duration::from_secs(20) && taken.is_empty() {
+        clock.advance(Duration::from_millis(16));
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.poll();
+            if p.is_running() {
+                p.advance(((p.current_frame() / 5 + i as i32) % 3) as u8)
+                    .unwrap();
+            }
+        }
+        for e in peers[0].take_desync_events() {
+            let path = dir.path().join(format!("frame{}.txt", e.frame));
+            assert!(peers[0].write_state(&path, e.frame).unwrap());
+            taken.push((e, path));
+        }
+    }
+    let (event, path) = taken.first().expect("ggrs reported no desync");
+    assert!(event.frame >= 50);
+    assert_ne!(event.local_checksum, event.remote_checksum);
+    assert!(
+        peers[0].take_desync_events().is_empty(),
+        "events are handed out once"
+    );
+    assert_eq!(peers[0].desync_events().len(), taken.len());
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("noise"), "{text}");
+}
+
 fn leaky_pair(record_interval: Option<u32>) -> rollback::botmatch::PairOutcome<Leaky> {
     let cfg = PairConfig {
         frames: 200,
@@ -158,6 +214,7 @@ fn leaky_pair(record_interval: Option<u32>) -> rollback::botmatch::PairOutcome<L
         seed: 3,
         diff_dir: None,
         record_interval,
+        cut: None,
     };
     run_pair(&cfg, Leaky::default(), |p, g| ((g.frame / 7 + p as u32) % 3) as u8).unwrap()
 }
@@ -189,13 +246,16 @@ fn replay_diff_finds_the_first_diverging_frame_and_field() {
 
 #[test]
 fn a_live_desync_writes_the_replay_next_to_the_state() {
+    use rollback::clock::VirtualClock;
+    use rollback::netsim::SimNetwork;
+    use rollback::session::{P2PRunner, RunnerOptions};
     let dir = tempfile::tempdir().unwrap();
     let clock = VirtualClock::new();
     let net = SimNetwork::new(5, clock.clone());
     let (s0, s1) = (net.endpoint(), net.endpoint());
     let (a0, a1) = (s0.addr(), s1.addr());
-    net.set_symmetric(a0, a1, LinkConditions::with_latency_loss(Duration::from_millis(40), 0.0))
-        .unwrap();
+    let link = LinkConditions::with_latency_loss(Duration::from_millis(40), 0.0);
+    net.set_symmetric(a0, a1, link).unwrap();
     let config = RunnerConfig {
         desync_interval: 5,
         disconnect_timeout: Duration::from_secs(60),
@@ -203,7 +263,6 @@ fn a_live_desync_writes_the_replay_next_to_the_state() {
     };
     let opts = || RunnerOptions {
         clock: Some(clock.shared()),
-        desync_dir: Some(dir.path().to_path_buf()),
         ..RunnerOptions::default()
     };
     let mut peers = [
@@ -213,7 +272,8 @@ fn a_live_desync_writes_the_replay_next_to_the_state() {
     for p in &mut peers {
         p.start_recording(RecordSettings::default()).unwrap();
     }
-    while peers.iter().all(|p| p.desync_events().is_empty()) {
+    let mut written = Vec::new();
+    while written.is_empty() {
         clock.advance(Duration::from_nanos(16_666_667));
         for (i, p) in peers.iter_mut().enumerate() {
             p.poll();
@@ -221,19 +281,25 @@ fn a_live_desync_writes_the_replay_next_to_the_state() {
                 let input = ((p.current_frame() / 7 + i as i32) % 3) as u8;
                 p.advance(input).unwrap();
             }
+            // what a caller does with a desync event: the state, then the replay beside it
+            for e in p.take_desync_events() {
+                let state = dir.path().join(format!("desync-p{i}-frame{}.txt", e.frame));
+                assert!(p.write_state(&state, e.frame).unwrap());
+                let replay = p.write_desync_replay(dir.path(), e.frame).unwrap();
+                written.push((e, state, replay.expect("recording, so a replay")));
+            }
         }
         assert!(clock.now() < Duration::from_secs(60), "no desync detected");
     }
-    let peer = peers.iter().find(|p| !p.desync_events().is_empty()).unwrap();
-    let event = &peer.desync_events()[0];
-    let replay_path = event.replay_path.clone().expect("replay written");
-    let state_path = event.report_path.clone().expect("state written");
+    let (event, state_path, replay_path) = &written[0];
     assert_eq!(replay_path.parent(), state_path.parent());
-    let r = replay::read_file::<Leaky>(&replay_path).unwrap();
+    let r = replay::read_file::<Leaky>(replay_path).unwrap();
     assert_eq!(r.end.reason, EndReason::Desync { frame: event.frame as u32 });
-    let d = r.described_at(event.frame as u32).expect("the desync state is in the replay");
+    let d = r
+        .described_at(event.frame as u32)
+        .expect("the desync state is in the replay");
     assert!(d.fields.iter().any(|(k, _)| k == "noise"));
     assert_eq!(r.checksum_at(event.frame as u32), Some(event.local_checksum));
-    let cmd = replay::diff_command(&replay_path, &dir.path().join("x"));
+    let cmd = replay::diff_command(replay_path, &dir.path().join("x"));
     assert!(cmd.starts_with("cargo run --release --example replay -- diff "));
 }

@@ -10,6 +10,12 @@ use super::ServerHandle;
 
 /// Error code the server answers with for a request whose msgId has no handler.
 pub const ERROR_UNHANDLED_MSG_ID: u16 = 404;
+/// Error code for a request to a new stage when [`ServerConfig::max_stages`] stages exist,
+/// or to a stage that already has [`ServerConfig::max_stage_members`] members.
+///
+/// [`ServerConfig::max_stages`]: super::ServerConfig::max_stages
+/// [`ServerConfig::max_stage_members`]: super::ServerConfig::max_stage_members
+pub const ERROR_STAGE_FULL: u16 = 503;
 
 /// A message handler.
 pub type Handler = Arc<dyn Fn(&RequestContext, Packet) -> Outcome + Send + Sync>;

@@ -24,11 +24,19 @@ use crate::codec::{
     CodecLimits, CompressionPolicy, DEFAULT_MAX_ORIGINAL_SIZE, DEFAULT_MAX_PACKET_LEN,
 };
 use crate::packet::Packet;
-pub use handler::{reply_msg_id, Handler, Outcome, RequestContext, ERROR_UNHANDLED_MSG_ID};
+pub use handler::{
+    reply_msg_id, Handler, Outcome, RequestContext, ERROR_STAGE_FULL, ERROR_UNHANDLED_MSG_ID,
+};
 pub use session::SessionHandle;
 
 /// Default limit on concurrent connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default limit on stages alive at once.
+pub const DEFAULT_MAX_STAGES: usize = 4096;
+/// Default limit on members of one stage.
+pub const DEFAULT_MAX_STAGE_MEMBERS: usize = 1024;
+/// Default bound on bytes queued for one session's socket; past it the session is closed.
+pub const DEFAULT_MAX_QUEUED_BYTES_PER_SESSION: usize = crate::transport::DEFAULT_OUTBOX_MAX_BYTES;
 /// Default WebSocket path.
 pub const DEFAULT_SERVER_WS_PATH: &str = "/ws";
 
@@ -47,6 +55,15 @@ pub struct ServerConfig {
     pub ws_path: String,
     /// Echo heartbeats (true). Turning it off makes a "silent" server for idle tests.
     pub echo_heartbeats: bool,
+    /// Stages alive at once ([`DEFAULT_MAX_STAGES`]); a request to a new stage beyond it is
+    /// answered with [`ERROR_STAGE_FULL`].
+    pub max_stages: usize,
+    /// Members of one stage ([`DEFAULT_MAX_STAGE_MEMBERS`]); a request from a new member
+    /// beyond it is answered with [`ERROR_STAGE_FULL`].
+    pub max_stage_members: usize,
+    /// Bytes queued for one session's socket ([`DEFAULT_MAX_QUEUED_BYTES_PER_SESSION`]); a
+    /// client that stops reading is disconnected when its queue would grow past it.
+    pub max_queued_bytes_per_session: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +75,9 @@ impl Default for ServerConfig {
             compression: Some(CompressionPolicy::default()),
             ws_path: DEFAULT_SERVER_WS_PATH.to_owned(),
             echo_heartbeats: true,
+            max_stages: DEFAULT_MAX_STAGES,
+            max_stage_members: DEFAULT_MAX_STAGE_MEMBERS,
+            max_queued_bytes_per_session: DEFAULT_MAX_QUEUED_BYTES_PER_SESSION,
         }
     }
 }
@@ -183,11 +203,20 @@ impl ServerShared {
         self.release();
     }
 
-    pub(crate) fn join_stage(&self, stage_id: i64, session: u64) {
-        lock(&self.stages)
-            .entry(stage_id)
-            .or_default()
-            .insert(session);
+    /// Adds `session` to the stage (creating it); false when a limit refuses it.
+    pub(crate) fn join_stage(&self, stage_id: i64, session: u64) -> bool {
+        let mut stages = lock(&self.stages);
+        if !stages.contains_key(&stage_id) && stages.len() >= self.config.max_stages {
+            return false;
+        }
+        let members = stages.entry(stage_id).or_default();
+        if members.contains(&session) {
+            return true;
+        }
+        if members.len() >= self.config.max_stage_members {
+            return false;
+        }
+        members.insert(session)
     }
 }
 

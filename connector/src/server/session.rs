@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{RequestContext, ERROR_UNHANDLED_MSG_ID};
+use super::handler::{RequestContext, ERROR_STAGE_FULL, ERROR_UNHANDLED_MSG_ID};
 use super::ServerHandle;
 use crate::codec::{self, ClientPacket, CompressionPolicy, HEARTBEAT_MSG_ID};
 use crate::packet::Packet;
@@ -77,7 +77,20 @@ impl SessionHandle {
             &mut frame,
         );
         match encoded {
-            Ok(()) => !self.closed.is_cancelled() && self.out.send(frame.freeze()),
+            Ok(()) => {
+                if self.closed.is_cancelled() {
+                    return false;
+                }
+                let sent = self.out.send(frame.freeze());
+                if !sent && self.out.overflowed() {
+                    tracing::warn!(
+                        session = self.id,
+                        "send queue full (the client is not reading), closing the session"
+                    );
+                    self.close();
+                }
+                sent
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot encode server packet");
                 false
@@ -91,7 +104,8 @@ impl SessionHandle {
 pub(crate) async fn serve<T: Transport>(server: ServerHandle, transport: T) {
     let shared = Arc::clone(&server.shared);
     let (mut reader, writer) = transport.split();
-    let (outbox, mut writer_task) = Outbox::start(writer);
+    let (outbox, mut writer_task) =
+        Outbox::start_bounded(writer, shared.config.max_queued_bytes_per_session);
     let session = shared.register(Arc::new(outbox));
     let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
     let limits = shared.config.limits();
@@ -168,8 +182,22 @@ fn on_packet(server: &ServerHandle, session: &SessionHandle, p: ClientPacket) ->
         }
         return true;
     }
-    if p.stage_id != 0 {
-        shared.join_stage(p.stage_id, session.id);
+    if p.stage_id != 0 && !shared.join_stage(p.stage_id, session.id) {
+        tracing::info!(
+            session = session.id,
+            stage = p.stage_id,
+            "stage limit reached"
+        );
+        let ctx_reply = RequestContext {
+            session: session.clone(),
+            server: server.clone(),
+            msg_id: p.msg_id.clone(),
+            seq: p.seq,
+            stage_id: p.stage_id,
+            is_auth,
+        };
+        ctx_reply.reply_error(ERROR_STAGE_FULL);
+        return true;
     }
     let ctx = RequestContext {
         session: session.clone(),

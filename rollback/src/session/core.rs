@@ -1,7 +1,6 @@
 //! Request handling and bookkeeping shared by all runners.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ggrs::{Frame, GgrsRequest, InputStatus};
@@ -20,10 +19,6 @@ pub struct DesyncEvent {
     pub local_checksum: u128,
     /// The remote's checksum.
     pub remote_checksum: u128,
-    /// File with our state at that frame, if one was written.
-    pub report_path: Option<PathBuf>,
-    /// Our replay up to that frame, written next to the state file when recording.
-    pub replay_path: Option<PathBuf>,
 }
 
 /// Checksums of confirmed frames, contiguous from `first_frame` (older ones are dropped

@@ -33,8 +33,25 @@
 //! re-sends the latest input (or sync request) packet every
 //! [`RunnerConfig::retransmit_interval`] of *its own clock*, so lost packets during a
 //! stall do not wait for ggrs's wall-clock timer. Duplicates are harmless to ggrs.
+//!
+//! # Riding out a cut (resume)
+//! ggrs 0.13 declares a silent opponent disconnected after 2 s of wall time, which ends a
+//! match on any hiccup. With [`RunnerConfig::resume_timeout`] set (the default, 20 s),
+//! the runner's own timer on its own clock takes over: ggrs's disconnect timeout is raised
+//! beyond ours ([`RunnerConfig::ggrs_disconnect_timeout`]); during a cut the runner keeps
+//! predicting up to the window, then stalls (re-sending its latest input packet every
+//! retransmit interval) without declaring anything. When packets flow again, ggrs's
+//! session simply continues from the last confirmed frame: both peers kept their states
+//! and inputs, so there is nothing to transfer and nothing to desync. Only after
+//! `resume_timeout` without a packet (or when the transport reports
+//! [`LinkState::Closed`]) does the match end, with an [`EndReason`]. Transports that know
+//! more than packets (a WebRTC socket renegotiating) report it through a [`LinkStatus`];
+//! see the `link` docs there. Each silence of ≥ 1 s (or "resuming" report) counts as one
+//! interruption in [`RollbackStats::interruptions`], with its length in
+//! [`RollbackStats::resumed_after_ms`].
 
 mod core;
+mod link;
 mod p2p;
 mod pacer;
 mod record;
@@ -52,6 +69,7 @@ use thiserror::Error;
 use crate::game::Game;
 pub use crate::stats::RollbackStats;
 pub use core::{ConfirmedLog, DesyncEvent};
+pub use link::{EndReason, LinkState, LinkStatus, INTERRUPTION_THRESHOLD};
 pub use p2p::{BoxedSocket, P2PRunner, RunnerOptions};
 pub use pacer::{FramePacer, DEFAULT_MAX_CATCH_UP};
 pub use spectator::SpectatorRunner;
@@ -69,6 +87,12 @@ pub const DEFAULT_DESYNC_INTERVAL: u32 = 10;
 pub const DEFAULT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Default delay before a `NetworkInterrupted` event (ggrs's default, wall clock).
 pub const DEFAULT_DISCONNECT_NOTIFY: Duration = Duration::from_millis(500);
+/// Default resume timeout: how long the runner waits for the opponent's packets to flow
+/// again after a cut before it ends the match (on the runner's clock).
+pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(20);
+/// While resuming is on, ggrs's own disconnect timeout is set this much beyond the resume
+/// timeout, so the runner's timer always decides first.
+pub const GGRS_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 /// Default retransmission interval during stalls, on the runner's clock.
 pub const DEFAULT_RETRANSMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default number of recent saved states kept for desync diffs.
@@ -92,8 +116,14 @@ pub struct RunnerConfig {
     /// ggrs desync detection interval in frames (0 turns ggrs's detection off; our own
     /// confirmed-checksum log is always kept).
     pub desync_interval: u32,
-    /// ggrs disconnect timeout (wall clock). Set high for virtual-time simulations.
+    /// ggrs disconnect timeout (wall clock). Set high for virtual-time simulations. While
+    /// resuming is on, ggrs gets at least `resume_timeout + GGRS_TIMEOUT_MARGIN`.
     pub disconnect_timeout: Duration,
+    /// How long the runner rides out a cut: it keeps predicting up to the window, then
+    /// stalls, and ends with [`EndReason::ResumeTimeout`] only after this long without a
+    /// packet from the opponent (runner's clock). Zero turns resuming off: ggrs's
+    /// `disconnect_timeout` then decides, as in plain ggrs.
+    pub resume_timeout: Duration,
     /// ggrs `NetworkInterrupted` delay (wall clock).
     pub disconnect_notify: Duration,
     /// Re-send interval for input / sync packets while stalled, on the runner's clock
@@ -120,6 +150,7 @@ impl Default for RunnerConfig {
             desync_interval: DEFAULT_DESYNC_INTERVAL,
             disconnect_timeout: DEFAULT_DISCONNECT_TIMEOUT,
             disconnect_notify: DEFAULT_DISCONNECT_NOTIFY,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
             retransmit_interval: DEFAULT_RETRANSMIT_INTERVAL,
             time_sample_every: DEFAULT_TIME_SAMPLE_EVERY,
             state_ring: DEFAULT_STATE_RING,
@@ -148,6 +179,12 @@ impl RunnerConfig {
         if self.fps == 0 || self.fps > 1000 {
             return bad(format!("fps must be 1..=1000, got {}", self.fps));
         }
+        if self.resume_timeout > Duration::from_secs(3600) {
+            return bad(format!(
+                "resume_timeout must be <= 1 h, got {:?}",
+                self.resume_timeout
+            ));
+        }
         if self.state_ring < 2 {
             return bad("state_ring must be >= 2".to_owned());
         }
@@ -157,6 +194,17 @@ impl RunnerConfig {
     /// The nominal frame duration.
     pub fn frame_duration(&self) -> Duration {
         Duration::from_nanos(1_000_000_000 / u64::from(self.fps.max(1)))
+    }
+
+    /// The disconnect timeout given to ggrs: with resuming on, never below
+    /// `resume_timeout + GGRS_TIMEOUT_MARGIN`.
+    pub fn ggrs_disconnect_timeout(&self) -> Duration {
+        if self.resume_timeout.is_zero() {
+            self.disconnect_timeout
+        } else {
+            self.disconnect_timeout
+                .max(self.resume_timeout.saturating_add(GGRS_TIMEOUT_MARGIN))
+        }
     }
 
     pub(crate) fn desync_detection(&self) -> DesyncDetection {
@@ -212,8 +260,8 @@ pub enum FrameOutcome {
         /// Frames re-simulated by a rollback in this call (0 if none).
         rollback_depth: u32,
     },
-    /// The remote disconnected; the session keeps running with default inputs.
-    Disconnected,
+    /// The match is over before its end: nothing more will be simulated.
+    Ended(EndReason),
 }
 
 /// The ggrs [`ggrs::Config`] for a game `G` over addresses `A`.

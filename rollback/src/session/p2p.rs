@@ -11,11 +11,12 @@ use ggrs::{
 };
 
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
+use super::link::{EndReason, LinkState, LinkStatus, LinkWatch, WatchEvent};
 use super::tap::{tap, Tap};
 use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use crate::clock::{SharedClock, WallClock};
 use crate::desync;
 use crate::game::Game;
-use crate::netsim::{SharedClock, WallClock};
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
 
@@ -27,8 +28,9 @@ pub struct RunnerOptions<A> {
     pub clock: Option<SharedClock>,
     /// Spectators to stream confirmed inputs to.
     pub spectators: Vec<A>,
-    /// Directory where the local state is written when ggrs reports a desync.
-    pub desync_dir: Option<PathBuf>,
+    /// The transport's view of the link (see [`LinkStatus`]); `None` for transports that
+    /// only carry packets (UDP, the simulator): silence alone is watched then.
+    pub link_status: Option<LinkStatus>,
 }
 
 impl<A> Default for RunnerOptions<A> {
@@ -36,7 +38,7 @@ impl<A> Default for RunnerOptions<A> {
         Self {
             clock: None,
             spectators: Vec::new(),
-            desync_dir: None,
+            link_status: None,
         }
     }
 }
@@ -61,9 +63,11 @@ where
     stall_since: Option<Duration>,
     last_retransmit: Duration,
     last_sync_progress: Duration,
-    disconnected: bool,
+    watch: LinkWatch,
+    link_status: Option<LinkStatus>,
+    ended: Option<EndReason>,
     desyncs: Vec<DesyncEvent>,
-    desync_dir: Option<PathBuf>,
+    desyncs_taken: usize,
 }
 
 /// A type-erased ggrs socket.
@@ -120,7 +124,7 @@ where
             .with_input_delay(builder_delay)
             .with_fps(config.fps as usize)?
             .with_desync_detection_mode(config.desync_detection())
-            .with_disconnect_timeout(config.disconnect_timeout)
+            .with_disconnect_timeout(config.ggrs_disconnect_timeout())
             .with_disconnect_notify_delay(config.disconnect_notify)
             .add_player(PlayerType::Local, local_player)?
             .add_player(PlayerType::Remote(remote_addr), remote_player)?;
@@ -132,6 +136,7 @@ where
         let session = builder.start_p2p_session(tapped)?;
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
         let now = clock.now();
+        let watch = LinkWatch::new(now, config.resume_timeout);
         Ok(Self {
             session,
             tap,
@@ -149,17 +154,23 @@ where
             stall_since: None,
             last_retransmit: now,
             last_sync_progress: now,
-            disconnected: false,
+            watch,
+            link_status: options.link_status,
+            ended: None,
             desyncs: Vec::new(),
-            desync_dir: options.desync_dir,
+            desyncs_taken: 0,
         })
     }
 
     /// Receives and sends packets and handles ggrs events. Call at least once a frame,
     /// also while synchronizing.
     pub fn poll(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
         self.session.poll_remote_clients();
         self.drain_events();
+        self.watch_link();
         if self.session.current_state() == SessionState::Synchronizing {
             let now = self.clock.now();
             let interval = self.config.retransmit_interval;
@@ -183,6 +194,9 @@ where
     /// updates statistics and the confirmed log. While running, a separate [`poll`](Self::poll)
     /// right before `advance` is therefore optional.
     pub fn advance(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
+        }
         if !self.is_running() {
             return Ok(FrameOutcome::Synchronizing);
         }
@@ -212,12 +226,13 @@ where
             Err(e) => return Err(e.into()),
         };
         self.drain_events();
+        self.watch_link();
         self.core.confirm_upto(self.session.confirmed_frame());
         if self.core.max_frame % 60 == 0 {
             self.refresh_network_stats();
         }
-        if self.disconnected {
-            return Ok(FrameOutcome::Disconnected);
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
         }
         if batch.new_frames > 0 {
             self.stall_since = None;
@@ -233,6 +248,34 @@ where
             Ok(FrameOutcome::Stalled {
                 rollback_depth: batch.rollback_depth,
             })
+        }
+    }
+
+    /// Feeds the link watch: packets received, the transport's state, our clock.
+    fn watch_link(&mut self) {
+        if self.ended.is_some() || !self.is_running() {
+            return;
+        }
+        let state = self
+            .link_status
+            .as_ref()
+            .map_or(LinkState::Up, LinkStatus::get);
+        let (_, received) = self.tap.counters();
+        match self.watch.observe(self.clock.now(), received, state) {
+            WatchEvent::None => {}
+            WatchEvent::Interrupted => {
+                tracing::warn!(frame = self.core.frame, "link interrupted: riding it out");
+                self.core.stats.record_interruption();
+            }
+            WatchEvent::Resumed(after) => {
+                let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+                tracing::info!(ms, frame = self.core.frame, "link resumed");
+                self.core.stats.record_resume(ms);
+            }
+            WatchEvent::End(reason) => {
+                tracing::warn!(%reason, frame = self.core.frame, "match ended");
+                self.ended = Some(reason);
+            }
         }
     }
 
@@ -275,8 +318,8 @@ where
                 GgrsEvent::NetworkResumed { .. } => counts.network_resumed += 1,
                 GgrsEvent::Disconnected { addr } => {
                     counts.disconnected += 1;
-                    tracing::warn!(?addr, "remote disconnected");
-                    self.disconnected = true;
+                    tracing::warn!(?addr, "ggrs declared the remote disconnected");
+                    self.ended.get_or_insert(EndReason::Disconnected);
                 }
                 GgrsEvent::WaitRecommendation { .. } => counts.wait_recommendations += 1,
                 GgrsEvent::DesyncDetected {
@@ -299,27 +342,10 @@ where
             remote_checksum,
             "desync detected by ggrs"
         );
-        let report_path = match (&self.desync_dir, self.core.state_at(frame)) {
-            (Some(dir), Some(state)) => {
-                let name = format!("desync-p{}-frame{frame}.txt", self.local_player);
-                let path = dir.join(name);
-                match desync::write_state(&path, frame, state) {
-                    Ok(()) => Some(path),
-                    Err(e) => {
-                        tracing::warn!(%e, "could not write desync state");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        let replay_path = self.write_desync_replay(frame);
         self.desyncs.push(DesyncEvent {
             frame,
             local_checksum,
             remote_checksum,
-            report_path,
-            replay_path,
         });
     }
 
@@ -369,14 +395,38 @@ where
         self.core.state_at(frame)
     }
 
-    /// Desyncs reported by ggrs so far.
+    /// Desyncs reported by ggrs so far (all of them, including those already taken).
     pub fn desync_events(&self) -> &[DesyncEvent] {
         &self.desyncs
     }
 
-    /// Whether the remote disconnected.
+    /// Desyncs reported by ggrs since the last call: the caller decides what to do with
+    /// them, e.g. write the local state of each frame with [`write_state`](Self::write_state)
+    /// while it is still in the ring (the runner itself never touches the file system).
+    pub fn take_desync_events(&mut self) -> Vec<DesyncEvent> {
+        let new = self
+            .desyncs
+            .get(self.desyncs_taken..)
+            .unwrap_or_default()
+            .to_vec();
+        self.desyncs_taken = self.desyncs.len();
+        new
+    }
+
+    /// Whether the match ended early (see [`end_reason`](Self::end_reason)).
     pub fn is_disconnected(&self) -> bool {
-        self.disconnected
+        self.ended.is_some()
+    }
+
+    /// Why the match ended early, if it did: the resume timeout passed, the transport
+    /// closed the link, or (with resuming off) ggrs's disconnect timeout.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Whether the opponent is silent (≥ 1 s) or the link is being re-established.
+    pub fn is_interrupted(&self) -> bool {
+        self.watch.is_interrupted()
     }
 
     /// The local player handle.
@@ -441,21 +491,24 @@ where
         self.core.note_recorded_state(frame);
     }
 
-    /// When recording with a desync directory: writes the replay up to now (with the
-    /// described state at `frame`) next to the state file and logs the `replay diff`
-    /// command for the two peers' files.
-    fn write_desync_replay(&mut self, frame: Frame) -> Option<PathBuf> {
-        let dir = self.desync_dir.clone()?;
+    /// When recording: writes the replay up to now, with the described state and checksum
+    /// of the desynced `frame`, as `dir/desync-p<player>-frame<frame>.replay` (next to the
+    /// state file a caller writes for a desync event), and logs the one `replay diff`
+    /// command to run on both peers' files. `Ok(None)` when not recording.
+    pub fn write_desync_replay(
+        &mut self,
+        dir: &Path,
+        frame: Frame,
+    ) -> Result<Option<PathBuf>, crate::replay::ReadError> {
         self.core.note_recorded_state(frame);
-        let replay = self.core.replay_snapshot(crate::replay::EndReason::Desync {
+        let Some(replay) = self.core.replay_snapshot(crate::replay::EndReason::Desync {
             frame: u32::try_from(frame).unwrap_or(0),
-        })?;
+        }) else {
+            return Ok(None);
+        };
         let name = |p: usize| format!("desync-p{p}-frame{frame}.replay");
         let path = dir.join(name(self.local_player));
-        if let Err(e) = crate::replay::write_file(&path, &replay) {
-            tracing::warn!(%e, "could not write the desync replay");
-            return None;
-        }
+        crate::replay::write_file(&path, &replay)?;
         let theirs = dir.join(name(self.remote_player));
         tracing::error!(
             frame,
@@ -463,6 +516,6 @@ where
             "desync: to find the first diverging frame and field, run: {}",
             crate::replay::diff_command(&path, &theirs)
         );
-        Some(path)
+        Ok(Some(path))
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
-use crate::server::{PlayServer, ServerConfig, ServerError, DEFAULT_MAX_CONNECTIONS};
+use connector::server::{PlayServer, ServerConfig, ServerError, DEFAULT_MAX_CONNECTIONS};
 
 /// Command-line flags of `connector_server`.
 #[derive(Debug, Clone, Parser)]

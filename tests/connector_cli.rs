@@ -1,13 +1,13 @@
-//! The example programs' logic (`connector::cli`): flag parsing (step order, MSGID[:HEX][@STAGE],
+//! The example programs' logic (`netplay::connector_cli`): flag parsing (step order, MSGID[:HEX][@STAGE],
 //! exit code 2 on bad flags), and `connector_cli` against `connector_server` over TCP and
 //! WebSocket producing the documented JSON lines and exit codes.
 #![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use clap::Parser;
-use connector::cli::client::{
+use netplay::connector_cli::client::{
     run, Invocation, MessageSpec, Step, EXIT_BAD_FLAGS, EXIT_CONNECT_FAILED, EXIT_OK,
 };
-use connector::cli::server::{listening_line, start, ServerArgs};
+use netplay::connector_cli::server::{listening_line, start, ServerArgs};
 use serde_json::Value;
 
 fn parse(extra: &[&str]) -> Result<Invocation, clap::Error> {
