@@ -355,3 +355,35 @@ proptest! {
         }
     }
 }
+
+/// Writes the fuzz seeds (fuzz/corpus/replay_decode/seed-*) when `REPLAY_FUZZ_SEEDS` names
+/// a directory; otherwise only checks that the seeds decode.
+#[test]
+fn fuzz_seeds_decode() {
+    let short = |frames, interval, chunk| {
+        let mut game = FighterGame::new(2);
+        let mut rec = ReplayRecorder::for_game(&game, 2, 2, 60, RecordSettings {
+            checksum_interval: interval,
+            ..RecordSettings::default()
+        });
+        rec.record_frame(0, game.checksum(), &[]);
+        for f in 0..frames {
+            let i = [FighterInput::new((f / 5 % 97) as u8), FighterInput::new((f / 3 % 11) as u8)];
+            game.step(&i.map(|i| (i, InputStatus::Confirmed)));
+            rec.record_frame(f + 1, game.checksum(), &i);
+        }
+        rec.note_state(frames / 2, &game);
+        replay::encode_with_chunk(&rec.finish(EndReason::Completed), chunk).unwrap()
+    };
+    let seeds = [
+        ("seed-short", short(40, 1, 16)),
+        ("seed-chunks", short(300, 60, 100)),
+        ("seed-empty", short(0, 60, 900)),
+    ];
+    for (name, bytes) in &seeds {
+        assert!(replay::decode::<FighterInput>(bytes).is_ok(), "{name}");
+        if let Ok(dir) = std::env::var("REPLAY_FUZZ_SEEDS") {
+            std::fs::write(std::path::Path::new(&dir).join(name), bytes).unwrap();
+        }
+    }
+}

@@ -29,6 +29,10 @@ pub const DEFAULT_ROUNDS_TO_WIN: u8 = 2;
 pub const DEFAULT_ROUND_BREAK_FRAMES: u32 = 60;
 /// Stage width in pixels.
 pub const STAGE_WIDTH: i32 = 800;
+/// Longest round (and round break) a replay may ask for: 99 minutes at 60 fps.
+pub const MAX_ROUND_FRAMES: u32 = 99 * 60 * 60;
+/// Highest starting health a replay may ask for.
+pub const MAX_HEALTH: i32 = 1_000_000;
 /// The fighter's [`Game::game_id`] in replays.
 pub const FIGHTER_GAME_ID: &str = "netplay-fighter";
 /// Revision of the simulation code, part of [`Game::version_hash`]: bump it whenever a
@@ -390,8 +394,14 @@ impl Game for FighterGame {
             round_break_frames: u32_at(9)?,
         };
         let rng = u64::from_le_bytes(b.get(13..21)?.try_into().ok()?);
-        if rng == 0 {
-            return None; // xorshift must not be seeded with 0
+        // untrusted bytes: only rules the simulation is built for
+        let sane = (1..=MAX_ROUND_FRAMES).contains(&config.round_frames)
+            && (1..=MAX_HEALTH).contains(&config.max_health)
+            && (1..=9).contains(&config.rounds_to_win)
+            && config.round_break_frames <= MAX_ROUND_FRAMES
+            && rng != 0; // xorshift must not be seeded with 0
+        if !sane {
+            return None;
         }
         let mut game = Self::with_config(config, 0);
         game.rng = rng;
