@@ -10,6 +10,7 @@
 //!     --token "$(signal token --jwt-secret S --sub alice)" --name Alice --challenge bob --loopback
 //! ```
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -121,6 +122,11 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     play_config.bot_seed = if player == 0 { 1 } else { 2 };
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
     play_config.record = args.record.clone();
+    // a desync's state and replay go next to the recording
+    play_config.desync_dir = args
+        .record
+        .as_ref()
+        .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default());
     let outcome = play(&mut link, player, &play_config, |_| {}).await;
     link.finish().await;
     let outcome = outcome?;
