@@ -18,8 +18,8 @@ use rollback::bot::{Bot, RandomBot};
 use rollback::botmatch::{run_match, BotKind, MatchConfig};
 use rollback::fighter::{FighterConfig, FighterGame, FighterInput};
 use rollback::netsim::{LinkConditions, LinkShaper};
-use rollback::session::GgrsConfig;
 use rollback::replay::{self, RecordSettings};
+use rollback::session::GgrsConfig;
 use rollback::{Game, RunnerConfig, SyncTestRunner};
 
 /// A fighter state in the middle of a round (fighters close, round not over), with rules

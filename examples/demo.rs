@@ -162,7 +162,10 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         play_config.record = Some(path.clone());
         config1.record = Some(second_replay_path(path));
         // a desync's states and replays go next to the recordings
-        let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
         play_config.desync_dir = Some(dir.clone());
         config1.desync_dir = Some(dir);
     }

@@ -88,7 +88,9 @@ fn error(file: &Path, e: &dyn std::fmt::Display, json: bool) -> (String, i32) {
     (text, 1)
 }
 
-fn load(file: &Path) -> Result<(Replay<FighterInput>, usize, Option<replay::SizeBreakdown>), ReadError> {
+fn load(
+    file: &Path,
+) -> Result<(Replay<FighterInput>, usize, Option<replay::SizeBreakdown>), ReadError> {
     let meta = std::fs::metadata(file)?;
     if meta.len() > replay::MAX_FILE_BYTES {
         return Err(replay::ReplayError::TooLarge {
@@ -191,7 +193,11 @@ fn info(file: &Path, json: bool) -> (String, i32) {
             "DAMAGED chunk   frames {}..{} ({})",
             d.first_frame,
             d.first_frame + d.frames,
-            if d.readable { "content still read" } else { "unreadable" }
+            if d.readable {
+                "content still read"
+            } else {
+                "unreadable"
+            }
         );
     }
     (s, 0)
@@ -363,10 +369,12 @@ fn diff_text(a: &Path, b: &Path, d: &ReplayDiff) -> String {
             let _ = writeln!(s, "  (no field differs)");
         }
         if let Some([ma, mb]) = d.resimulation_matches {
-            let say = |m: Option<bool>| match m {
+            let say = |m: Option<bool>| {
+                match m {
                 Some(true) => "reproduces its recorded checksum",
                 Some(false) => "does NOT reproduce its recorded checksum (that peer diverged from its own inputs)",
                 None => "has no recorded checksum there",
+            }
             };
             let _ = writeln!(s, "re-simulated A {}\nre-simulated B {}", say(ma), say(mb));
         }

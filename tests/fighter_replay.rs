@@ -34,18 +34,34 @@ fn a_recorded_bot_match_plays_back_in_the_window() {
     let file = dir.path().join("match.replay");
     let f = file.to_str().unwrap();
     let (code, out, err) = run_window(&[
-        "--bots", "ai,random", "--fast", "--frames", "300", "--record", f, "--json",
+        "--bots",
+        "ai,random",
+        "--fast",
+        "--frames",
+        "300",
+        "--record",
+        f,
+        "--json",
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let live: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(live["replay"], f);
     let recorded = replay::read_file::<FighterGame>(&file).unwrap();
     assert_eq!(recorded.frames(), 300);
-    assert_eq!(format!("{:032x}", recorded.end.final_checksum), live["checksum"]);
+    assert_eq!(
+        format!("{:032x}", recorded.end.final_checksum),
+        live["checksum"]
+    );
 
     let png = dir.path().join("replay.png");
     let (code, out, err) = run_window(&[
-        "--replay", f, "--fast", "--frames", "300", "--json", "--screenshot",
+        "--replay",
+        f,
+        "--fast",
+        "--frames",
+        "300",
+        "--json",
+        "--screenshot",
         png.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
@@ -65,11 +81,19 @@ fn a_recorded_bot_match_plays_back_in_the_window() {
     let t = dir.path().join("tampered.replay");
     replay::write_file(&t, &tampered).unwrap();
     let (code, out, err) = run_window(&[
-        "--replay", t.to_str().unwrap(), "--fast", "--frames", "300", "--json",
+        "--replay",
+        t.to_str().unwrap(),
+        "--fast",
+        "--frames",
+        "300",
+        "--json",
     ]);
     assert_eq!(code, 1, "{out}{err}");
     let shown: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(shown["checksum_mismatches"].as_u64().unwrap() >= 1, "{shown}");
+    assert!(
+        shown["checksum_mismatches"].as_u64().unwrap() >= 1,
+        "{shown}"
+    );
 }
 
 #[test]

@@ -67,11 +67,17 @@ fn info_verify_and_diff_of_good_replays_exit_0() {
     let (code, out) = tool(&["info", p(&f.a)]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("frames          900"), "{out}");
-    assert!(out.contains(&format!("final_checksum  {}", f.live_final)), "{out}");
+    assert!(
+        out.contains(&format!("final_checksum  {}", f.live_final)),
+        "{out}"
+    );
     assert!(out.contains("result          completed"), "{out}");
     let (code, out) = tool(&["verify", p(&f.a)]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("final_checksum {}", f.live_final)), "{out}");
+    assert!(
+        out.contains(&format!("final_checksum {}", f.live_final)),
+        "{out}"
+    );
     let (code, out) = tool(&["diff", p(&f.a), p(&f.b)]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("SAME: 900 frames"), "{out}");
@@ -94,7 +100,11 @@ fn info_verify_and_diff_of_good_replays_exit_0() {
 fn failed_checks_exit_1_and_name_the_frame() {
     let f = fixture();
     let mut tampered = f.replay.clone();
-    let i = tampered.checksums.iter().position(|(fr, _)| *fr == 420).unwrap();
+    let i = tampered
+        .checksums
+        .iter()
+        .position(|(fr, _)| *fr == 420)
+        .unwrap();
     tampered.checksums[i].1 ^= 1;
     let t = f.write("tampered.replay", &replay::encode(&tampered).unwrap());
     let (code, out) = tool(&["verify", p(&t)]);

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ggrs::InputStatus;
 use rollback::botmatch::{run_pair, PairConfig};
-use rollback::replay::{self, EndReason, RecordSettings, StateSource};
 use rollback::desync::diff_states;
 use rollback::netsim::LinkConditions;
+use rollback::replay::{self, EndReason, RecordSettings, StateSource};
 use rollback::{Game, RunnerConfig, RunnerError, StateHasher, SyncTestRunner};
 
 /// Counts every `step` call in the process: peers that re-simulate a different number of
@@ -216,7 +216,10 @@ fn leaky_pair(record_interval: Option<u32>) -> rollback::botmatch::PairOutcome<L
         record_interval,
         cut: None,
     };
-    run_pair(&cfg, Leaky::default(), |p, g| ((g.frame / 7 + p as u32) % 3) as u8).unwrap()
+    run_pair(&cfg, Leaky::default(), |p, g| {
+        ((g.frame / 7 + p as u32) % 3) as u8
+    })
+    .unwrap()
 }
 
 #[test]
@@ -227,11 +230,20 @@ fn replay_diff_finds_the_first_diverging_frame_and_field() {
     // through the file format, as the `replay diff` command reads them
     let a = replay::decode_for::<Leaky>(&replay::encode(&a.unwrap()).unwrap()).unwrap();
     let b = replay::decode_for::<Leaky>(&replay::encode(&b.unwrap()).unwrap()).unwrap();
-    assert_eq!(a.end.reason, EndReason::Desync { frame: first.frame as u32 });
+    assert_eq!(
+        a.end.reason,
+        EndReason::Desync {
+            frame: first.frame as u32
+        }
+    );
     let d = replay::diff::<Leaky>(&a, &b).unwrap();
     assert!(!d.identical());
     assert!(d.not_same_match.is_none());
-    assert!(d.input_divergence.is_none(), "the inputs agree: {:?}", d.input_divergence);
+    assert!(
+        d.input_divergence.is_none(),
+        "the inputs agree: {:?}",
+        d.input_divergence
+    );
     let c = d.checksum_divergence.expect("checksums diverge");
     assert_eq!(c.frame, first.frame as u32);
     assert_eq!(c.last_agreeing, Some(c.frame - 1));
@@ -294,12 +306,20 @@ fn a_live_desync_writes_the_replay_next_to_the_state() {
     let (event, state_path, replay_path) = &written[0];
     assert_eq!(replay_path.parent(), state_path.parent());
     let r = replay::read_file::<Leaky>(replay_path).unwrap();
-    assert_eq!(r.end.reason, EndReason::Desync { frame: event.frame as u32 });
+    assert_eq!(
+        r.end.reason,
+        EndReason::Desync {
+            frame: event.frame as u32
+        }
+    );
     let d = r
         .described_at(event.frame as u32)
         .expect("the desync state is in the replay");
     assert!(d.fields.iter().any(|(k, _)| k == "noise"));
-    assert_eq!(r.checksum_at(event.frame as u32), Some(event.local_checksum));
+    assert_eq!(
+        r.checksum_at(event.frame as u32),
+        Some(event.local_checksum)
+    );
     let cmd = replay::diff_command(replay_path, &dir.path().join("x"));
     assert!(cmd.starts_with("cargo run --release --example replay -- diff "));
 }

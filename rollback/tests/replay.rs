@@ -89,7 +89,11 @@ fn a_tampered_input_fails_at_the_first_checked_frame_after_it() {
 #[test]
 fn a_tampered_checksum_fails_at_exactly_its_frame() {
     let (mut replay, _) = recorded_match(900, 60, 6);
-    let i = replay.checksums.iter().position(|(f, _)| *f == 420).unwrap();
+    let i = replay
+        .checksums
+        .iter()
+        .position(|(f, _)| *f == 420)
+        .unwrap();
     replay.checksums[i].1 ^= 1;
     let report = replay::verify::<FighterGame>(&round_trip(&replay)).unwrap();
     let m = report.first_mismatch.expect("mismatch");
@@ -116,7 +120,10 @@ fn damage_in_a_middle_chunk_is_located_not_refused() {
     let (replay, _) = recorded_match(2700, 60, 7);
     let bytes = replay::encode(&replay).unwrap();
     let secs = sections(&bytes);
-    assert_eq!(secs.iter().filter(|s| s.1 == codec::SECTION_INPUTS).count(), 3);
+    assert_eq!(
+        secs.iter().filter(|s| s.1 == codec::SECTION_INPUTS).count(),
+        3
+    );
     let (at, _, first, stored) = secs[1];
     assert_eq!(first, 900);
     let mut damaged = bytes.clone();
@@ -152,7 +159,13 @@ fn bad_files_are_clear_errors() {
     // future version
     let mut b = bytes.clone();
     b[8..10].copy_from_slice(&2u16.to_le_bytes());
-    assert!(matches!(fighter_err(&b), ReplayError::UnsupportedVersion { found: 2, supported: 1 }));
+    assert!(matches!(
+        fighter_err(&b),
+        ReplayError::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        }
+    ));
     // damaged header
     let mut b = bytes.clone();
     b[codec::PREAMBLE_BYTES + 3] ^= 1;
@@ -239,7 +252,9 @@ fn synctest_runner_records_confirmed_frames() {
         .unwrap();
     for f in 0..400u32 {
         let i = FighterInput::new(((f / 9) % 128) as u8);
-        runner.advance(&[i, FighterInput::new(((f / 5) % 128) as u8)]).unwrap();
+        runner
+            .advance(&[i, FighterInput::new(((f / 5) % 128) as u8)])
+            .unwrap();
     }
     let replay = runner.take_replay(EndReason::Completed).unwrap();
     assert!(replay.frames() >= 390, "{}", replay.frames());
@@ -248,14 +263,20 @@ fn synctest_runner_records_confirmed_frames() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(
         Some(report.final_checksum),
-        runner.confirmed_checksums().checksum_at(replay.frames() as i32)
+        runner
+            .confirmed_checksums()
+            .checksum_at(replay.frames() as i32)
     );
 }
 
 #[test]
 fn playback_seeks_through_snapshots_and_flags_checksums() {
     let (mut replay, _) = recorded_match(1500, 60, 12);
-    let i = replay.checksums.iter().position(|(f, _)| *f == 1200).unwrap();
+    let i = replay
+        .checksums
+        .iter()
+        .position(|(f, _)| *f == 1200)
+        .unwrap();
     replay.checksums[i].1 ^= 1;
     let expected_900 = replay::simulate_to::<FighterGame>(&replay, 900).unwrap();
     let mut p = Playback::<FighterGame>::load(replay).unwrap();
@@ -323,7 +344,9 @@ fn scripted_human_like_input_size() {
     let bytes = replay::encode(&replay).unwrap();
     eprintln!("one minute, scripted bots: {} B", bytes.len());
     assert!(bytes.len() <= 4096);
-    assert!(replay::verify::<FighterGame>(&round_trip(&replay)).unwrap().ok());
+    assert!(replay::verify::<FighterGame>(&round_trip(&replay))
+        .unwrap()
+        .ok());
 }
 
 proptest! {
@@ -362,13 +385,22 @@ proptest! {
 fn fuzz_seeds_decode() {
     let short = |frames, interval, chunk| {
         let mut game = FighterGame::new(2);
-        let mut rec = ReplayRecorder::for_game(&game, 2, 2, 60, RecordSettings {
-            checksum_interval: interval,
-            ..RecordSettings::default()
-        });
+        let mut rec = ReplayRecorder::for_game(
+            &game,
+            2,
+            2,
+            60,
+            RecordSettings {
+                checksum_interval: interval,
+                ..RecordSettings::default()
+            },
+        );
         rec.record_frame(0, game.checksum(), &[]);
         for f in 0..frames {
-            let i = [FighterInput::new((f / 5 % 97) as u8), FighterInput::new((f / 3 % 11) as u8)];
+            let i = [
+                FighterInput::new((f / 5 % 97) as u8),
+                FighterInput::new((f / 3 % 11) as u8),
+            ];
             game.step(&i.map(|i| (i, InputStatus::Confirmed)));
             rec.record_frame(f + 1, game.checksum(), &i);
         }

@@ -7,8 +7,8 @@ use rollback::bot::{Bot, RandomBot, ReactiveBot};
 use rollback::clock::VirtualClock;
 use rollback::fighter::FighterGame;
 use rollback::netsim::{LinkConditions, SimNetwork};
-use rollback::session::{P2PRunner, RunnerOptions, SpectatorRunner};
 use rollback::replay::{self, EndReason, RecordSettings};
+use rollback::session::{P2PRunner, RunnerOptions, SpectatorRunner};
 use rollback::RunnerConfig;
 
 #[test]
@@ -85,7 +85,11 @@ fn spectator_follows_the_host_with_identical_checksums() {
     assert!(spec_replay.frames() >= 400 && host_replay.frames() >= 300);
     let common = spec_replay.frames().min(host_replay.frames());
     for f in 0..common {
-        assert_eq!(spec_replay.inputs_at(f), host_replay.inputs_at(f), "frame {f}");
+        assert_eq!(
+            spec_replay.inputs_at(f),
+            host_replay.inputs_at(f),
+            "frame {f}"
+        );
     }
     let v = replay::verify::<FighterGame>(&spec_replay).unwrap();
     assert!(v.ok(), "{v:?}");

@@ -277,13 +277,15 @@ impl App {
         let mut error = None;
         let mut net = None;
         let phase = match &mode {
-            Mode::Local { sides } => match LocalSim::new(*sides, args.synctest, args.record.as_deref()) {
-                Ok(sim) => Phase::Local(Box::new(sim)),
-                Err(e) => {
-                    error = Some(e);
-                    Phase::Connecting
+            Mode::Local { sides } => {
+                match LocalSim::new(*sides, args.synctest, args.record.as_deref()) {
+                    Ok(sim) => Phase::Local(Box::new(sim)),
+                    Err(e) => {
+                        error = Some(e);
+                        Phase::Connecting
+                    }
                 }
-            },
+            }
             Mode::Online { config, .. } => {
                 match NetHandle::start(config.clone()) {
                     Ok(handle) => net = Some(handle),

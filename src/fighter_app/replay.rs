@@ -14,7 +14,9 @@ use std::time::Instant;
 use macroquad::input::{is_key_pressed, is_quit_requested, prevent_quit, KeyCode};
 use macroquad::window::next_frame;
 use rollback::fighter::{FighterGame, FighterInput};
-use rollback::replay::{self, EndReason, Playback, PlaybackControl, RecordSettings, ReplayRecorder};
+use rollback::replay::{
+    self, EndReason, Playback, PlaybackControl, RecordSettings, ReplayRecorder,
+};
 use rollback::Game;
 use serde::Serialize;
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{BotKind, DesyncInfo};
-use crate::netsim::LinkStats;
 use crate::fighter::FighterInput;
+use crate::netsim::LinkStats;
 use crate::replay::Replay;
 use crate::stats::RollbackStats;
 

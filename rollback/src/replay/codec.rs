@@ -36,7 +36,9 @@ pub enum ReplayError {
     #[error("not a netplay replay (bad magic number)")]
     BadMagic,
     /// The file was written by a newer (or unknown) format version.
-    #[error("replay format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "replay format version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
@@ -112,7 +114,8 @@ fn bincode_limited<const N: usize>() -> impl bincode::config::Config {
 }
 
 fn ser<T: Serialize>(v: &T) -> Result<Vec<u8>, ReplayError> {
-    bincode::serde::encode_to_vec(v, bincode_config()).map_err(|e| ReplayError::Encode(e.to_string()))
+    bincode::serde::encode_to_vec(v, bincode_config())
+        .map_err(|e| ReplayError::Encode(e.to_string()))
 }
 
 fn deflate(raw: &[u8]) -> Vec<u8> {
@@ -212,7 +215,13 @@ pub fn encode_with_chunk<I: Copy + Serialize>(
     for d in &replay.described {
         push_section(&mut out, SECTION_DESCRIBED, d.frame, 0, &ser(d)?);
     }
-    push_section(&mut out, SECTION_END, replay.end.frames, 0, &ser(&replay.end)?);
+    push_section(
+        &mut out,
+        SECTION_END,
+        replay.end.frames,
+        0,
+        &ser(&replay.end)?,
+    );
     Ok(out)
 }
 
@@ -418,7 +427,10 @@ fn parse_chunk<I: Copy + DeserializeOwned>(
     let mut r = Reader { bytes: raw, pos: 0 };
     let e = |e: ReplayError| e.to_string();
     let count = r.varint("checksum count").map_err(e)?;
-    if count.checked_mul(17).is_none_or(|n| n > r.remaining() as u64) {
+    if count
+        .checked_mul(17)
+        .is_none_or(|n| n > r.remaining() as u64)
+    {
         return Err(format!("{count} checksums do not fit the chunk"));
     }
     let mut sums = Vec::with_capacity(count as usize);
@@ -526,9 +538,8 @@ pub fn decode<I: Copy + DeserializeOwned>(bytes: &[u8]) -> Result<Replay<I>, Rep
                         limit: u64::from(MAX_FRAMES),
                     });
                 }
-                let parsed = inflate(&s).and_then(|raw| {
-                    parse_chunk::<I>(&raw, next_frame, s.frames, players)
-                });
+                let parsed = inflate(&s)
+                    .and_then(|raw| parse_chunk::<I>(&raw, next_frame, s.frames, players));
                 match parsed {
                     Ok((sums, chunk_inputs)) if s.intact || inputs_complete => {
                         if !s.intact {

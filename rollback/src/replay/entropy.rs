@@ -166,7 +166,6 @@ fn run_context(run: usize) -> usize {
     run.min(RUN_CONTEXTS - 1)
 }
 
-
 /// Compresses one column of bytes.
 pub(crate) fn compress(column: &[u8]) -> Vec<u8> {
     let mut model = Model::new();

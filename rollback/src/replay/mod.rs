@@ -37,9 +37,7 @@ pub use verify::{
 };
 
 /// Reads and decodes a replay file of game `G` (checks id and version hash).
-pub fn read_file<G: crate::Game>(
-    path: &std::path::Path,
-) -> Result<Replay<G::Input>, ReadError> {
+pub fn read_file<G: crate::Game>(path: &std::path::Path) -> Result<Replay<G::Input>, ReadError> {
     let meta = std::fs::metadata(path)?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(ReplayError::TooLarge {

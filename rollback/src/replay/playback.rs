@@ -125,7 +125,14 @@ impl<G: Game> Playback<G> {
             return false;
         }
         let next = self.frame + 1;
-        if run_frames(&mut self.state, &self.replay, self.frame, next, &mut self.buf) != next {
+        if run_frames(
+            &mut self.state,
+            &self.replay,
+            self.frame,
+            next,
+            &mut self.buf,
+        ) != next
+        {
             return false;
         }
         self.frame = next;

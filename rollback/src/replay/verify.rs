@@ -262,9 +262,15 @@ fn same_match<I>(a: &Replay<I>, b: &Replay<I>) -> Option<String> {
     let (ha, hb) = (&a.header, &b.header);
     let checks = [
         (ha.game_id == hb.game_id, "game ids differ"),
-        (ha.game_version == hb.game_version, "game version hashes differ"),
+        (
+            ha.game_version == hb.game_version,
+            "game version hashes differ",
+        ),
         (ha.players == hb.players, "player counts differ"),
-        (ha.initial_state == hb.initial_state, "initial states differ"),
+        (
+            ha.initial_state == hb.initial_state,
+            "initial states differ",
+        ),
         (ha.seed == hb.seed, "seeds differ"),
         (ha.match_id == hb.match_id, "match ids differ"),
     ];

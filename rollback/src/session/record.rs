@@ -45,7 +45,9 @@ impl<I: Copy + Default> Recording<I> {
             return;
         }
         match self.ring.get(self.slot(frame - 1)) {
-            Some((sf, inputs)) if *sf == frame - 1 => self.recorder.record_frame(f, checksum, inputs),
+            Some((sf, inputs)) if *sf == frame - 1 => {
+                self.recorder.record_frame(f, checksum, inputs)
+            }
             _ => {
                 self.missing_inputs += 1;
                 self.recorder.record_frame(f, checksum, &[]);
@@ -69,7 +71,8 @@ impl<G: Game> SessionCore<G> {
                 "recording must start before the first frame".into(),
             ));
         }
-        let mut recorder = ReplayRecorder::for_game(&self.game, players, input_delay, fps, settings);
+        let mut recorder =
+            ReplayRecorder::for_game(&self.game, players, input_delay, fps, settings);
         recorder.set_recorded_by(recorded_by);
         let mut rec = Recording {
             recorder,
@@ -108,7 +111,10 @@ impl<G: Game> SessionCore<G> {
     pub(crate) fn take_replay(&mut self, reason: EndReason) -> Option<Replay<G::Input>> {
         self.recording.take().map(|r| {
             if r.missing_inputs > 0 {
-                tracing::warn!(frames = r.missing_inputs, "replay: confirmed frames without stored inputs");
+                tracing::warn!(
+                    frames = r.missing_inputs,
+                    "replay: confirmed frames without stored inputs"
+                );
             }
             r.recorder.finish(reason)
         })

@@ -155,7 +155,8 @@ where
         fps: u32,
         settings: crate::replay::RecordSettings,
     ) -> Result<(), RunnerError> {
-        self.core.start_recording(2, input_delay, fps, None, settings)
+        self.core
+            .start_recording(2, input_delay, fps, None, settings)
     }
 
     /// The recorder, if recording.

@@ -97,7 +97,8 @@ impl<G: Game> SyncTestRunner<G> {
         settings: crate::replay::RecordSettings,
     ) -> Result<(), RunnerError> {
         let (players, delay, fps) = (self.players, self.input_delay, self.fps);
-        self.core.start_recording(players, delay, fps, None, settings)
+        self.core
+            .start_recording(players, delay, fps, None, settings)
     }
 
     /// The recorder, if recording.
