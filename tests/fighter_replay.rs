@@ -1,5 +1,6 @@
 //! `fighter --record` and `fighter --replay` in a real window under Xvfb: a bot match is
 //! recorded, played back to the recorded checksum, and a tampered replay exits 1.
+#![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

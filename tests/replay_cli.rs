@@ -1,5 +1,6 @@
 //! The `replay` tool's exit codes and messages: 0 for a good replay / no divergence, 1 for
 //! a failed check or an unusable file, 2 for bad flags.
+#![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use std::path::{Path, PathBuf};
 

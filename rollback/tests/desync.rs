@@ -219,7 +219,7 @@ fn leaky_pair(record_interval: Option<u32>) -> rollback::botmatch::PairOutcome<L
     run_pair(&cfg, Leaky::default(), |p, g| {
         ((g.frame / 7 + p as u32) % 3) as u8
     })
-    .unwrap()
+    .expect("the pair plays")
 }
 
 #[test]

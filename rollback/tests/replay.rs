@@ -1,6 +1,7 @@
 //! Replays: a recorded bot match verifies to the live final checksum; tampered inputs and
 //! checksums are found at their frame; damaged, truncated and hostile files are typed
 //! errors; playback seeks through its snapshots.
+#![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use std::time::Duration;
 
