@@ -554,7 +554,15 @@ pub fn decode<I: Copy + DeserializeOwned>(bytes: &[u8]) -> Result<Replay<I>, Rep
                         }
                         checksums.extend(sums);
                     }
-                    Ok(_) => {}
+                    Ok((sums, _)) => {
+                        // damaged, after an unreadable chunk: listed, inputs unused
+                        damage.push(ChunkDamage {
+                            first_frame: next_frame,
+                            frames: s.frames,
+                            readable: true,
+                        });
+                        checksums.extend(sums);
+                    }
                     Err(reason) if s.intact => return Err(corrupt(reason)),
                     Err(_) => {
                         damage.push(ChunkDamage {
