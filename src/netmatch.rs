@@ -93,6 +93,12 @@ pub struct PlayOutcome {
     pub mean_confirm_lag: f64,
     /// Last ping ggrs measured.
     pub ping_ms: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `--input-delay auto`).
+    pub input_delay: usize,
+    /// Times the opponent's packets stopped for ≥ 1 s or the link was re-established.
+    pub interruptions: u64,
+    /// How long each interruption lasted, ms.
+    pub resumed_after_ms: Vec<u64>,
     /// Match leader at the target frame (`p0`, `p1`, `draw`).
     pub winner: String,
     /// Wall time of the match.
@@ -160,6 +166,7 @@ pub async fn play(
     let mut signaling_lost = false;
     let (mut lag_sum, mut lag_samples) = (0i64, 0i64);
     let mut next_frame_at = tokio::time::Instant::now();
+    let mut round = runner.game().round;
     loop {
         while let Some(event) = link.try_event() {
             match event {
@@ -195,6 +202,11 @@ pub async fn play(
                 FrameOutcome::Ended(reason) => link_closed = Some(reason.to_string()),
             }
             write_desync_states(&mut runner, player, config.desync_dir.as_deref());
+            if runner.game().round != round {
+                // between rounds: the input delay may follow the latest RTT (`auto` only)
+                round = runner.game().round;
+                runner.retune_input_delay().map_err(|e| e.to_string())?;
+            }
             let stats = runner.stats();
             on_progress(Progress {
                 frame: runner.current_frame(),
@@ -243,6 +255,9 @@ pub async fn play(
             0.0
         },
         ping_ms: stats.network.ping_ms,
+        input_delay: stats.input_delay,
+        interruptions: stats.interruptions,
+        resumed_after_ms: stats.resumed_after_ms.clone(),
         winner,
         seconds: started.elapsed().as_secs_f64(),
         signaling_lost,

@@ -116,6 +116,8 @@ pub mod codec;
 pub mod connection;
 pub mod error;
 pub mod packet;
+#[cfg(feature = "prost")]
+pub mod relay;
 pub mod server;
 pub mod tracker;
 pub mod transport;

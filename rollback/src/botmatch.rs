@@ -342,8 +342,10 @@ pub struct MatchConfig {
     pub frames: u32,
     /// Link conditions, both directions.
     pub link: LinkConditions,
-    /// Input delay.
+    /// Input delay (with `auto_input_delay`: the fallback when nothing was measured).
     pub input_delay: usize,
+    /// Pick the delay at sync from the measured RTT ([`crate::session::InputDelay::Auto`]).
+    pub auto_input_delay: bool,
     /// Prediction window.
     pub max_prediction: usize,
     /// Seed for the network, the bots and the game's PRNG.
@@ -364,6 +366,7 @@ impl Default for MatchConfig {
             frames: DEFAULT_MATCH_FRAMES,
             link: LinkConditions::ideal(),
             input_delay: crate::session::DEFAULT_INPUT_DELAY,
+            auto_input_delay: false,
             max_prediction: crate::session::DEFAULT_MAX_PREDICTION,
             seed: 1,
             bots: [BotKind::Ai, BotKind::Random],
@@ -379,6 +382,7 @@ impl MatchConfig {
     pub fn runner_config(&self) -> RunnerConfig {
         RunnerConfig {
             input_delay: self.input_delay,
+            auto_input_delay: self.auto_input_delay,
             max_prediction: self.max_prediction,
             desync_interval: self.desync_interval,
             disconnect_timeout: VIRTUAL_DISCONNECT_TIMEOUT,
@@ -437,13 +441,13 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         first_desync: out.first_desync,
         physical_limit_depth: physical_limit_depth(
             cfg.link.latency,
-            cfg.input_delay,
+            out.stats[0].input_delay,
             crate::session::DEFAULT_FPS,
         ),
         latency_ms: cfg.link.latency.as_secs_f64() * 1e3,
         jitter_ms: cfg.link.jitter.as_secs_f64() * 1e3,
         loss: cfg.link.loss,
-        input_delay: cfg.input_delay,
+        input_delay: out.stats[0].input_delay,
         max_prediction: cfg.max_prediction,
         virtual_seconds,
         wall_seconds,

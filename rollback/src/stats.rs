@@ -66,12 +66,21 @@ pub struct RollbackStats {
     pub snapshot_ns: u64,
     /// Time inside ggrs and the runner itself, ns (total `advance` time minus the above).
     pub engine_ns: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `auto`).
+    pub input_delay: usize,
+    /// Mean round-trip time to the opponent measured on the runner's clock, µs (ggrs's
+    /// probes; includes both peers' polling delay).
+    pub rtt_us: u64,
+    /// Jitter of that round-trip time (mean absolute deviation), µs.
+    pub rtt_jitter_us: u64,
     /// Times the opponent went silent for ≥ 1 s or the transport reported "resuming"
     /// (see [`crate::session::LinkStatus`]).
     pub interruptions: u64,
     /// How long each interruption that ended lasted, ms (the first
     /// [`MAX_RESUMES_KEPT`] are kept).
     pub resumed_after_ms: Vec<u64>,
+    /// ggrs sessions restarted from a confirmed frame.
+    pub restarts: u64,
     /// ggrs events seen.
     pub events: EventCounts,
     /// Last network figures from ggrs (for the first remote).

@@ -10,7 +10,9 @@ use macroquad::input::{is_key_down, is_key_pressed, is_quit_requested, prevent_q
 use macroquad::window::next_frame;
 use peer::{MatchEvent, MatchInfo, PeerId, TransportStats};
 use rollback::fighter::FighterGame;
-use rollback::session::{FrameOutcome, FramePacer, P2PRunner, RunnerConfig, SyncTestRunner};
+use rollback::session::{
+    FrameOutcome, FramePacer, InputDelay, P2PRunner, RunnerConfig, SyncTestRunner,
+};
 use rollback::Game;
 
 use super::cli::{Args, Mode};
@@ -32,6 +34,8 @@ pub struct RunResult {
     pub report: FighterReport,
     /// Process exit code (0 ok, 1 failed match / error).
     pub code: u8,
+    /// Whether the error was already printed to stderr when it happened.
+    pub error_printed: bool,
 }
 
 /// Errors reported before any window opens.
@@ -108,7 +112,7 @@ pub fn run(args: Args) -> u8 {
     } else {
         println!("{}", result.report.summary());
     }
-    if let Some(error) = &result.report.error {
+    if let (Some(error), false) = (&result.report.error, result.error_printed) {
         eprintln!("fighter: {error}");
     }
     result.code
@@ -124,6 +128,8 @@ fn synctest_runner() -> Result<SyncTestRunner<FighterGame>, String> {
     let config = RunnerConfig {
         check_distance: SYNCTEST_DEPTH,
         max_prediction: SYNCTEST_DEPTH + 1,
+        // local players: no delay, as in the plain local game
+        input_delay: 0,
         ..RunnerConfig::default()
     };
     SyncTestRunner::new(config, FighterGame::new(GAME_SEED), 2).map_err(|e| e.to_string())
@@ -235,6 +241,7 @@ struct App {
     sim_draw_us: Vec<u32>,
     loop_us: Vec<u32>,
     error: Option<String>,
+    error_printed: bool,
     link_closed: Option<String>,
     signaling_lost: bool,
     done: bool,
@@ -288,6 +295,7 @@ impl App {
             loop_us: Vec::new(),
             done: error.is_some(),
             error,
+            error_printed: false,
             link_closed: None,
             signaling_lost: false,
             started: Instant::now(),
@@ -320,6 +328,11 @@ impl App {
                 self.sim_draw_us.push(micros(sim_draw));
             }
             self.idle();
+            // a second network poll per drawn frame: ggrs's ping and acks do not wait for
+            // a slow present
+            if let Phase::Online(sim) = &mut self.phase {
+                sim.runner.poll();
+            }
             next_frame().await;
             let now = Instant::now();
             if self.loop_us.len() < MAX_SAMPLES {
@@ -454,8 +467,8 @@ impl App {
                     self.end_online();
                     return;
                 }
-                if sim.runner.is_disconnected() {
-                    self.link_ended("opponent disconnected (ggrs timeout)".into());
+                if let Some(reason) = sim.runner.end_reason() {
+                    self.link_ended(reason.to_string());
                     return;
                 }
                 let unattended = matches!(
@@ -491,8 +504,8 @@ impl App {
                             sim.lag_samples += 1;
                         }
                         Ok(FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing) => {}
-                        Ok(FrameOutcome::Disconnected) => {
-                            self.link_ended("ggrs: opponent disconnected".into());
+                        Ok(FrameOutcome::Ended(reason)) => {
+                            self.link_ended(reason.to_string());
                             break;
                         }
                         Err(e) => {
@@ -555,7 +568,7 @@ impl App {
                     None => Controller::Human(vec![Layout::LEFT, Layout::RIGHT]),
                 };
                 match P2PRunner::new(
-                    RunnerConfig::default(),
+                    online_runner_config(),
                     FighterGame::new(GAME_SEED),
                     socket,
                     player,
@@ -607,7 +620,8 @@ impl App {
             }
             NetEvent::Failed(e) => {
                 eprintln!("fighter: {e}");
-                self.error = Some(e.clone());
+                self.error_printed = self.error.is_none();
+                self.error.get_or_insert(e.clone());
                 self.status_lines.push(e);
                 let unattended = matches!(
                     self.mode,
@@ -660,7 +674,7 @@ impl App {
                     ),
                     ping_ms: Some(stats.network.ping_ms),
                     frames_ahead: sim.runner.frames_ahead(),
-                    input_delay: RunnerConfig::default().input_delay,
+                    input_delay: sim.runner.input_delay(),
                     rollbacks: stats.rollbacks,
                     stalls: stats.stalls,
                     loss_per_mille: Some(sim.transport.loss_per_mille),
@@ -677,7 +691,7 @@ impl App {
             Phase::Local(sim) => {
                 let (title, rollbacks) = match &sim.runner {
                     LocalRunner::SyncTest(r) => (
-                        format!("local synctest: {SYNCTEST_DEPTH}-frame rollback every frame"),
+                        format!("synctest: {SYNCTEST_DEPTH}-frame rollbacks"),
                         r.stats().rollbacks,
                     ),
                     LocalRunner::Plain(_) => ("local: no network".to_owned(), 0),
@@ -890,6 +904,9 @@ impl App {
                         0.0
                     },
                     ping_ms: stats.network.ping_ms,
+                    input_delay: stats.input_delay,
+                    interruptions: stats.interruptions,
+                    resumed_after_ms: stats.resumed_after_ms.clone(),
                     winner,
                     seconds,
                     signaling_lost: self.signaling_lost,
@@ -906,19 +923,32 @@ impl App {
         };
         report.error = self.error.clone();
         report.frame_time_us = frame_times;
-        let ok = report.error.is_none()
-            && report.desyncs == 0
-            && match self.mode {
-                Mode::Online { .. } => report.completed,
-                Mode::Local { .. } => true,
-            };
+        // an unattended run or one with --frames must play its match; a person who closes
+        // the window or leaves has not failed
+        let must_complete = matches!(
+            self.mode,
+            Mode::Online {
+                unattended: true,
+                ..
+            }
+        ) || (matches!(self.mode, Mode::Online { .. }) && target.is_some());
+        let ok =
+            report.error.is_none() && report.desyncs == 0 && (report.completed || !must_complete);
         RunResult {
             code: if ok { 0 } else { 1 },
             report,
+            error_printed: self.error_printed,
         }
     }
 }
 
 fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// Runner settings of an online match: the input delay tunes itself (`auto`).
+fn online_runner_config() -> RunnerConfig {
+    let mut config = RunnerConfig::default();
+    InputDelay::Auto.configure(&mut config);
+    config
 }

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn default_is_human_against_the_ai() {
-        let mode = parse(&[]).and_then(|a| Ok(a.mode())).ok();
+        let mode = parse(&[]).map(|a| a.mode()).ok();
         assert!(matches!(
             mode,
             Some(Ok(Mode::Local {

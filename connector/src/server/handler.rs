@@ -92,6 +92,12 @@ impl RequestContext {
         self.reply_with_code(Packet::empty(self.reply_msg_id()), error_code)
     }
 
+    /// Replies with `packet` **and** a non-zero header error code (PlayHouse answers a failed
+    /// authentication this way: the reply message plus the code).
+    pub fn reply_with_error(&self, packet: Packet, error_code: u16) -> bool {
+        self.reply_with_code(packet, error_code)
+    }
+
     fn reply_with_code(&self, packet: Packet, error_code: u16) -> bool {
         if self.seq == 0 {
             return false;

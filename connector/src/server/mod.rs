@@ -8,7 +8,13 @@
 //! number of connections, and graceful shutdown.
 
 pub mod handler;
+#[cfg(feature = "prost")]
+pub mod http;
 mod listener;
+#[cfg(feature = "prost")]
+pub mod playhouse;
+#[cfg(feature = "prost")]
+pub mod relay;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -64,6 +70,9 @@ pub struct ServerConfig {
     /// Bytes queued for one session's socket ([`DEFAULT_MAX_QUEUED_BYTES_PER_SESSION`]); a
     /// client that stops reading is disconnected when its queue would grow past it.
     pub max_queued_bytes_per_session: usize,
+    /// Close a session that sends nothing (not even a heartbeat) for this long (`None`:
+    /// never, the default).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +87,7 @@ impl Default for ServerConfig {
             max_stages: DEFAULT_MAX_STAGES,
             max_stage_members: DEFAULT_MAX_STAGE_MEMBERS,
             max_queued_bytes_per_session: DEFAULT_MAX_QUEUED_BYTES_PER_SESSION,
+            idle_timeout: None,
         }
     }
 }
@@ -136,8 +146,14 @@ pub struct ServerStats {
     pub active_sessions: usize,
 }
 
+/// Called with a session's id when it ends.
+pub(crate) type SessionHook = Arc<dyn Fn(u64) + Send + Sync>;
+
 pub(crate) struct ServerShared {
     pub(crate) config: ServerConfig,
+    /// msgIds besides `config.auth_msg_id` that authenticate a session (the relay join).
+    pub(crate) extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
     pub(crate) handlers: HashMap<String, Handler>,
     pub(crate) fallback: Option<Handler>,
     pub(crate) stats: Counters,
@@ -192,8 +208,17 @@ impl ServerShared {
         session
     }
 
+    /// Whether `msg_id` authenticates a session.
+    pub(crate) fn is_auth_msg(&self, msg_id: &str) -> bool {
+        self.config.auth_msg_id.as_deref() == Some(msg_id)
+            || self.extra_auth.iter().any(|m| m == msg_id)
+    }
+
     pub(crate) fn unregister(&self, id: u64) {
         lock(&self.sessions).remove(&id);
+        for hook in &self.on_session_closed {
+            hook(id);
+        }
         let mut stages = lock(&self.stages);
         stages.retain(|_, members| {
             members.remove(&id);
@@ -286,6 +311,14 @@ pub struct PlayServerBuilder {
     fallback: Option<Handler>,
     tcp: Option<SocketAddr>,
     ws: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    http: Option<(SocketAddr, http::HttpRoutes)>,
+    #[cfg(feature = "prost")]
+    https: Option<(SocketAddr, http::HttpRoutes, http::TlsConfig)>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
+    extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
 }
 
 impl std::fmt::Debug for PlayServerBuilder {
@@ -309,6 +342,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The TLS certificate or key is unusable.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 impl PlayServerBuilder {
@@ -320,7 +356,36 @@ impl PlayServerBuilder {
             fallback: None,
             tcp: None,
             ws: None,
+            #[cfg(feature = "prost")]
+            http: None,
+            #[cfg(feature = "prost")]
+            https: None,
+            #[cfg(feature = "prost")]
+            relay: None,
+            extra_auth: Vec::new(),
+            on_session_closed: Vec::new(),
         }
+    }
+
+    /// Listens for HTTP clients on `addr`: `routes` answer plain requests, and a WebSocket
+    /// upgrade at the configured path becomes a play session (as PlayHouse serves `/ws` on
+    /// its HTTP port).
+    #[cfg(feature = "prost")]
+    pub fn http(mut self, addr: SocketAddr, routes: http::HttpRoutes) -> Self {
+        self.http = Some((addr, routes));
+        self
+    }
+
+    /// Like [`http`](Self::http) over TLS: HTTPS routes and `wss` at the WebSocket path.
+    #[cfg(feature = "prost")]
+    pub fn https(
+        mut self,
+        addr: SocketAddr,
+        routes: http::HttpRoutes,
+        tls: http::TlsConfig,
+    ) -> Self {
+        self.https = Some((addr, routes, tls));
+        self
     }
 
     /// Registers the handler for `msg_id`.
@@ -376,8 +441,20 @@ impl PlayServerBuilder {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        #[cfg(feature = "prost")]
+        let http = match self.http {
+            Some((a, routes)) => Some((bind(a).await?, routes)),
+            None => None,
+        };
+        #[cfg(feature = "prost")]
+        let https = match self.https {
+            Some((a, routes, tls)) => Some((bind(a).await?, routes, tls)),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             config: self.config,
+            extra_auth: self.extra_auth,
+            on_session_closed: self.on_session_closed,
             handlers: self.handlers,
             fallback: self.fallback,
             stats: Counters::default(),
@@ -403,10 +480,36 @@ impl PlayServerBuilder {
                 .tasks
                 .spawn(listener::accept_ws(handle.clone(), l));
         }
+        #[cfg(feature = "prost")]
+        let http_addr = http.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        #[cfg(not(feature = "prost"))]
+        let http_addr = None;
+        #[cfg(feature = "prost")]
+        if let Some((l, routes)) = http {
+            handle
+                .shared
+                .tasks
+                .spawn(http::accept_http(handle.clone(), l, routes));
+        }
+        #[cfg(feature = "prost")]
+        let https_addr = https.as_ref().and_then(|(l, _, _)| l.local_addr().ok());
+        #[cfg(not(feature = "prost"))]
+        let https_addr = None;
+        #[cfg(feature = "prost")]
+        if let Some((l, routes, tls)) = https {
+            handle
+                .shared
+                .tasks
+                .spawn(http::accept_https(handle.clone(), l, routes, tls));
+        }
         Ok(PlayServer {
             handle,
             tcp_addr,
             ws_addr,
+            http_addr,
+            https_addr,
+            #[cfg(feature = "prost")]
+            relay: self.relay,
         })
     }
 }
@@ -418,9 +521,19 @@ pub struct PlayServer {
     handle: ServerHandle,
     tcp_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
 }
 
 impl PlayServer {
+    /// The relay stage state, when the relay is enabled.
+    #[cfg(feature = "prost")]
+    pub fn relay(&self) -> Option<&Arc<relay::RelayState>> {
+        self.relay.as_ref()
+    }
+
     /// A builder.
     pub fn builder(config: ServerConfig) -> PlayServerBuilder {
         PlayServerBuilder::new(config)
@@ -434,6 +547,16 @@ impl PlayServer {
     /// The bound WebSocket address.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
+    }
+
+    /// The bound HTTP address (which also serves WebSocket at the WebSocket path).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The bound HTTPS address (which also serves `wss` at the WebSocket path).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The WebSocket URL path.

@@ -21,6 +21,7 @@ pub struct SessionHandle {
     out: Arc<Outbox>,
     closed: CancellationToken,
     authenticated: Arc<AtomicBool>,
+    account_id: Arc<std::sync::Mutex<Option<String>>>,
     compression: Option<CompressionPolicy>,
 }
 
@@ -36,6 +37,7 @@ impl SessionHandle {
             out,
             closed: CancellationToken::new(),
             authenticated: Arc::new(AtomicBool::new(authenticated)),
+            account_id: Arc::default(),
             compression,
         }
     }
@@ -48,6 +50,32 @@ impl SessionHandle {
     /// Whether the session authenticated (always true when no auth msgId is configured).
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// The account id set on authentication (PlayHouse's `ActorLink.AccountId`).
+    pub fn account_id(&self) -> Option<String> {
+        self.account_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the account id (a handler does it while authenticating the session).
+    pub fn set_account_id(&self, account_id: impl Into<String>) {
+        *self
+            .account_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(account_id.into());
+    }
+
+    /// Bytes waiting for this session's socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued_bytes()
+    }
+
+    /// Whether the session is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
     }
 
     pub(crate) fn mark_authenticated(&self) {
@@ -110,13 +138,23 @@ pub(crate) async fn serve<T: Transport>(server: ServerHandle, transport: T) {
     let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
     let limits = shared.config.limits();
     let mut writer_done = false;
+    let idle_timeout = shared.config.idle_timeout;
+    let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(3600)));
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             _ = session.closed.cancelled() => break,
             res = &mut writer_task, if !writer_done => { writer_done = true; let _ = res; break }
+            _ = &mut idle, if idle_timeout.is_some() => {
+                tracing::info!(session = session.id, "idle timeout, closing the session");
+                break;
+            }
             read = reader.read_into(&mut buf) => match read {
                 Ok(n) if n > 0 => {
+                    if let Some(t) = idle_timeout {
+                        idle.as_mut().reset(tokio::time::Instant::now() + t);
+                    }
                     shared.stats.add_bytes(n);
                     session.out.cork(); // replies to this read go out in one write
                     let keep = drain_packets(&server, &session, &mut buf, &limits);
@@ -169,8 +207,7 @@ fn drain_packets(
 fn on_packet(server: &ServerHandle, session: &SessionHandle, p: ClientPacket) -> bool {
     let shared = &server.shared;
     shared.stats.packet();
-    let auth = shared.config.auth_msg_id.as_deref();
-    let is_auth = auth == Some(p.msg_id.as_str());
+    let is_auth = shared.is_auth_msg(&p.msg_id);
     if !session.is_authenticated() && !is_auth {
         tracing::info!(session = session.id, msg_id = %p.msg_id, "message before authentication, closing");
         shared.stats.auth_violation();

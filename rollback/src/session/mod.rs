@@ -51,9 +51,11 @@
 //! [`RollbackStats::resumed_after_ms`].
 
 mod core;
+mod delay;
 mod link;
 mod p2p;
 mod pacer;
+mod rtt;
 mod spectator;
 mod synctest;
 mod tap;
@@ -68,6 +70,7 @@ use thiserror::Error;
 use crate::game::Game;
 pub use crate::stats::RollbackStats;
 pub use core::{ConfirmedLog, DesyncEvent};
+pub use delay::{auto_input_delay, InputDelay, AUTO_DELAY_CAP};
 pub use link::{EndReason, LinkState, LinkStatus, INTERRUPTION_THRESHOLD};
 pub use p2p::{BoxedSocket, P2PRunner, RunnerOptions};
 pub use pacer::{FramePacer, DEFAULT_MAX_CATCH_UP};
@@ -106,8 +109,13 @@ pub const MAX_INPUT_DELAY: usize = 16;
 /// Settings of a runner, validated by [`RunnerConfig::validate`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerConfig {
-    /// Local input delay in frames.
+    /// Local input delay in frames (with `auto_input_delay`: the fallback when nothing was
+    /// measured).
     pub input_delay: usize,
+    /// Pick the input delay at sync from the measured RTT and jitter
+    /// ([`auto_input_delay`]; see [`InputDelay`]). Off by default in the library; the
+    /// `bot` and `demo` examples turn it on.
+    pub auto_input_delay: bool,
     /// Prediction window (≥ 1; lockstep is not supported by the runners).
     pub max_prediction: usize,
     /// Frames per second.
@@ -144,6 +152,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             input_delay: DEFAULT_INPUT_DELAY,
+            auto_input_delay: false,
             max_prediction: DEFAULT_MAX_PREDICTION,
             fps: DEFAULT_FPS,
             desync_interval: DEFAULT_DESYNC_INTERVAL,
@@ -237,6 +246,9 @@ pub enum RunnerError {
         /// Frames whose checksums differed.
         mismatched: Vec<i32>,
     },
+    /// [`P2PRunner::restart_from`] was given a frame that is not confirmed and saved.
+    #[error("cannot restart from frame {0}: not a confirmed, saved frame")]
+    CannotRestart(i32),
     /// Writing a desync report failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -11,7 +11,7 @@ use ggrs::{
 };
 
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
-use super::link::{EndReason, LinkState, LinkStatus, LinkWatch, WatchEvent};
+use super::link::{EndReason, LinkStatus, LinkWatch};
 use super::tap::{tap, Tap};
 use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
 use crate::clock::{SharedClock, WallClock};
@@ -19,6 +19,8 @@ use crate::desync;
 use crate::game::Game;
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
+
+mod resume;
 
 /// Optional settings of a [`P2PRunner`].
 #[derive(Debug, Clone)]
@@ -113,39 +115,30 @@ where
             )));
         }
         let remote_player = 1 - local_player;
-        // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
-        // confirmed inputs to spectators before registering the frame's local input, and
-        // the fill frames are not in the local queue yet at that point
-        let delay_trick = options.spectators.is_empty();
-        let builder_delay = if delay_trick { 0 } else { config.input_delay };
-        let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
-            .with_num_players(2)?
-            .with_max_prediction_window(config.max_prediction)
-            .with_input_delay(builder_delay)
-            .with_fps(config.fps as usize)?
-            .with_desync_detection_mode(config.desync_detection())
-            .with_disconnect_timeout(config.ggrs_disconnect_timeout())
-            .with_disconnect_notify_delay(config.disconnect_notify)
-            .add_player(PlayerType::Local, local_player)?
-            .add_player(PlayerType::Remote(remote_addr), remote_player)?;
-        for (i, addr) in options.spectators.into_iter().enumerate() {
-            builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
-        }
-        let boxed: BoxedSocket<A> = Box::new(socket);
-        let (tapped, tap) = tap(boxed);
-        let session = builder.start_p2p_session(tapped)?;
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
+        let built = build_session::<G, A>(
+            &config,
+            Box::new(socket),
+            local_player,
+            remote_addr,
+            options.spectators,
+            clock.clone(),
+        )?;
+        let (session, tap, delay_trick) = built;
+        let builder_delay = if delay_trick { 0 } else { config.input_delay };
         let now = clock.now();
         let watch = LinkWatch::new(now, config.resume_timeout);
+        let mut core = SessionCore::new(
+            game,
+            config.state_ring,
+            config.checksum_log,
+            config.time_sample_every,
+        );
+        core.stats.input_delay = builder_delay;
         Ok(Self {
             session,
             tap,
-            core: SessionCore::new(
-                game,
-                config.state_ring,
-                config.checksum_log,
-                config.time_sample_every,
-            ),
+            core,
             config,
             local_player,
             remote_player,
@@ -208,13 +201,15 @@ where
 
     fn advance_inner(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
         // frame 0 gets the default input; then the real delay is switched on (module docs)
-        let input = if self.core.max_frame == 0 && !self.delay_applied {
+        let input = if self.session.current_frame() == 0 && !self.delay_applied {
             G::Input::default()
         } else {
             if !self.delay_applied {
-                self.session
-                    .set_input_delay(self.local_player, self.config.input_delay)?;
+                let delay = self.pick_input_delay();
+                self.session.set_input_delay(self.local_player, delay)?;
+                self.core.stats.input_delay = delay;
                 self.delay_applied = true;
+                self.refresh_network_stats();
             }
             local_input
         };
@@ -227,7 +222,8 @@ where
         };
         self.drain_events();
         self.watch_link();
-        self.core.confirm_upto(self.session.confirmed_frame());
+        self.core
+            .confirm_upto(self.game_frame(self.session.confirmed_frame()));
         if self.core.max_frame % 60 == 0 {
             self.refresh_network_stats();
         }
@@ -251,34 +247,6 @@ where
         }
     }
 
-    /// Feeds the link watch: packets received, the transport's state, our clock.
-    fn watch_link(&mut self) {
-        if self.ended.is_some() || !self.is_running() {
-            return;
-        }
-        let state = self
-            .link_status
-            .as_ref()
-            .map_or(LinkState::Up, LinkStatus::get);
-        let (_, received) = self.tap.counters();
-        match self.watch.observe(self.clock.now(), received, state) {
-            WatchEvent::None => {}
-            WatchEvent::Interrupted => {
-                tracing::warn!(frame = self.core.frame, "link interrupted: riding it out");
-                self.core.stats.record_interruption();
-            }
-            WatchEvent::Resumed(after) => {
-                let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                tracing::info!(ms, frame = self.core.frame, "link resumed");
-                self.core.stats.record_resume(ms);
-            }
-            WatchEvent::End(reason) => {
-                tracing::warn!(%reason, frame = self.core.frame, "match ended");
-                self.ended = Some(reason);
-            }
-        }
-    }
-
     fn on_stall(&mut self) {
         self.core.stats.stalls += 1;
         let now = self.clock.now();
@@ -294,6 +262,11 @@ where
     }
 
     fn refresh_network_stats(&mut self) {
+        if let Some((rtt, jitter, _)) = self.tap.rtt() {
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            self.core.stats.rtt_us = us(rtt);
+            self.core.stats.rtt_jitter_us = us(jitter);
+        }
         if let Ok(n) = self.session.network_stats(self.remote_player) {
             self.core.stats.network = NetworkFigures {
                 ping_ms: u64::try_from(n.ping).unwrap_or(u64::MAX),
@@ -329,7 +302,7 @@ where
                     ..
                 } => {
                     counts.desyncs_detected += 1;
-                    self.on_desync(frame, local_checksum, remote_checksum);
+                    self.on_desync(self.game_frame(frame), local_checksum, remote_checksum);
                 }
             }
         }
@@ -377,7 +350,7 @@ where
 
     /// The last frame whose inputs are confirmed for all players.
     pub fn confirmed_frame(&self) -> Frame {
-        self.session.confirmed_frame()
+        self.game_frame(self.session.confirmed_frame())
     }
 
     /// The current (possibly predicted) game state.
@@ -449,4 +422,44 @@ where
             None => Ok(false),
         }
     }
+}
+
+/// A started ggrs session, the runner's half of its socket tap, and whether the start-delay
+/// trick is used (no spectators).
+type Built<G, A> = (P2PSession<GgrsConfig<G, A>>, Tap<A>, bool);
+
+/// Builds and starts the ggrs session of a runner.
+fn build_session<G, A>(
+    config: &RunnerConfig,
+    socket: BoxedSocket<A>,
+    local_player: usize,
+    remote_addr: A,
+    spectators: Vec<A>,
+    clock: SharedClock,
+) -> Result<Built<G, A>, RunnerError>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
+    // confirmed inputs to spectators before registering the frame's local input, and
+    // the fill frames are not in the local queue yet at that point
+    let delay_trick = spectators.is_empty();
+    let builder_delay = if delay_trick { 0 } else { config.input_delay };
+    let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
+        .with_num_players(2)?
+        .with_max_prediction_window(config.max_prediction)
+        .with_input_delay(builder_delay)
+        .with_fps(config.fps as usize)?
+        .with_desync_detection_mode(config.desync_detection())
+        .with_disconnect_timeout(config.ggrs_disconnect_timeout())
+        .with_disconnect_notify_delay(config.disconnect_notify)
+        .add_player(PlayerType::Local, local_player)?
+        .add_player(PlayerType::Remote(remote_addr.clone()), 1 - local_player)?;
+    for (i, addr) in spectators.into_iter().enumerate() {
+        builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
+    }
+    let (tapped, tap) = tap(socket, clock, remote_addr);
+    let session = builder.start_p2p_session(tapped)?;
+    Ok((session, tap, delay_trick))
 }

@@ -31,8 +31,10 @@ pub const DEFAULT_OUTBOUND_QUEUE: usize = 256;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 50_000;
 /// WebSocket read buffer per connection (small: idle connections must be cheap).
 pub const DEFAULT_WS_READ_BUFFER: usize = 4 * 1024;
-/// WebSocket write buffer target per connection (0: write every message through).
-pub const DEFAULT_WS_WRITE_BUFFER: usize = 0;
+/// WebSocket write buffer target per connection: frames queued together are written with
+/// one syscall at the flush (or earlier, once this many bytes are buffered). The buffer
+/// grows only while frames wait, so idle connections do not pay for it.
+pub const DEFAULT_WS_WRITE_BUFFER: usize = 16 * 1024;
 /// Upper bound of unflushed bytes per connection in the WebSocket layer.
 pub const DEFAULT_WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// How long a closing connection may take to flush its close frame.
