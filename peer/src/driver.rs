@@ -249,7 +249,7 @@ impl Driver {
                         self.transport_events = Some(events);
                         TransportInput::Created
                     }
-                    Err(error) => TransportInput::Error(error),
+                    Err(error) => failed(&self.ice, error),
                 };
                 self.machine.handle_transport(Instant::now(), input);
             }
@@ -257,7 +257,7 @@ impl Driver {
                 let input = match self.transport.as_mut() {
                     Some(transport) => match transport.create_offer().await {
                         Ok(sdp) => TransportInput::LocalOffer(sdp),
-                        Err(error) => TransportInput::Error(error),
+                        Err(error) => failed(&self.ice, error),
                     },
                     None => no_transport(),
                 };
@@ -267,7 +267,7 @@ impl Driver {
                 let input = match self.transport.as_mut() {
                     Some(transport) => match transport.answer_offer(offer).await {
                         Ok(sdp) => TransportInput::LocalAnswer(sdp),
-                        Err(error) => TransportInput::Error(error),
+                        Err(error) => failed(&self.ice, error),
                     },
                     None => no_transport(),
                 };
@@ -279,8 +279,8 @@ impl Driver {
                     None => Err(PeerError::Connection("no transport".to_owned())),
                 };
                 if let Err(error) = result {
-                    self.machine
-                        .handle_transport(Instant::now(), TransportInput::Error(error));
+                    let input = failed(&self.ice, error);
+                    self.machine.handle_transport(Instant::now(), input);
                 }
             }
             Action::AddCandidate(candidate) => {
@@ -363,6 +363,11 @@ impl Driver {
         };
         self.machine.handle_transport(Instant::now(), input);
     }
+}
+
+/// A failed transport operation, with the cause named where we know it.
+fn failed(ice: &IceConfig, error: PeerError) -> TransportInput {
+    TransportInput::Error(crate::transport::explain(ice, error))
 }
 
 fn no_transport() -> TransportInput {

@@ -228,7 +228,7 @@ impl TransportStats {
             dropped_stale: stale,
             dropped_overflow: get(&counters.dropped_overflow),
             packets_lost: lost,
-            loss_per_mille: per_mille(lost, lost.saturating_add(valid)),
+            loss_per_mille: per_mille(lost, valid),
             dropped_events: get(&counters.dropped_events),
             rtt_ms: None,
             local_candidate_type: None,
@@ -236,11 +236,10 @@ impl TransportStats {
     }
 }
 
-/// `part / whole` in per mille, exact for any `u64` inputs (0 for an empty whole).
-fn per_mille(part: u64, whole: u64) -> u64 {
-    let ratio = (u128::from(part) * 1000)
-        .checked_div(u128::from(whole))
-        .unwrap_or(0);
+/// `part / (part + rest)` in per mille, exact for any `u64` inputs (0 if both are 0).
+fn per_mille(part: u64, rest: u64) -> u64 {
+    let whole = u128::from(part) + u128::from(rest);
+    let ratio = (u128::from(part) * 1000).checked_div(whole).unwrap_or(0);
     u64::try_from(ratio).unwrap_or(u64::MAX)
 }
 
@@ -281,8 +280,8 @@ mod tests {
     #[test]
     fn per_mille_never_overflows() {
         assert_eq!(per_mille(0, 0), 0);
-        assert_eq!(per_mille(1, 4), 250);
-        assert_eq!(per_mille(u64::MAX, u64::MAX), 1000);
-        assert_eq!(per_mille(u64::MAX / 2, u64::MAX), 499);
+        assert_eq!(per_mille(1, 3), 250);
+        assert_eq!(per_mille(u64::MAX, 0), 1000);
+        assert_eq!(per_mille(u64::MAX, u64::MAX), 500);
     }
 }

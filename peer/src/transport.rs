@@ -16,7 +16,7 @@ use webrtc::peer_connection::{
 
 use crate::channel::{ChannelConfig, LinkCounters};
 use crate::error::PeerError;
-use crate::ice::IceConfig;
+use crate::ice::{IceConfig, IceMode};
 use signal::protocol::IceServer;
 
 /// What the peer connection reports to whoever drives it.
@@ -207,6 +207,22 @@ impl Transport {
         if let Err(error) = self.pc.close().await {
             tracing::debug!(%error, "closing the peer connection");
         }
+    }
+}
+
+/// `ENODEV`, which webrtc-rs reports when standard ICE finds no interface but loopback.
+const NO_SUCH_DEVICE: &str = "os error 19";
+
+/// Names the cause of errors we can explain: "No such device (os error 19)" in standard ICE
+/// mode means the host has only loopback (a container, a network namespace).
+pub(crate) fn explain(ice: &IceConfig, error: PeerError) -> PeerError {
+    match error {
+        PeerError::WebRtc(inner)
+            if ice.mode == IceMode::Standard && inner.to_string().contains(NO_SUCH_DEVICE) =>
+        {
+            PeerError::NoNetwork(inner.to_string())
+        }
+        other => other,
     }
 }
 
