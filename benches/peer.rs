@@ -239,7 +239,7 @@ fn channel_mode_comparison(rt: &Runtime) {
             (oa.expect("a plays"), ob.expect("b plays"))
         });
         let (a, b) = result;
-        let limit = rollback::botmatch::physical_limit_depth(Duration::from_millis(40), 2, 60);
+        let limit = rollback::stats::physical_limit_depth(Duration::from_millis(40), 2, 60);
         println!(
             "peer/channel_mode/{}: {} frames, relay 40 ms one-way ±10 ms, {:.1} % loss: mean rollback depth {:.2}/{:.2} (max {}/{}, physical limit {}), rolled-back frames per frame {:.2}, mean confirmation lag {:.2}/{:.2} frames, stalls {}/{}, ping {}/{} ms, checksums match {}, {:.0} s",
             mode.as_str(),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use netplay::netmatch::{play, PlayConfig, PlayOutcome};
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
+use rollback::session::InputDelay;
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -57,6 +58,9 @@ struct Args {
     /// Seconds to find an opponent.
     #[arg(long, default_value_t = 60, env = "BOT_MATCH_TIMEOUT")]
     match_timeout_s: u64,
+    /// Input delay: `auto` (picked at sync from the measured RTT and jitter) or frames.
+    #[arg(long, default_value = "auto", env = "BOT_INPUT_DELAY")]
+    input_delay: InputDelay,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -115,6 +119,7 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     }
     let mut play_config = PlayConfig::new(args.frames);
     play_config.realtime = !args.fast;
+    args.input_delay.configure(&mut play_config.runner);
     play_config.bot_seed = if player == 0 { 1 } else { 2 };
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
     let outcome = play(&mut link, player, &play_config, |_| {}).await;

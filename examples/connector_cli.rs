@@ -3,7 +3,7 @@
 //! `cargo run --example connector_cli -- --host 127.0.0.1 --port PORT --auth AuthenticateRequest:74 --request EchoRequest:abcd@7 --json`
 //! Exit code 0 when all steps completed, 1 when connecting failed, 2 for bad flags.
 
-use connector::cli::client::{run, Invocation};
+use netplay::connector_cli::client::{run, Invocation};
 
 #[tokio::main]
 async fn main() {

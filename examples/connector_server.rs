@@ -4,7 +4,7 @@
 //! prints `play server listening tcp://ADDR ws://ADDR/ws` and serves until Ctrl-C.
 
 use clap::Parser;
-use connector::cli::server::{listening_line, start, ServerArgs};
+use netplay::connector_cli::server::{listening_line, start, ServerArgs};
 
 #[tokio::main]
 async fn main() {

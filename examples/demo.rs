@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use netplay::netmatch::{play, PlayConfig, PlayOutcome, Progress};
 use peer::{AcceptRule, ChannelMode, MatchLink, MatchRule, Peer, PeerConfig};
 use rollback::netsim::LinkConditions;
+use rollback::session::InputDelay;
 use signal::server::{ServerConfig, SignalServer};
 
 /// Command-line flags.
@@ -44,9 +45,9 @@ struct Args {
     /// Channel ordering: sequenced (default) or ordered.
     #[arg(long, default_value = "sequenced", env = "DEMO_MODE")]
     mode: ChannelMode,
-    /// Input delay in frames.
-    #[arg(long, default_value_t = 2, env = "DEMO_INPUT_DELAY")]
-    input_delay: usize,
+    /// Input delay: `auto` (picked at sync from the measured RTT and jitter) or frames.
+    #[arg(long, default_value = "auto", env = "DEMO_INPUT_DELAY")]
+    input_delay: InputDelay,
     /// Print the report as one JSON object (no progress bar).
     #[arg(long)]
     json: bool,
@@ -150,7 +151,7 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         jitter: Duration::from_millis(args.jitter_ms),
         ..LinkConditions::with_latency_loss(one_way, args.loss)
     };
-    play_config.runner.input_delay = args.input_delay;
+    args.input_delay.configure(&mut play_config.runner);
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
     let mut config1 = play_config.clone();
     config1.bot_seed = 2;
@@ -203,11 +204,7 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         rtt_ms: args.rtt_ms,
         jitter_ms: args.jitter_ms,
         loss: args.loss,
-        physical_limit_depth: rollback::botmatch::physical_limit_depth(
-            one_way,
-            args.input_delay,
-            60,
-        ),
+        physical_limit_depth: rollback::stats::physical_limit_depth(one_way, o0.input_delay, 60),
         wall_seconds: started.elapsed().as_secs_f64(),
         players: vec![o0, o1],
     })
@@ -229,8 +226,8 @@ fn print_report(r: &DemoReport) {
     println!("frames                 {}", r.frames);
     for (i, p) in r.players.iter().enumerate() {
         println!(
-            "player {}               rollbacks {} (mean depth {:.2}, max {}, physical limit {}), stalls {}, ping {} ms, lost packets {}",
-            i + 1, p.rollbacks, p.mean_rollback_depth, p.max_rollback_depth, r.physical_limit_depth, p.stalls, p.ping_ms, p.transport.packets_lost
+            "player {}               input delay {}, rollbacks {} (mean depth {:.2}, max {}, physical limit {}), stalls {}, ping {} ms, lost packets {}",
+            i + 1, p.input_delay, p.rollbacks, p.mean_rollback_depth, p.max_rollback_depth, r.physical_limit_depth, p.stalls, p.ping_ms, p.transport.packets_lost
         );
     }
     println!("desyncs                {}", r.desyncs);

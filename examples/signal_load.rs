@@ -346,6 +346,7 @@ async fn run_pair(
         let _ = c.sender().send(ClientMessage::JoinLobby(JoinLobby {
             player_id: id.clone(),
             player_name: id,
+            ..JoinLobby::default()
         }));
     }
     // Both must be listed before requesting.

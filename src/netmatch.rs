@@ -3,12 +3,14 @@
 //! root package because `peer` knows no game; its end-to-end tests are the root package's
 //! `tests/online_match*.rs` and `tests/turn_relay.rs`.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
 use rollback::bot::{Bot, ReactiveBot};
+use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
-use rollback::netsim::{Impaired, LinkConditions, WallClock};
+use rollback::netsim::{Impaired, LinkConditions};
 use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
 
 /// Seed of the fighter state; both peers must use the same one.
@@ -29,6 +31,8 @@ pub struct PlayConfig {
     pub runner: RunnerConfig,
     /// Give up after this much wall time.
     pub deadline: Duration,
+    /// Where to write our state at each frame ggrs reports as desynced (none: not written).
+    pub desync_dir: Option<PathBuf>,
 }
 
 impl PlayConfig {
@@ -42,6 +46,7 @@ impl PlayConfig {
             bot_seed: 1,
             runner: RunnerConfig::default(),
             deadline: Duration::from_secs(120),
+            desync_dir: None,
         }
     }
 }
@@ -87,6 +92,12 @@ pub struct PlayOutcome {
     pub mean_confirm_lag: f64,
     /// Last ping ggrs measured.
     pub ping_ms: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `--input-delay auto`).
+    pub input_delay: usize,
+    /// Times the opponent's packets stopped for ≥ 1 s or the link was re-established.
+    pub interruptions: u64,
+    /// How long each interruption lasted, ms.
+    pub resumed_after_ms: Vec<u64>,
     /// Match leader at the target frame (`p0`, `p1`, `draw`).
     pub winner: String,
     /// Wall time of the match.
@@ -102,6 +113,25 @@ fn winner_name(game: &FighterGame) -> String {
         Winner::Player(0) => "p0".into(),
         Winner::Player(_) => "p1".into(),
         Winner::Draw => "draw".into(),
+    }
+}
+
+/// Writes our state at every newly reported desynced frame into `dir` (if given).
+fn write_desync_states<A>(
+    runner: &mut P2PRunner<FighterGame, A>,
+    player: usize,
+    dir: Option<&std::path::Path>,
+) where
+    A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
+{
+    for event in runner.take_desync_events() {
+        let Some(dir) = dir else { continue };
+        let path = dir.join(format!("desync-p{player}-frame{}.txt", event.frame));
+        match runner.write_state(&path, event.frame) {
+            Ok(true) => tracing::error!(path = %path.display(), "desync: state written"),
+            Ok(false) => tracing::warn!(frame = event.frame, "desync: state no longer saved"),
+            Err(e) => tracing::warn!(%e, "desync: could not write the state"),
+        }
     }
 }
 
@@ -135,6 +165,7 @@ pub async fn play(
     let mut signaling_lost = false;
     let (mut lag_sum, mut lag_samples) = (0i64, 0i64);
     let mut next_frame_at = tokio::time::Instant::now();
+    let mut round = runner.game().round;
     loop {
         while let Some(event) = link.try_event() {
             match event {
@@ -146,7 +177,11 @@ pub async fn play(
         if confirmed >= target + margin || (confirmed >= target && link_closed.is_some()) {
             break;
         }
-        if link_closed.is_some() || runner.is_disconnected() {
+        if let Some(reason) = runner.end_reason() {
+            link_closed.get_or_insert_with(|| reason.to_string());
+            break;
+        }
+        if link_closed.is_some() {
             break;
         }
         if started.elapsed() > config.deadline {
@@ -163,9 +198,13 @@ pub async fn play(
                     lag_samples += 1;
                 }
                 FrameOutcome::Stalled { .. } | FrameOutcome::Synchronizing => stalled = true,
-                FrameOutcome::Disconnected => {
-                    link_closed = Some("ggrs: opponent disconnected".into());
-                }
+                FrameOutcome::Ended(reason) => link_closed = Some(reason.to_string()),
+            }
+            write_desync_states(&mut runner, player, config.desync_dir.as_deref());
+            if runner.game().round != round {
+                // between rounds: the input delay may follow the latest RTT (`auto` only)
+                round = runner.game().round;
+                runner.retune_input_delay().map_err(|e| e.to_string())?;
             }
             let stats = runner.stats();
             on_progress(Progress {
@@ -215,6 +254,9 @@ pub async fn play(
             0.0
         },
         ping_ms: stats.network.ping_ms,
+        input_delay: stats.input_delay,
+        interruptions: stats.interruptions,
+        resumed_after_ms: stats.resumed_after_ms.clone(),
         winner,
         seconds: started.elapsed().as_secs_f64(),
         signaling_lost,

@@ -16,6 +16,9 @@ pub enum ConnectorErrorCode {
     /// Extension of this crate: the packet cannot be encoded (msgId empty or longer than 255
     /// bytes, or packet larger than the configured maximum). Nothing is written.
     InvalidPacket = 60204,
+    /// Extension of this crate: the connection's bounded send queue is full (the socket is
+    /// not draining). Nothing is written; retry later.
+    Backpressure = 60205,
 }
 
 impl ConnectorErrorCode {
@@ -31,6 +34,7 @@ impl ConnectorErrorCode {
             Self::RequestTimeout,
             Self::Unauthenticated,
             Self::InvalidPacket,
+            Self::Backpressure,
         ]
         .into_iter()
         .find(|c| c.code() == code)
@@ -45,6 +49,9 @@ pub const REQUEST_TIMEOUT: u16 = ConnectorErrorCode::RequestTimeout.code();
 pub const UNAUTHENTICATED: u16 = ConnectorErrorCode::Unauthenticated.code();
 /// `INVALID_PACKET` (60204, an extension of this crate).
 pub const INVALID_PACKET: u16 = ConnectorErrorCode::InvalidPacket.code();
+
+/// `BACKPRESSURE` (60205, an extension of this crate).
+pub const BACKPRESSURE: u16 = ConnectorErrorCode::Backpressure.code();
 
 /// A failed request of the async API (the seed's `ConnectorException`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -10,9 +10,12 @@
 //!   and raw blocks) bounded by the configured maxima.
 //! - [`tracker`]: 16-bit request sequence numbers (wrapping, skipping 0), deadlines, late
 //!   replies dropped. [`client::liveness`]: heartbeat and idle-timeout schedule.
+//! - [`connection`]: one client connection as a sans-IO state machine (tracker, liveness,
+//!   auth gate, read buffer): bytes and `now` in; frames, events and the next deadline out.
 //! - [`transport`]: TCP and WebSocket behind one trait.
-//! - [`Connector`]: the public API; callbacks are queued and run in
-//!   [`Connector::main_thread_action`]. [`server`]: the reference play server.
+//! - [`Connector`]: the public API, one driver task around a [`connection::Connection`];
+//!   callbacks are queued and run in [`Connector::main_thread_action`]. Every queue is
+//!   bounded (see [`connection`] and [`client`]). [`server`]: the reference play server.
 //!
 //! ## The game loop (Unity `Update()` style)
 //! No async code on the game side: the connector runs its I/O on its own thread, and every
@@ -108,11 +111,13 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod connection;
 pub mod error;
 pub mod packet;
+#[cfg(feature = "prost")]
+pub mod relay;
 pub mod server;
 pub mod tracker;
 pub mod transport;

@@ -64,3 +64,76 @@ impl Packet {
         (self.msg_id, self.payload)
     }
 }
+
+/// Default bound on a protobuf payload [`Packet::decode`] accepts: 2 MiB.
+#[cfg(feature = "prost")]
+pub const DEFAULT_MAX_MESSAGE_LEN: usize = crate::codec::DEFAULT_MAX_ORIGINAL_SIZE;
+
+/// Why a payload is not the expected protobuf message.
+#[cfg(feature = "prost")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageDecodeError {
+    /// The payload is larger than the limit (checked before decoding).
+    #[error("payload of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Payload bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The packet's msgId is not the message's type name.
+    #[error("msgId {actual:?} is not {expected:?}")]
+    WrongMsgId {
+        /// The message's type name.
+        expected: &'static str,
+        /// The packet's msgId.
+        actual: String,
+    },
+    /// The bytes are not a valid encoding of the message.
+    #[error("invalid protobuf: {0}")]
+    Invalid(String),
+}
+
+#[cfg(feature = "prost")]
+impl Packet {
+    /// A packet carrying `message`, its msgId the message's type name (`M::NAME`, the short
+    /// protobuf name, e.g. `EchoRequest`), as PlayHouse's `Packet(IMessage)` does.
+    pub fn from_message<M: prost::Message + prost::Name>(message: &M) -> Self {
+        Self::new(M::NAME, message.encode_to_vec())
+    }
+
+    /// Decodes the payload as `M` (at most [`DEFAULT_MAX_MESSAGE_LEN`] bytes). The msgId is
+    /// not checked; see [`decode_checked`](Self::decode_checked).
+    pub fn decode<M: prost::Message + Default>(&self) -> Result<M, MessageDecodeError> {
+        decode_message(&self.payload, DEFAULT_MAX_MESSAGE_LEN)
+    }
+
+    /// Decodes the payload as `M` after checking that the msgId is `M::NAME`.
+    pub fn decode_checked<M: prost::Message + prost::Name + Default>(
+        &self,
+    ) -> Result<M, MessageDecodeError> {
+        if self.msg_id != M::NAME {
+            return Err(MessageDecodeError::WrongMsgId {
+                expected: M::NAME,
+                actual: self.msg_id.clone(),
+            });
+        }
+        self.decode()
+    }
+}
+
+/// Decodes `bytes` as `M` after checking `bytes.len() <= max` (the bounded decoder behind
+/// [`Packet::decode`], exposed for the fuzz targets). Never panics.
+#[cfg(feature = "prost")]
+pub fn decode_message<M: prost::Message + Default>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<M, MessageDecodeError> {
+    if bytes.len() > max {
+        return Err(MessageDecodeError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    M::decode(bytes).map_err(|e| MessageDecodeError::Invalid(e.to_string()))
+}

@@ -2,9 +2,11 @@
 //! per packet). Both sides of the protocol use them; incoming bytes are always handed to the
 //! codec as a stream, so a WebSocket message holding several or partial packets still parses.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -59,6 +61,15 @@ pub trait TransportWrite: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Closes the sending direction (best effort).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
+    /// Writes some of `frames` (each one complete packet, in order) and returns after making
+    /// progress. **Cancel-safe**: frames taken from the queue but not yet on the wire are
+    /// kept inside the writer ([`has_staged`](Self::has_staged)) and go out on the next call.
+    fn write_some(
+        &mut self,
+        frames: &mut VecDeque<Bytes>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Whether bytes taken by [`write_some`](Self::write_some) still wait to be written.
+    fn has_staged(&self) -> bool;
     /// A handle for non-blocking writes from any thread, if the transport has one.
     fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
         None
@@ -177,6 +188,32 @@ impl TransportWrite for TcpWriter {
         // dropping the last handle of the write half shuts the direction down
     }
 
+    async fn write_some(&mut self, frames: &mut VecDeque<Bytes>) -> Result<(), TransportError> {
+        while self.pending.len() < WRITE_COALESCE_LIMIT {
+            match frames.pop_front() {
+                Some(f) => self.pending.extend_from_slice(&f),
+                None => break,
+            }
+        }
+        while !self.pending.is_empty() {
+            self.half.writable().await?;
+            match self.half.try_write(&self.pending) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    bytes::Buf::advance(&mut self.pending, n);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn has_staged(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
         Some(self.half.clone())
     }
@@ -192,7 +229,10 @@ pub struct WsReader<S>(SplitStream<WebSocketStream<S>>);
 
 /// Writing half of [`WsTransport`].
 #[derive(Debug)]
-pub struct WsWriter<S>(SplitSink<WebSocketStream<S>, Message>);
+pub struct WsWriter<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    unflushed: bool,
+}
 
 /// WebSocket settings sized for packets of at most `max_packet_len` bytes after `Len`.
 pub fn ws_config(max_packet_len: usize) -> WebSocketConfig {
@@ -235,7 +275,13 @@ where
     type Write = WsWriter<S>;
     fn split(self) -> (WsReader<S>, WsWriter<S>) {
         let (w, r) = self.0.split();
-        (WsReader(r), WsWriter(w))
+        (
+            WsReader(r),
+            WsWriter {
+                sink: w,
+                unflushed: false,
+            },
+        )
     }
 }
 
@@ -265,31 +311,66 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async fn feed(&mut self, packet: Bytes) -> Result<(), TransportError> {
-        Ok(self.0.feed(Message::Binary(packet)).await?)
+        Ok(self.sink.feed(Message::Binary(packet)).await?)
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {
-        Ok(self.0.flush().await?)
+        Ok(self.sink.flush().await?)
     }
 
     async fn close(&mut self) {
-        let _ = self.0.close().await;
+        let _ = self.sink.close().await;
+    }
+
+    async fn write_some(&mut self, frames: &mut VecDeque<Bytes>) -> Result<(), TransportError> {
+        std::future::poll_fn(|cx| {
+            while !frames.is_empty() {
+                ready!(self.sink.poll_ready_unpin(cx))?;
+                if let Some(f) = frames.pop_front() {
+                    self.sink.start_send_unpin(Message::Binary(f))?;
+                    self.unflushed = true;
+                }
+            }
+            if self.unflushed {
+                ready!(self.sink.poll_flush_unpin(cx))?;
+                self.unflushed = false;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    fn has_staged(&self) -> bool {
+        self.unflushed
     }
 }
+
+/// Default bound on bytes an [`Outbox`] holds for its writer task: 8 MiB.
+pub const DEFAULT_OUTBOX_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// The sending side of a connection, usable from any thread: a packet is written right
 /// away with a non-blocking write when the transport allows it, nothing is queued and the
 /// sender asks for it (latency); otherwise it is queued for the writer task, which coalesces
 /// queued packets into one flush (throughput). Packet order is preserved either way.
+///
+/// The queue is bounded in bytes ([`DEFAULT_OUTBOX_MAX_BYTES`] unless
+/// [`start_bounded`](Self::start_bounded)): a packet that does not fit is refused (`send`
+/// returns false and [`overflowed`](Self::overflowed) turns true), and the owner closes the
+/// connection: a peer that does not read is cut instead of growing memory.
 #[derive(Debug)]
 pub struct Outbox {
     state: Arc<Mutex<OutboxState>>,
     direct: Option<Arc<dyn DirectWrite>>,
     queue: tokio::sync::mpsc::UnboundedSender<Bytes>,
+    max_bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct OutboxState {
+    /// Bytes queued for the writer task and not yet fed to the transport.
+    queued: usize,
+    /// A packet was refused because the queue was full.
+    overflowed: bool,
     /// The writer task has queued bytes: direct writes would reorder.
     busy: bool,
     /// Packets collected between `cork` and `uncork`.
@@ -305,6 +386,14 @@ impl Outbox {
     pub fn start<W: TransportWrite>(
         writer: W,
     ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
+        Self::start_bounded(writer, DEFAULT_OUTBOX_MAX_BYTES)
+    }
+
+    /// Like [`start`](Self::start) with a queue bound of `max_bytes`.
+    pub fn start_bounded<W: TransportWrite>(
+        writer: W,
+        max_bytes: usize,
+    ) -> (Self, tokio::task::JoinHandle<Result<(), TransportError>>) {
         let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(Mutex::new(OutboxState::default()));
         let direct = writer.direct();
@@ -314,6 +403,7 @@ impl Outbox {
                 state,
                 direct,
                 queue,
+                max_bytes,
             },
             task,
         )
@@ -329,6 +419,10 @@ impl Outbox {
     pub fn send_with(&self, packet: Bytes, prefer_direct: bool) -> bool {
         let mut state = lock_state(&self.state);
         if let Some(buf) = state.corked.as_mut() {
+            if buf.len().saturating_add(packet.len()) > self.max_bytes {
+                state.overflowed = true;
+                return false;
+            }
             buf.extend_from_slice(&packet);
             return true;
         }
@@ -347,7 +441,22 @@ impl Outbox {
             }
             state.busy = true;
         }
+        if state.queued.saturating_add(packet.len()) > self.max_bytes {
+            state.overflowed = true;
+            return false;
+        }
+        state.queued = state.queued.saturating_add(packet.len());
         self.queue.send(packet).is_ok()
+    }
+
+    /// Whether a packet was refused because the queue was full.
+    pub fn overflowed(&self) -> bool {
+        lock_state(&self.state).overflowed
+    }
+
+    /// Bytes queued for the writer task now.
+    pub fn queued_bytes(&self) -> usize {
+        lock_state(&self.state).queued
     }
 
     /// Collects packets until [`uncork`](Self::uncork) (e.g. replies to one read's requests).
@@ -374,10 +483,18 @@ async fn write_loop<W: TransportWrite>(
     mut out: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
     state: Arc<Mutex<OutboxState>>,
 ) -> Result<(), TransportError> {
+    let fed = |len: usize| {
+        let mut s = lock_state(&state);
+        s.queued = s.queued.saturating_sub(len);
+    };
     while let Some(first) = out.recv().await {
+        let len = first.len();
         writer.feed(first).await?;
+        fed(len);
         while let Ok(more) = out.try_recv() {
+            let len = more.len();
             writer.feed(more).await?;
+            fed(len);
         }
         writer.flush().await?;
         let mut s = lock_state(&state);

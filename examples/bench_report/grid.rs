@@ -71,7 +71,7 @@ pub(crate) fn all_cells() -> Vec<Cell> {
 
 /// `max(0, ceil(one-way latency / frame) − input delay)` at the report's frame rate.
 pub(crate) fn physical_limit(one_way: Duration, input_delay: usize) -> u32 {
-    rollback::botmatch::physical_limit_depth(one_way, input_delay, FPS)
+    rollback::stats::physical_limit_depth(one_way, input_delay, FPS)
 }
 
 /// The figures of one match that the report aggregates (per peer where it says so).

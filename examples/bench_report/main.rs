@@ -15,6 +15,7 @@
 
 use netplay::netmatch;
 
+mod delay;
 mod grid;
 mod live;
 mod markdown;
@@ -65,6 +66,9 @@ struct Args {
     /// Skip everything on real sockets (WebRTC samples and the UDP/WebRTC baselines).
     #[arg(long)]
     no_live: bool,
+    /// Play only the input-delay table (fixed 0–4 vs auto) and print it.
+    #[arg(long)]
+    delay_table_only: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -308,23 +312,33 @@ fn run_info(seconds: [f64; 4], load_at_start: String) -> RunInfo {
     }
 }
 
+/// What the run measured, for the report files.
+struct Outputs<'a> {
+    cells: &'a [CellSummary],
+    baselines: &'a [LiveResult],
+    samples: &'a [LiveResult],
+    delay_md: &'a str,
+    delay_rows: &'a [delay::DelayRow],
+}
+
 /// Writes report.md, report.json and the plots; returns the plot errors.
 fn write_outputs(
     out: &std::path::Path,
     info: &RunInfo,
     plan: &Plan,
-    cells: &[CellSummary],
-    baselines: &[LiveResult],
-    samples: &[LiveResult],
+    o: &Outputs<'_>,
 ) -> Result<Vec<String>, String> {
+    let (cells, baselines, samples) = (o.cells, o.baselines, o.samples);
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let md = markdown::render(info, &plan.grid, cells, baselines, samples);
+    let md = format!("{md}\n{}", o.delay_md);
     std::fs::write(out.join("report.md"), md).map_err(|e| e.to_string())?;
     let json = serde_json::json!({
         "run": info,
         "grid": cells,
         "baselines": baselines,
         "webrtc_samples": samples,
+        "input_delay_table": o.delay_rows,
     });
     std::fs::write(
         out.join("report.json"),
@@ -370,6 +384,27 @@ fn main() -> ExitCode {
         .to_owned();
     let started = Instant::now();
     let multi = MultiProgress::new();
+    let delay_plan = delay::DelayPlan {
+        seeds: plan.grid.seeds.min(3),
+        frames: plan.grid.frames.min(3600),
+        threads: plan.grid.threads,
+    };
+    let delay_bar = bar(&multi, 0, "input delay");
+    let delay_rows = delay::run_delay_table(delay_plan, &delay_bar);
+    delay_bar.finish();
+    let delay_md = delay::render(&delay_rows, delay_plan);
+    if args.delay_table_only {
+        let _ = multi.clear();
+        println!("{delay_md}");
+        let bad = delay_rows
+            .iter()
+            .any(|r| !r.failures.is_empty() || r.desyncs > 0);
+        return if bad {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
     let cells = grid::all_cells();
     let grid_bar = bar(&multi, 0, "netsim grid");
     let summaries = grid::run_grid(&cells, plan.grid, &grid_bar);
@@ -392,8 +427,14 @@ fn main() -> ExitCode {
         started.elapsed().as_secs_f64(),
     ];
     let info = run_info(seconds, load_at_start);
-    let plot_errors = match write_outputs(&args.out, &info, &plan, &summaries, &baselines, &samples)
-    {
+    let outputs = Outputs {
+        cells: &summaries,
+        baselines: &baselines,
+        samples: &samples,
+        delay_md: &delay_md,
+        delay_rows: &delay_rows,
+    };
+    let plot_errors = match write_outputs(&args.out, &info, &plan, &outputs) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("bench_report: writing the report failed: {e}");

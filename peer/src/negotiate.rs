@@ -91,6 +91,7 @@ impl Peer {
         client.sender().send(ClientMessage::JoinLobby(JoinLobby {
             player_id: client.player_id().to_owned(),
             player_name: config.name.trim().to_owned(),
+            ..JoinLobby::default()
         }))?;
         Ok(Peer { client, config })
     }

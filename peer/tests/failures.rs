@@ -60,6 +60,7 @@ async fn negotiation_timeout_reports_failed() {
         .send(ClientMessage::JoinLobby(JoinLobby {
             player_id: "mallory".into(),
             player_name: "Mallory".into(),
+            ..JoinLobby::default()
         }))
         .expect("test setup");
     let mut config = loopback_config("Alice", ChannelMode::Sequenced);

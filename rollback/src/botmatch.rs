@@ -21,12 +21,13 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::bot::{Bot, RandomBot, ReactiveBot, ScriptedBot};
+use crate::clock::VirtualClock;
 use crate::desync;
 use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
-use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork, VirtualClock};
-use crate::session::{P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
-use crate::stats::RollbackStats;
+use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork};
+use crate::session::{EndReason, P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
+use crate::stats::{physical_limit_depth, RollbackStats};
 
 mod report;
 pub use report::{LinkReport, MatchReport, PeerReport};
@@ -75,6 +76,17 @@ pub struct PairConfig {
     pub seed: u64,
     /// Where to write the diff of the first desync.
     pub diff_dir: Option<PathBuf>,
+    /// Cut both directions of the link for a while (virtual time), then restore it.
+    pub cut: Option<LinkCut>,
+}
+
+/// A cut of all traffic between the two peers, on the virtual clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCut {
+    /// When the cut starts (virtual time since the start of the match).
+    pub at: Duration,
+    /// How long nothing gets through.
+    pub duration: Duration,
 }
 
 /// The first confirmed frame whose checksums differ.
@@ -113,6 +125,8 @@ pub struct PairOutcome<G> {
     pub virtual_time: Duration,
     /// Wall time elapsed.
     pub wall_time: Duration,
+    /// The first peer whose runner ended the match early, and why.
+    pub ended_early: Option<(usize, EndReason)>,
 }
 
 /// Plays `initial` on two peers over a simulated link until both confirmed `frames`.
@@ -146,9 +160,18 @@ pub fn run_pair<G: Game>(
     let mut compared = 0i32;
     let mut desyncs = 0u64;
     let mut first_desync = None;
+    let mut ended_early = None;
+    let mut cut_applied = false;
     loop {
         let i = usize::from(next_due[1] < next_due[0]);
         clock.set(next_due[i]);
+        if let Some(cut) = cfg.cut {
+            let inside = clock.now() >= cut.at && clock.now() < cut.at + cut.duration;
+            if inside != cut_applied {
+                apply_cut(&net, [a0, a1], cfg, inside)?;
+                cut_applied = inside;
+            }
+        }
         let r = &mut runners[i];
         if r.is_running() {
             // advance() polls the network itself
@@ -169,6 +192,10 @@ pub fn run_pair<G: Game>(
             .iter()
             .all(|r| r.confirmed_checksums().next_frame() > target);
         if done && compared > target {
+            break;
+        }
+        if let Some(reason) = runners[i].end_reason() {
+            ended_early = Some((i, reason));
             break;
         }
         if clock.now() > budget {
@@ -193,7 +220,29 @@ pub fn run_pair<G: Game>(
         links: [net.link_stats(a0, a1), net.link_stats(a1, a0)],
         virtual_time: clock.now(),
         wall_time: wall.elapsed(),
+        ended_early,
     })
+}
+
+/// Cuts (`cut`) or restores both directions of the pair's link.
+fn apply_cut(
+    net: &SimNetwork,
+    [a0, a1]: [crate::netsim::SimAddr; 2],
+    cfg: &PairConfig,
+    cut: bool,
+) -> Result<(), NetsimError> {
+    let dead = |c: LinkConditions| LinkConditions { loss: 1.0, ..c };
+    let forward = cfg.link;
+    let reverse = cfg.reverse_link.unwrap_or(cfg.link);
+    if cut {
+        tracing::info!("netsim: link cut");
+        net.set_link(a0, a1, dead(forward))?;
+        net.set_link(a1, a0, dead(reverse))
+    } else {
+        tracing::info!("netsim: link restored");
+        net.set_link(a0, a1, forward)?;
+        net.set_link(a1, a0, reverse)
+    }
 }
 
 fn compare<G: Game, A>(
@@ -293,8 +342,10 @@ pub struct MatchConfig {
     pub frames: u32,
     /// Link conditions, both directions.
     pub link: LinkConditions,
-    /// Input delay.
+    /// Input delay (with `auto_input_delay`: the fallback when nothing was measured).
     pub input_delay: usize,
+    /// Pick the delay at sync from the measured RTT ([`crate::session::InputDelay::Auto`]).
+    pub auto_input_delay: bool,
     /// Prediction window.
     pub max_prediction: usize,
     /// Seed for the network, the bots and the game's PRNG.
@@ -315,6 +366,7 @@ impl Default for MatchConfig {
             frames: DEFAULT_MATCH_FRAMES,
             link: LinkConditions::ideal(),
             input_delay: crate::session::DEFAULT_INPUT_DELAY,
+            auto_input_delay: false,
             max_prediction: crate::session::DEFAULT_MAX_PREDICTION,
             seed: 1,
             bots: [BotKind::Ai, BotKind::Random],
@@ -330,6 +382,7 @@ impl MatchConfig {
     pub fn runner_config(&self) -> RunnerConfig {
         RunnerConfig {
             input_delay: self.input_delay,
+            auto_input_delay: self.auto_input_delay,
             max_prediction: self.max_prediction,
             desync_interval: self.desync_interval,
             disconnect_timeout: VIRTUAL_DISCONNECT_TIMEOUT,
@@ -337,14 +390,6 @@ impl MatchConfig {
             ..RunnerConfig::default()
         }
     }
-}
-
-/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
-/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
-/// exactly 6 frames.
-pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
-    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
-    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
 }
 
 /// Plays one fighter match between two bots on the simulated network.
@@ -356,6 +401,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         runner: cfg.runner_config(),
         seed: cfg.seed,
         diff_dir: cfg.diff_dir.clone(),
+        cut: None,
     };
     let mut bots = [
         make_bot(cfg.bots[0], cfg.seed.wrapping_mul(31).wrapping_add(1)),
@@ -395,13 +441,13 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         first_desync: out.first_desync,
         physical_limit_depth: physical_limit_depth(
             cfg.link.latency,
-            cfg.input_delay,
+            out.stats[0].input_delay,
             crate::session::DEFAULT_FPS,
         ),
         latency_ms: cfg.link.latency.as_secs_f64() * 1e3,
         jitter_ms: cfg.link.jitter.as_secs_f64() * 1e3,
         loss: cfg.link.loss,
-        input_delay: cfg.input_delay,
+        input_delay: out.stats[0].input_delay,
         max_prediction: cfg.max_prediction,
         virtual_seconds,
         wall_seconds,

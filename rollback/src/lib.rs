@@ -17,7 +17,8 @@
 //! ```
 //! use ggrs::InputStatus;
 //! use rollback::game::{Game, StateHasher};
-//! use rollback::netsim::{LinkConditions, SimNetwork, VirtualClock};
+//! use rollback::clock::VirtualClock;
+//! use rollback::netsim::{LinkConditions, SimNetwork};
 //! use rollback::session::{P2PRunner, RunnerConfig, RunnerOptions};
 //! use std::time::Duration;
 //!
@@ -85,6 +86,7 @@
 
 pub mod bot;
 pub mod botmatch;
+pub mod clock;
 pub mod desync;
 pub mod fighter;
 pub mod game;

@@ -1,5 +1,7 @@
 //! [`RollbackStats`]: what a runner measured during a session.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 /// Network figures as reported by ggrs for one remote (wall-clock based, see
@@ -64,11 +66,29 @@ pub struct RollbackStats {
     pub snapshot_ns: u64,
     /// Time inside ggrs and the runner itself, ns (total `advance` time minus the above).
     pub engine_ns: u64,
+    /// Input delay in effect at the end, frames (picked at sync with `auto`).
+    pub input_delay: usize,
+    /// Mean round-trip time to the opponent measured on the runner's clock, µs (ggrs's
+    /// probes; includes both peers' polling delay).
+    pub rtt_us: u64,
+    /// Jitter of that round-trip time (mean absolute deviation), µs.
+    pub rtt_jitter_us: u64,
+    /// Times the opponent went silent for ≥ 1 s or the transport reported "resuming"
+    /// (see [`crate::session::LinkStatus`]).
+    pub interruptions: u64,
+    /// How long each interruption that ended lasted, ms (the first
+    /// [`MAX_RESUMES_KEPT`] are kept).
+    pub resumed_after_ms: Vec<u64>,
+    /// ggrs sessions restarted from a confirmed frame.
+    pub restarts: u64,
     /// ggrs events seen.
     pub events: EventCounts,
     /// Last network figures from ggrs (for the first remote).
     pub network: NetworkFigures,
 }
+
+/// Most entries kept in [`RollbackStats::resumed_after_ms`].
+pub const MAX_RESUMES_KEPT: usize = 64;
 
 /// Default number of histogram buckets (depths 0..=15, the last one collects deeper ones).
 pub const DEFAULT_HISTOGRAM_BUCKETS: usize = 16;
@@ -94,6 +114,18 @@ impl RollbackStats {
         let idx = (depth as usize).min(last);
         if let Some(b) = self.depth_histogram.get_mut(idx) {
             *b += 1;
+        }
+    }
+
+    /// Records the start of an interruption.
+    pub fn record_interruption(&mut self) {
+        self.interruptions = self.interruptions.saturating_add(1);
+    }
+
+    /// Records the end of an interruption that lasted `ms` milliseconds.
+    pub fn record_resume(&mut self, ms: u64) {
+        if self.resumed_after_ms.len() < MAX_RESUMES_KEPT {
+            self.resumed_after_ms.push(ms);
         }
     }
 
@@ -125,6 +157,14 @@ impl RollbackStats {
             (self.game_ns + self.snapshot_ns) as f64 / total as f64
         }
     }
+}
+
+/// Deepest rollback that latency alone forces: `max(0, ceil(latency / frame) − delay)`,
+/// with the exact frame length (1/fps s) in integer arithmetic, so 100 ms at 60 fps is
+/// exactly 6 frames.
+pub fn physical_limit_depth(one_way_latency: Duration, input_delay: usize, fps: u32) -> u32 {
+    let frames = (one_way_latency.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
+    u32::try_from(frames.saturating_sub(input_delay as u128)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ fn invalid_runner_configs_are_rejected() {
 /// 16.666666 ms frame length).
 #[test]
 fn physical_limit_depth_is_exact_at_frame_multiples() {
-    use rollback::botmatch::physical_limit_depth;
+    use rollback::stats::physical_limit_depth;
     use std::time::Duration;
     let ms = Duration::from_millis;
     assert_eq!(physical_limit_depth(ms(0), 2, 60), 0);

@@ -62,6 +62,7 @@ fn a_non_deterministic_game_is_caught_and_diffed() {
         },
         seed: 3,
         diff_dir: Some(dir.path().to_path_buf()),
+        cut: None,
     };
     let out = run_pair(&cfg, Leaky::default(), |p, g| {
         ((g.frame / 7 + p as u32) % 3) as u8
@@ -133,4 +134,61 @@ fn synctest_catches_the_non_deterministic_game() {
     let (frame, mismatched) = caught.expect("synctest did not catch the bug");
     assert!(frame >= 50);
     assert!(!mismatched.is_empty());
+}
+
+#[test]
+fn ggrs_desyncs_are_handed_to_the_caller_who_writes_the_files() {
+    use rollback::clock::VirtualClock;
+    use rollback::netsim::SimNetwork;
+    use rollback::session::{P2PRunner, RunnerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(5, clock.clone());
+    let (s0, s1) = (net.endpoint(), net.endpoint());
+    let (a0, a1) = (s0.addr(), s1.addr());
+    net.set_symmetric(
+        a0,
+        a1,
+        LinkConditions::with_latency_loss(Duration::from_millis(40), 0.0),
+    )
+    .unwrap();
+    let config = RunnerConfig {
+        desync_interval: 5,
+        disconnect_timeout: Duration::from_secs(60),
+        ..RunnerConfig::default()
+    };
+    let opts = || RunnerOptions {
+        clock: Some(clock.shared()),
+        ..RunnerOptions::default()
+    };
+    let mut peers = [
+        P2PRunner::with_options(config.clone(), Leaky::default(), s0, 0, a1, opts()).unwrap(),
+        P2PRunner::with_options(config, Leaky::default(), s1, 1, a0, opts()).unwrap(),
+    ];
+    let mut taken = Vec::new();
+    while clock.now() < Duration::from_secs(20) && taken.is_empty() {
+        clock.advance(Duration::from_millis(16));
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.poll();
+            if p.is_running() {
+                p.advance(((p.current_frame() / 5 + i as i32) % 3) as u8)
+                    .unwrap();
+            }
+        }
+        for e in peers[0].take_desync_events() {
+            let path = dir.path().join(format!("frame{}.txt", e.frame));
+            assert!(peers[0].write_state(&path, e.frame).unwrap());
+            taken.push((e, path));
+        }
+    }
+    let (event, path) = taken.first().expect("ggrs reported no desync");
+    assert!(event.frame >= 50);
+    assert_ne!(event.local_checksum, event.remote_checksum);
+    assert!(
+        peers[0].take_desync_events().is_empty(),
+        "events are handed out once"
+    );
+    assert_eq!(peers[0].desync_events().len(), taken.len());
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("noise"), "{text}");
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use ggrs::{Message, NonBlockingSocket};
 use rollback::bot::{Bot, RandomBot, ReactiveBot};
+use rollback::clock::WallClock;
 use rollback::fighter::FighterGame;
-use rollback::netsim::{Impaired, LinkConditions, WallClock};
+use rollback::netsim::{Impaired, LinkConditions};
 use rollback::session::{P2PRunner, RunnerOptions};
 use rollback::{wire, RunnerConfig};
 

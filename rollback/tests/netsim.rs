@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use ggrs::NonBlockingSocket;
-use rollback::netsim::{LinkConditions, LinkShaper, SimNetwork, VirtualClock};
+use rollback::clock::VirtualClock;
+use rollback::netsim::{LinkConditions, LinkShaper, SimNetwork};
 use rollback::wire;
 
 const N: u64 = 20_000;

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use rollback::bot::{Bot, RandomBot, ReactiveBot};
+use rollback::clock::VirtualClock;
 use rollback::fighter::FighterGame;
-use rollback::netsim::{LinkConditions, SimNetwork, VirtualClock};
+use rollback::netsim::{LinkConditions, SimNetwork};
 use rollback::session::{P2PRunner, RunnerOptions, SpectatorRunner};
 use rollback::RunnerConfig;
 

@@ -4,8 +4,11 @@
 //! [`SignalClient::connect`] performs the authenticated handshake and waits (bounded) for
 //! `welcome`. Incoming messages are read with [`SignalClient::recv`]; outgoing ones go
 //! through [`SignalSender::send`], which never blocks and can be called from callbacks.
+//! The driver also applies every `lobby_update` and `lobby_delta` to a [`LobbyView`] (read
+//! with [`SignalClient::lobby`]) before handing the message on, so a client in delta mode
+//! (`join_lobby {.., "updates": "delta"}`) always has the whole lobby at hand.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -19,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::lobby_view::LobbyView;
 use crate::protocol::{ClientMessage, ServerMessage, Welcome};
 
 /// How long [`SignalClient::connect`] waits for the handshake plus `welcome`.
@@ -96,6 +100,7 @@ pub struct SignalClient {
     inbound: mpsc::Receiver<ServerMessage>,
     close_tx: Option<oneshot::Sender<()>>,
     close_info: Arc<OnceLock<CloseInfo>>,
+    lobby: Arc<Mutex<LobbyView>>,
     driver: JoinHandle<()>,
 }
 
@@ -151,13 +156,19 @@ impl SignalClient {
         let (in_tx, in_rx) = mpsc::channel(DEFAULT_RECV_QUEUE);
         let (close_tx, close_rx) = oneshot::channel();
         let close_info = Arc::new(OnceLock::new());
-        let driver = tokio::spawn(drive(socket, out_rx, in_tx, close_rx, close_info.clone()));
+        let lobby = Arc::new(Mutex::new(LobbyView::default()));
+        let inbound = Inbound {
+            tx: in_tx,
+            lobby: lobby.clone(),
+        };
+        let driver = tokio::spawn(drive(socket, out_rx, inbound, close_rx, close_info.clone()));
         Ok(SignalClient {
             welcome,
             sender: SignalSender { tx: out_tx },
             inbound: in_rx,
             close_tx: Some(close_tx),
             close_info,
+            lobby,
             driver,
         })
     }
@@ -180,6 +191,12 @@ impl SignalClient {
     /// Next message from the server; `None` once the connection is closed.
     pub async fn recv(&mut self) -> Option<ServerMessage> {
         self.inbound.recv().await
+    }
+
+    /// The lobby as of the last lobby message the driver received (it may be ahead of what
+    /// [`SignalClient::recv`] has returned so far).
+    pub fn lobby(&self) -> LobbyView {
+        self.lobby.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// How the server closed the connection, once it has.
@@ -235,10 +252,34 @@ async fn read_welcome(socket: &mut Socket) -> Result<Welcome, ClientError> {
     }
 }
 
+/// Where the driver delivers server messages.
+struct Inbound {
+    tx: mpsc::Sender<ServerMessage>,
+    lobby: Arc<Mutex<LobbyView>>,
+}
+
+impl Inbound {
+    /// Applies lobby messages to the view, then queues the message; false once the
+    /// client is gone.
+    async fn deliver(&self, msg: ServerMessage) -> bool {
+        if matches!(
+            msg,
+            ServerMessage::LobbyUpdate(_) | ServerMessage::LobbyDelta(_)
+        ) {
+            if let Ok(mut view) = self.lobby.lock() {
+                if let Err(e) = view.apply(&msg) {
+                    tracing::warn!(error = %e, "lobby message does not fit the lobby view");
+                }
+            }
+        }
+        self.tx.send(msg).await.is_ok()
+    }
+}
+
 async fn drive(
     mut socket: Socket,
     mut out_rx: mpsc::Receiver<ClientMessage>,
-    in_tx: mpsc::Sender<ServerMessage>,
+    inbound: Inbound,
     mut close_rx: oneshot::Receiver<()>,
     close_info: Arc<OnceLock<CloseInfo>>,
 ) {
@@ -256,7 +297,7 @@ async fn drive(
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<ServerMessage>(text.as_str()) {
                         Ok(msg) => {
-                            if in_tx.send(msg).await.is_err() {
+                            if !inbound.deliver(msg).await {
                                 break;
                             }
                         }

@@ -9,7 +9,8 @@
 //!   message and `now`; output: messages to send and the next deadline.
 //! - [`server`]: the tokio/axum driver: JWT at the handshake, per-connection bounded
 //!   queues, coalesced lobby snapshots, rate and size limits, pings, metrics, TLS.
-//! - [`client`]: the async [`SignalClient`] used by the `peer` crate.
+//! - [`client`]: the async [`SignalClient`] used by the `peer` crate, which keeps a
+//!   [`LobbyView`] of its lobby from full updates and deltas.
 //! - [`auth`]: JWT verification/minting and TURN REST credentials.
 //!
 //! # Driving loop
@@ -32,10 +33,9 @@
 //! let mut alice = SignalClient::connect(&server.url(), &mint_token(&secret, "alice", None, hour)?).await?;
 //! let mut bob = SignalClient::connect(&server.url(), &mint_token(&secret, "bob", None, hour)?).await?;
 //! for (client, name) in [(&alice, "Alice"), (&bob, "Bob")] {
-//!     client.sender().send(ClientMessage::JoinLobby(JoinLobby {
-//!         player_id: client.player_id().to_owned(),
-//!         player_name: name.to_owned(),
-//!     }))?;
+//!     client
+//!         .sender()
+//!         .send(ClientMessage::JoinLobby(JoinLobby::new(client.player_id(), name)))?;
 //! }
 //! // Lobby snapshots are debounced and coalesced: wait for one that lists both players.
 //! loop {
@@ -71,11 +71,13 @@ pub mod auth;
 pub mod client;
 pub mod fuzzing;
 pub mod hub;
+pub mod lobby_view;
 pub mod protocol;
 pub mod ratelimit;
 pub mod server;
 
 pub use client::{ClientError, SignalClient, SignalSender};
+pub use lobby_view::{LobbyView, LobbyViewError};
 pub use server::{RunningServer, ServerConfig, SignalServer};
 
 /// Installs rustls' ring provider as the process default (idempotent).

@@ -89,6 +89,9 @@ struct ServeArgs {
     /// Seconds allowed for the WebRTC negotiation.
     #[arg(long, default_value_t = signal::hub::DEFAULT_NEGOTIATION_TIMEOUT.as_secs())]
     negotiation_timeout: u64,
+    /// Players per lobby; one more `join_lobby` is refused with 409 "lobby full".
+    #[arg(long, env = "SIGNAL_MAX_LOBBY_SIZE", default_value_t = signal::hub::DEFAULT_MAX_LOBBY_SIZE)]
+    max_lobby_size: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -204,6 +207,7 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.hub.request_timeout = Duration::from_secs(args.request_timeout);
     config.hub.negotiation_timeout = Duration::from_secs(args.negotiation_timeout);
+    config.hub.max_lobby_size = args.max_lobby_size;
     config.validate()?;
     Ok(config)
 }

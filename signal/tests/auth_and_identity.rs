@@ -207,6 +207,7 @@ async fn ids_that_are_not_the_senders_are_refused_with_403() {
         ClientMessage::JoinLobby(JoinLobby {
             player_id: "alice".into(),
             player_name: "x".into(),
+            ..JoinLobby::default()
         }),
         ClientMessage::LeaveLobby(LeaveLobby {
             player_id: "alice".into(),
@@ -319,6 +320,7 @@ async fn wss_with_a_generated_certificate() {
             ClientMessage::JoinLobby(JoinLobby {
                 player_id: c.player_id().into(),
                 player_name: "x".into(),
+                ..JoinLobby::default()
             }),
         );
     }

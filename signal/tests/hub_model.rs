@@ -2,7 +2,8 @@
 //! players are applied to the hub and to a simple reference model of the spec; results,
 //! error codes and resulting states must agree, and the invariants must hold (no player in
 //! two live sessions, lobby statuses agree with sessions, refused actions change nothing,
-//! every session is live or gone).
+//! every session is live or gone). Players move between two named lobbies, one of which
+//! can fill up (`--max-lobby-size`), and requests work only within a lobby.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,12 +13,15 @@ use signal::hub::{Hub, HubConfig, HubOutput, SessionState};
 use signal::protocol::*;
 
 const N: usize = 4;
+/// Lobby size limit: with 4 players, one lobby can be full.
+const MAX_LOBBY: usize = 3;
+const LOBBIES: [&str; 2] = ["main", "side.2"];
 const REQUEST_TIMEOUT: u64 = 30;
 const NEGOTIATION_TIMEOUT: u64 = 20;
 
 #[derive(Debug, Clone)]
 enum Action {
-    Join(usize),
+    Join(usize, usize, bool),
     Leave(usize),
     Request(usize, usize),
     Accept(usize, usize, Option<usize>),
@@ -37,7 +41,7 @@ fn action() -> impl Strategy<Value = Action> {
     let p = 0..N;
     let k = 0..6usize;
     prop_oneof![
-        2 => p.clone().prop_map(Action::Join),
+        3 => (p.clone(), 0..LOBBIES.len(), any::<bool>()).prop_map(|(p, l, d)| Action::Join(p, l, d)),
         1 => p.clone().prop_map(Action::Leave),
         4 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Request(a, b)),
         4 => (p.clone(), p.clone(), proptest::option::of(k.clone())).prop_map(|(a, b, s)| Action::Accept(a, b, s)),
@@ -65,7 +69,7 @@ struct MSession {
 
 #[derive(Debug, Default)]
 struct Model {
-    in_lobby: [bool; N],
+    in_lobby: [Option<usize>; N],
     sessions: BTreeMap<String, MSession>,
     now: u64,
 }
@@ -148,6 +152,7 @@ impl World {
             request_timeout: Duration::from_secs(REQUEST_TIMEOUT),
             negotiation_timeout: Duration::from_secs(NEGOTIATION_TIMEOUT),
             lobby_debounce: Duration::from_millis(100),
+            max_lobby_size: MAX_LOBBY,
         };
         let mut w = World {
             hub: Hub::with_seed(cfg, 42),
@@ -250,7 +255,8 @@ impl World {
             .iter()
             .map(|id| self.hub.session(id).map(|s| (s.state, s.reported)))
             .collect();
-        format!("{:?} {:?}", self.hub.lobby(), sessions)
+        let lobbies: Vec<_> = LOBBIES.iter().map(|l| self.hub.lobby_of(l)).collect();
+        format!("{lobbies:?} {sessions:?}")
     }
 
     fn agree(&self) -> Result<(), String> {
@@ -269,16 +275,18 @@ impl World {
                 return Err(format!("session {id}: hub {hub:?} model {model:?}"));
             }
         }
-        let lobby = self.hub.lobby();
-        for p in 0..N {
-            let row = lobby.players.iter().find(|r| r.player_id == pid(p));
-            if row.is_some() != self.model.in_lobby[p] {
-                return Err(format!("p{p} lobby membership differs"));
-            }
-            if let Some(row) = row {
-                let live = self.model.live(p);
-                if (row.status == PlayerStatus::InMatch) != live {
-                    return Err(format!("p{p} status {:?} but live={live}", row.status));
+        for (l, name) in LOBBIES.iter().enumerate() {
+            let lobby = self.hub.lobby_of(name);
+            for p in 0..N {
+                let row = lobby.players.iter().find(|r| r.player_id == pid(p));
+                if row.is_some() != (self.model.in_lobby[p] == Some(l)) {
+                    return Err(format!("p{p} membership of {name} differs"));
+                }
+                if let Some(row) = row {
+                    let live = self.model.live(p);
+                    if (row.status == PlayerStatus::InMatch) != live {
+                        return Err(format!("p{p} status {:?} but live={live}", row.status));
+                    }
                 }
             }
         }
@@ -296,18 +304,27 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
         session_id: sid_or_empty.clone(),
     };
     match *a {
-        Action::Join(p) => (
-            p,
-            ClientMessage::JoinLobby(JoinLobby {
-                player_id: pid(p),
-                player_name: format!("P{p}"),
-            }),
-        ),
+        Action::Join(p, l, delta) => {
+            let updates = if delta {
+                LobbyUpdates::Delta
+            } else {
+                LobbyUpdates::Snapshot
+            };
+            let join = JoinLobby::new(pid(p), format!("P{p}")).with_updates(updates);
+            // The default lobby is sometimes named, sometimes implied.
+            let join = if l == 0 && delta {
+                join
+            } else {
+                join.in_lobby(LOBBIES[l])
+            };
+            (p, ClientMessage::JoinLobby(join))
+        }
         Action::Spoof(p, q) => (
             p,
             ClientMessage::JoinLobby(JoinLobby {
                 player_id: pid(q),
                 player_name: "x".into(),
+                ..JoinLobby::default()
             }),
         ),
         Action::Leave(p) => (
@@ -388,14 +405,8 @@ impl Model {
     fn predict(&mut self, a: &Action, sid: Option<&str>) -> Result<(), u16> {
         let sid_s = sid.unwrap_or_default();
         match *a {
-            Action::Join(p) => {
-                self.in_lobby[p] = true;
-                Ok(())
-            }
-            Action::Spoof(p, q) if p == q => {
-                self.in_lobby[p] = true;
-                Ok(())
-            }
+            Action::Join(p, l, _) => self.join(p, l),
+            Action::Spoof(p, q) if p == q => self.join(p, 0),
             Action::Spoof(..) => Err(403),
             Action::Leave(p) => self.leave(p),
             Action::Request(p, q) => self.check_request(p, q),
@@ -422,28 +433,42 @@ impl Model {
         }
     }
 
+    fn join(&mut self, p: usize, l: usize) -> Result<(), u16> {
+        if self.in_lobby[p] == Some(l) {
+            return Ok(());
+        }
+        if self.in_lobby.iter().filter(|x| **x == Some(l)).count() >= MAX_LOBBY {
+            return Err(409);
+        }
+        if self.in_lobby[p].is_some() {
+            self.drop_requests_of(p);
+        }
+        self.in_lobby[p] = Some(l);
+        Ok(())
+    }
+
     fn leave(&mut self, p: usize) -> Result<(), u16> {
-        if !self.in_lobby[p] {
+        if self.in_lobby[p].is_none() {
             return Err(409);
         }
         self.drop_requests_of(p);
-        self.in_lobby[p] = false;
+        self.in_lobby[p] = None;
         Ok(())
     }
 
     fn disconnect(&mut self, p: usize) {
         self.sessions.retain(|_, s| s.req != p && s.tgt != p);
-        self.in_lobby[p] = false;
+        self.in_lobby[p] = None;
     }
 
     fn check_request(&self, p: usize, q: usize) -> Result<(), u16> {
-        if !self.in_lobby[p] {
+        if self.in_lobby[p].is_none() {
             Err(409)
         } else if p == q {
             Err(400)
         } else if self.live(p) || self.outgoing(p).is_some() {
             Err(409)
-        } else if !self.in_lobby[q] {
+        } else if self.in_lobby[q] != self.in_lobby[p] {
             Err(404)
         } else if self.live(q) {
             Err(409)

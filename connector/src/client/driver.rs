@@ -1,39 +1,87 @@
-//! The async driver of one connection: connects the transport, then loops over received
-//! bytes, timers and the close command. Requests are written by the calling thread through
-//! [`LinkIo`]; the driver completes them (reply, timeout, close) and runs the heartbeat and
-//! idle-timeout schedule.
+//! The one driver task of a connection: connects the transport, then owns the sans-IO
+//! [`Connection`] and loops over commands from the handle, received bytes, writes and the
+//! connection's deadline. Requests reach it through a bounded command queue
+//! ([`COMMAND_QUEUE_CAPACITY`]); it completes them (reply, timeout, close).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::config::ConnectorConfig;
 use super::events::{Event, EventQueue};
-use super::link::{Completion, LinkIo};
-use super::liveness::{Liveness, LivenessAction};
-use crate::codec::{self, CodecLimits, ServerPacket, HEARTBEAT_MSG_ID};
-use crate::error::REQUEST_TIMEOUT;
-use crate::packet::{Packet, ReceivedHeader};
+use super::requests::{complete, Completion, Pending};
+use crate::connection::{CloseReason, Connection, ConnectionConfig, ConnectionEvent, Seq};
+use crate::error::DISCONNECTED;
+use crate::packet::Packet;
 use crate::transport::{
-    Outbox, TcpTransport, Transport, TransportError, TransportRead, WsTransport,
+    TcpTransport, Transport, TransportError, TransportRead, TransportWrite, WsTransport,
 };
 
 /// How long a closing connection may take to flush what was queued.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of the command queue from the handle to the driver: the sequence space, so a
+/// burst of requests that the tracker could hold never fails on the queue. A command that
+/// does not fit fails at once with `BACKPRESSURE` (60205).
+pub const COMMAND_QUEUE_CAPACITY: usize = 65_536;
+/// Commands handled per wake-up before the driver writes and reads again.
+const COMMANDS_PER_TURN: usize = 256;
+/// Frames moved from the connection to the writer at a time.
+const FRAMES_PER_WRITE: usize = 256;
 
 /// Commands from the handle to the driver.
 pub(crate) enum Command {
-    Close,
+    Request {
+        stage_id: i64,
+        packet: Packet,
+        completion: Completion,
+        is_auth: bool,
+    },
+    Send {
+        stage_id: i64,
+        packet: Packet,
+        /// `None`: report a failure through `on_error`.
+        result: Option<oneshot::Sender<Result<(), u16>>>,
+    },
+    SetAuth(Option<String>),
+    /// Forget pending callback-style requests (`clear_cache`).
+    ForgetCallbacks,
+}
+
+impl Command {
+    /// Completes a command that never reached the connection with `code`.
+    pub(crate) fn fail(self, events: &EventQueue, code: u16) {
+        match self {
+            Command::Request {
+                stage_id,
+                packet,
+                completion,
+                ..
+            } => complete(events, completion, stage_id, packet, Err(code)),
+            Command::Send {
+                stage_id,
+                packet,
+                result,
+            } => match result {
+                Some(tx) => {
+                    let _ = tx.send(Err(code));
+                }
+                None => events.push(Event::Error(stage_id, code, packet)),
+            },
+            Command::SetAuth(_) | Command::ForgetCallbacks => {}
+        }
+    }
 }
 
 pub(crate) struct ActiveLink {
     pub(crate) generation: u64,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
-    /// Set once connected.
-    pub(crate) io: Option<Arc<LinkIo>>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) close: CancellationToken,
+    /// Set once the transport is connected.
+    pub(crate) connected: bool,
     pub(crate) authenticated: bool,
 }
 
@@ -80,295 +128,302 @@ impl Shared {
     }
 }
 
+/// What the driver task needs besides the transport.
+pub(crate) struct LinkStart {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) generation: u64,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) close: CancellationToken,
+    pub(crate) debug_mode: bool,
+    pub(crate) connected_tx: Option<oneshot::Sender<bool>>,
+}
+
 /// Connects, then drives the connection until it closes.
-pub(crate) async fn run_link(
-    shared: Arc<Shared>,
-    generation: u64,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    debug_mode: bool,
-    connected_tx: Option<oneshot::Sender<bool>>,
-) {
-    let cfg = shared.config.clone();
+pub(crate) async fn run_link(mut start: LinkStart) {
+    let cfg = start.shared.config.clone();
     let timeout = Duration::from_millis(cfg.connect_timeout_ms);
-    let mut connected_tx = connected_tx;
     let timed_out = || TransportError::Io(std::io::ErrorKind::TimedOut.into());
     let failure = if cfg.use_websocket {
         let connecting =
             WsTransport::connect(&cfg.host, cfg.port, &cfg.ws_path, cfg.max_packet_len);
         match tokio::time::timeout(timeout, connecting).await {
-            Ok(Ok(t)) => {
-                let tx = connected_tx.take();
-                drive(&shared, generation, t, &mut commands, debug_mode, tx).await;
-                None
-            }
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(timed_out()),
+            Ok(Ok(t)) => return drive(start, t).await,
+            Ok(Err(e)) => e,
+            Err(_) => timed_out(),
         }
     } else {
         match tokio::time::timeout(timeout, TcpTransport::connect(&cfg.host, cfg.port)).await {
-            Ok(Ok(t)) => {
-                let tx = connected_tx.take();
-                drive(&shared, generation, t, &mut commands, debug_mode, tx).await;
-                None
-            }
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(timed_out()),
+            Ok(Ok(t)) => return drive(start, t).await,
+            Ok(Err(e)) => e,
+            Err(_) => timed_out(),
         }
     };
-    if let Some(e) = failure {
-        tracing::warn!(host = %cfg.host, port = cfg.port, error = %e, "connect failed");
-        shared.clear_current(generation);
-        shared.events.push(Event::Connected(false));
-        if let Some(tx) = connected_tx {
-            let _ = tx.send(false);
-        }
+    tracing::warn!(host = %cfg.host, port = cfg.port, error = %failure, "connect failed");
+    start.shared.clear_current(start.generation);
+    start.shared.events.push(Event::Connected(false));
+    if let Some(tx) = start.connected_tx.take() {
+        let _ = tx.send(false);
     }
+    fail_queued(&start.shared.events, &mut start.commands);
 }
 
-/// Why a connection loop ended.
-#[derive(Debug)]
-enum CloseReason {
-    /// The application called `disconnect()` (or dropped the connector): no `on_disconnect`.
-    Application,
-    /// The server closed, the socket failed, a protocol error or the idle timeout.
-    Remote(String),
+/// Fails every command still queued (the connection is gone).
+fn fail_queued(events: &EventQueue, commands: &mut mpsc::Receiver<Command>) {
+    commands.close();
+    while let Ok(cmd) = commands.try_recv() {
+        cmd.fail(events, DISCONNECTED);
+    }
 }
 
 /// The per-connection loop state.
-struct LinkDriver<'a> {
-    shared: &'a Shared,
+struct LinkDriver {
+    shared: Arc<Shared>,
     generation: u64,
-    limits: CodecLimits,
-    io: Arc<LinkIo>,
-    liveness: Liveness,
+    conn: Connection,
+    pending: BTreeMap<Seq, Pending>,
+    out: VecDeque<Bytes>,
+    closed: Option<CloseReason>,
 }
 
-async fn drive<T: Transport>(
-    shared: &Shared,
-    generation: u64,
-    transport: T,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    debug_mode: bool,
-    connected_tx: Option<oneshot::Sender<bool>>,
-) {
-    let (mut reader, writer) = transport.split();
-    let cfg = &shared.config;
-    let (outbox, mut writer_task) = Outbox::start(writer);
-    let io = Arc::new(LinkIo::new(
-        outbox,
-        cfg.request_timeout_ms,
-        cfg.turn_on_trace,
-    ));
-    let auth_required = shared.lock_link().auth_msg_id.is_some();
+async fn drive<T: Transport>(mut start: LinkStart, transport: T) {
+    let (mut reader, mut writer) = transport.split();
+    let shared = Arc::clone(&start.shared);
+    let auth = shared.lock_link().auth_msg_id.clone();
     let current = shared
-        .with_current(generation, |l| l.io = Some(io.clone()))
+        .with_current(start.generation, |l| l.connected = true)
         .is_some();
     shared.events.push(Event::Connected(current));
-    if let Some(tx) = connected_tx {
+    if let Some(tx) = start.connected_tx.take() {
         let _ = tx.send(current);
     }
     if !current {
-        io.close(&shared.events);
-        drop(io);
-        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer_task).await;
+        fail_queued(&shared.events, &mut start.commands);
+        writer.close().await;
         return;
     }
-    let now = Instant::now();
+    let config = ConnectionConfig::from_connector(&shared.config, auth, start.debug_mode);
     let mut link = LinkDriver {
         shared,
-        generation,
-        limits: cfg.limits(),
-        io,
-        liveness: Liveness::new(
-            now,
-            cfg.heartbeat_interval_ms,
-            cfg.connection_idle_timeout_ms,
-            debug_mode,
-        ),
+        generation: start.generation,
+        conn: Connection::new(Instant::now(), config),
+        pending: BTreeMap::new(),
+        out: VecDeque::new(),
+        closed: None,
     };
-    if !auth_required {
-        link.liveness.start_heartbeats(now);
-    }
-    let mut writer_done = false;
-    let reason = link
-        .run(&mut reader, commands, &mut writer_task, &mut writer_done)
+    link.run(&mut reader, &mut writer, &mut start.commands, &start.close)
         .await;
-    link.finish(reason, (!writer_done).then_some(writer_task))
-        .await;
+    link.finish(&mut writer, &mut start.commands).await;
 }
 
-impl LinkDriver<'_> {
-    /// The next wake-up. With request timeouts on, the driver wakes at least once per
-    /// timeout period, so a request registered while it sleeps (its deadline is later than
-    /// that wake-up) is always noticed in time without waking the driver on every request.
-    fn next_deadline(&self) -> Option<Instant> {
-        let requests = self.io.request_timeout().map(|t| {
-            self.io
-                .requests()
-                .tracker
-                .next_deadline()
-                .unwrap_or(Instant::now() + t)
-        });
-        match (requests, self.liveness.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    async fn run<R: TransportRead>(
+impl LinkDriver {
+    async fn run<R: TransportRead, W: TransportWrite>(
         &mut self,
         reader: &mut R,
-        commands: &mut mpsc::UnboundedReceiver<Command>,
-        writer_task: &mut JoinHandle<Result<(), TransportError>>,
-        writer_done: &mut bool,
-    ) -> CloseReason {
+        writer: &mut W,
+        commands: &mut mpsc::Receiver<Command>,
+        close: &CancellationToken,
+    ) {
         let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
-        // One timer, re-armed lazily: it may fire early (the handlers re-check), never late.
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
-        loop {
-            match (armed, self.next_deadline()) {
-                (Some(a), Some(want)) if a <= want => {}
-                (_, Some(want)) => {
-                    sleep.as_mut().reset(want.into());
-                    armed = Some(want);
-                }
-                (_, None) => armed = None,
+        while self.closed.is_none() {
+            self.refill_out();
+            let deadline = self.conn.poll_timeout();
+            if let Some(want) = deadline.filter(|d| armed != Some(*d)) {
+                sleep.as_mut().reset(want.into());
+                armed = Some(want);
             }
+            let can_read = !self.shared.events.is_full();
+            let want_write = !self.out.is_empty() || writer.has_staged();
             tokio::select! {
-                biased;
+                _ = close.cancelled() => self.conn.close(),
                 cmd = commands.recv() => match cmd {
-                    None | Some(Command::Close) => return CloseReason::Application,
-                },
-                read = reader.read_into(&mut buf) => match read {
-                    Ok(0) => return CloseReason::Remote("closed by server".into()),
-                    Ok(_) => {
-                        if let Err(e) = self.on_bytes(&mut buf) {
-                            return CloseReason::Remote(e);
+                    None => self.conn.close(),
+                    Some(cmd) => {
+                        self.on_command(cmd);
+                        for _ in 1..COMMANDS_PER_TURN {
+                            match commands.try_recv() {
+                                Ok(cmd) => self.on_command(cmd),
+                                Err(_) => break,
+                            }
                         }
                     }
-                    Err(e) => return CloseReason::Remote(e.to_string()),
                 },
-                _ = &mut sleep, if armed.is_some() => {
-                    armed = None;
-                    if let Err(e) = self.on_timer() {
-                        return CloseReason::Remote(e);
+                res = writer.write_some(&mut self.out), if want_write => {
+                    if let Err(e) = res {
+                        self.conn.handle_transport_closed(format!("write failed: {e}"));
                     }
                 }
-                res = &mut *writer_task, if !*writer_done => {
-                    *writer_done = true;
-                    return CloseReason::Remote(format!("write failed: {res:?}"));
+                read = reader.read_into(&mut buf), if can_read => match read {
+                    Ok(0) => self.conn.handle_transport_closed("closed by server"),
+                    Ok(_) => {
+                        self.conn.handle_bytes(Instant::now(), &buf);
+                        buf.clear();
+                    }
+                    Err(e) => self.conn.handle_transport_closed(e.to_string()),
+                },
+                _ = self.shared.events.drained(), if !can_read => {}
+                _ = &mut sleep, if deadline.is_some() => {
+                    armed = None;
+                    self.conn.handle_timeout(Instant::now());
                 }
+            }
+            self.drain_events();
+        }
+    }
+
+    fn refill_out(&mut self) {
+        while self.out.len() < FRAMES_PER_WRITE {
+            match self.conn.poll_transmit() {
+                Some(frame) => {
+                    if self.shared.config.turn_on_trace {
+                        tracing::debug!(len = frame.len(), "connector send");
+                    }
+                    self.out.push_back(frame);
+                }
+                None => break,
             }
         }
     }
 
-    fn on_bytes(&mut self, buf: &mut BytesMut) -> Result<(), String> {
-        self.liveness.on_received(Instant::now());
-        loop {
-            match codec::decode_server(buf, &self.limits) {
-                Ok(Some(packet)) => self.on_packet(packet),
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "protocol error from server");
-                    return Err(format!("protocol error: {e}"));
+    fn on_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        let events = &self.shared.events;
+        match cmd {
+            Command::Request {
+                stage_id,
+                packet,
+                completion,
+                is_auth,
+            } => {
+                let sent = if is_auth {
+                    self.conn.authenticate(now, &packet)
+                } else {
+                    self.conn.send_request(now, stage_id, &packet)
+                };
+                match sent {
+                    Ok(seq) => {
+                        let pending = Pending {
+                            request: packet,
+                            stage_id,
+                            completion,
+                        };
+                        self.pending.insert(seq, pending);
+                    }
+                    Err(e) => complete(events, completion, stage_id, packet, Err(e.code().code())),
                 }
+            }
+            Command::Send {
+                stage_id,
+                packet,
+                result,
+            } => {
+                let sent = self
+                    .conn
+                    .send(stage_id, &packet)
+                    .map_err(|e| e.code().code());
+                match (sent, result) {
+                    (r, Some(tx)) => {
+                        let _ = tx.send(r);
+                    }
+                    (Ok(()), None) => {}
+                    (Err(code), None) => events.push(Event::Error(stage_id, code, packet)),
+                }
+            }
+            Command::SetAuth(auth) => self.conn.set_auth_msg_id(auth),
+            Command::ForgetCallbacks => {
+                let conn = &mut self.conn;
+                self.pending.retain(|seq, p| {
+                    let keep = !matches!(p.completion, Completion::Callback(..));
+                    if !keep {
+                        conn.forget_request(*seq);
+                    }
+                    keep
+                });
             }
         }
     }
 
-    fn on_packet(&mut self, p: ServerPacket) {
-        let cfg = &self.shared.config;
-        if cfg.turn_on_trace {
-            tracing::debug!(msg_id = %p.msg_id, seq = p.seq, stage = p.stage_id,
-                code = p.error_code, len = p.payload.len(), "connector recv");
+    fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                ConnectionEvent::Push { stage_id, packet } => {
+                    self.trace(&packet);
+                    self.shared.events.push(Event::Received(stage_id, packet));
+                }
+                ConnectionEvent::Reply { seq, packet, rtt } => self.on_reply(seq, packet, rtt),
+                ConnectionEvent::RequestFailed { seq, code } => {
+                    if let Some(p) = self.pending.remove(&seq) {
+                        p.finish(&self.shared.events, Err(code.code()));
+                    }
+                }
+                ConnectionEvent::Authenticated => {
+                    self.shared
+                        .with_current(self.generation, |l| l.authenticated = true);
+                }
+                ConnectionEvent::Closed(reason) => self.closed = Some(reason),
+            }
         }
-        if p.msg_id == HEARTBEAT_MSG_ID {
+    }
+
+    fn trace(&self, packet: &Packet) {
+        if self.shared.config.turn_on_trace {
+            let h = packet.received_header().unwrap_or_default();
+            tracing::debug!(msg_id = %packet.msg_id(), seq = h.seq, stage = h.stage_id,
+                code = h.error_code, len = packet.payload().len(), "connector recv");
+        }
+    }
+
+    fn on_reply(&mut self, seq: Seq, packet: Packet, rtt: Duration) {
+        self.trace(&packet);
+        let Some(pending) = self.pending.remove(&seq) else {
+            tracing::debug!(seq, "dropping reply for a forgotten request");
             return;
-        }
-        let header = ReceivedHeader {
-            seq: p.seq,
-            stage_id: p.stage_id,
-            error_code: p.error_code,
         };
-        let packet = Packet::received(p.msg_id, p.payload, header);
-        if p.seq == 0 {
-            self.shared.events.push(Event::Received(p.stage_id, packet));
-            return;
-        }
-        let pending = self.io.requests().tracker.complete(p.seq);
-        let Some(pending) = pending else {
-            tracing::debug!(
-                seq = p.seq,
-                "dropping reply for an unknown or timed-out request"
-            );
-            return;
-        };
-        if cfg.enable_logging_response_time {
-            let rtt_us = u64::try_from(pending.sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if self.shared.config.enable_logging_response_time {
+            let rtt_us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
             tracing::info!(msg_id = %pending.request.msg_id(), rtt_us, "response time");
         }
+        let error_code = packet.received_header().map_or(0, |h| h.error_code);
         let raw = matches!(pending.completion, Completion::AsyncRaw(_));
-        let result = if p.error_code == 0 || raw {
-            if pending.is_auth && p.error_code == 0 {
-                self.shared
-                    .with_current(self.generation, |l| l.authenticated = true);
-                self.liveness.start_heartbeats(Instant::now());
-            }
+        let result = if error_code == 0 || raw {
             Ok(packet)
         } else {
-            Err(p.error_code)
+            Err(error_code)
         };
         pending.finish(&self.shared.events, result);
     }
 
-    fn on_timer(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        let expired = self.io.requests().tracker.expire(now);
-        for (_, p) in expired {
-            p.finish(&self.shared.events, Err(REQUEST_TIMEOUT));
-        }
-        match self.liveness.poll(now) {
-            LivenessAction::Idle => Ok(()),
-            LivenessAction::SendHeartbeat => {
-                let mut frame = BytesMut::new();
-                if codec::encode_client(HEARTBEAT_MSG_ID, 0, 0, &[], &mut frame).is_ok() {
-                    self.io.write(frame.freeze());
-                }
-                Ok(())
-            }
-            LivenessAction::TimedOut => Err("idle timeout: nothing received".into()),
-        }
-    }
-
-    async fn finish(
-        self,
-        reason: CloseReason,
-        writer_task: Option<JoinHandle<Result<(), TransportError>>>,
+    async fn finish<W: TransportWrite>(
+        mut self,
+        writer: &mut W,
+        commands: &mut mpsc::Receiver<Command>,
     ) {
-        if let CloseReason::Remote(why) = &reason {
-            tracing::info!(%why, "connection closed");
+        let reason = self.closed.take().unwrap_or(CloseReason::Local);
+        let still_current = self.shared.clear_current(self.generation);
+        fail_queued(&self.shared.events, commands);
+        for (_, p) in std::mem::take(&mut self.pending) {
+            p.finish(&self.shared.events, Err(DISCONNECTED));
         }
-        let LinkDriver {
-            shared,
-            generation,
-            io,
-            ..
-        } = self;
-        let still_current = shared.clear_current(generation);
-        io.close(&shared.events);
-        drop(io);
-        if still_current && matches!(reason, CloseReason::Remote(_)) {
-            shared.events.push(Event::Disconnected);
-        }
-        if let Some(mut writer_task) = writer_task {
-            if tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, &mut writer_task)
-                .await
-                .is_err()
-            {
-                writer_task.abort();
+        if reason != CloseReason::Local {
+            tracing::info!(why = %reason, "connection closed");
+            if still_current {
+                self.shared.events.push(Event::Disconnected);
             }
         }
+        let flush = async {
+            loop {
+                self.refill_out();
+                if self.out.is_empty() && !writer.has_staged() {
+                    break;
+                }
+                if writer.write_some(&mut self.out).await.is_err() {
+                    return;
+                }
+            }
+            writer.close().await;
+        };
+        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, flush).await;
     }
 }

@@ -51,6 +51,11 @@ impl Liveness {
         self.last_received = now;
     }
 
+    /// When bytes last arrived (the creation time until then).
+    pub fn last_received(&self) -> Instant {
+        self.last_received
+    }
+
     /// The next instant at which [`poll`](Self::poll) has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let idle = self.idle_timeout.map(|t| self.last_received + t);

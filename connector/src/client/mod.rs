@@ -1,24 +1,31 @@
 //! The public client API: [`Connector`], the Rust shape of the seed's C# `Connector`.
+//!
+//! One driver task per connection owns the sans-IO [`Connection`](crate::connection::Connection);
+//! the handle talks to it through a bounded command queue
+//! ([`COMMAND_QUEUE_CAPACITY`](driver::COMMAND_QUEUE_CAPACITY)) and receives events through
+//! the bounded main-thread queue ([`DEFAULT_MAX_QUEUED_EVENTS`]).
 
 pub mod config;
 mod driver;
 mod events;
-mod link;
 pub mod liveness;
+mod requests;
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::codec;
-use crate::error::{ConnectorError, DISCONNECTED, INVALID_PACKET, UNAUTHENTICATED};
+use crate::error::{ConnectorError, BACKPRESSURE, DISCONNECTED, INVALID_PACKET};
 use crate::packet::Packet;
 use config::ConnectorConfig;
-use driver::{ActiveLink, Command, LinkState, Shared};
+pub use driver::COMMAND_QUEUE_CAPACITY;
+use driver::{ActiveLink, Command, LinkStart, LinkState, Shared};
+pub use events::DEFAULT_MAX_QUEUED_EVENTS;
 use events::{Event, EventQueue};
-use link::{complete, Completion, LinkIo, Pending};
+use requests::{complete, Completion};
 
 /// Owns a private runtime when the connector was created outside any tokio runtime.
 struct OwnedRuntime(Option<Runtime>);
@@ -37,11 +44,10 @@ struct HandleInner {
     runtime: Handle,
     _owned: Option<OwnedRuntime>,
 }
-
 impl Drop for HandleInner {
     fn drop(&mut self) {
         if let Some(link) = self.shared.lock_link().active.take() {
-            let _ = link.commands.send(Command::Close);
+            link.close.cancel();
         }
     }
 }
@@ -117,14 +123,16 @@ impl Connector {
     pub fn config(&self) -> &ConnectorConfig {
         &self.shared().config
     }
-
     /// Registers the msgId of the authenticate request: until authenticated, only it may be
     /// sent; anything else fails locally with `UNAUTHENTICATED` (60203) and is not written.
     pub fn set_authenticate_message_id(&self, msg_id: impl Into<String>) {
-        self.shared().lock_link().auth_msg_id = Some(msg_id.into());
+        let msg_id = msg_id.into();
+        let mut state = self.shared().lock_link();
+        state.auth_msg_id = Some(msg_id.clone());
+        if let Some(link) = state.active.as_ref() {
+            let _ = link.commands.try_send(Command::SetAuth(Some(msg_id)));
+        }
     }
-
-    /// Starts connecting; the result arrives as `on_connect(bool)`. `debug_mode` disables the
     /// heartbeat and idle checks. Does nothing while a connection is open or being opened.
     pub fn connect(&self, debug_mode: bool) {
         self.start(debug_mode, None);
@@ -140,7 +148,8 @@ impl Connector {
     }
 
     fn start(&self, debug_mode: bool, connected_tx: Option<oneshot::Sender<bool>>) -> bool {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
+        let close = CancellationToken::new();
         let generation = {
             let mut state = self.shared().lock_link();
             if state.active.is_some() {
@@ -151,19 +160,20 @@ impl Connector {
             state.active = Some(ActiveLink {
                 generation,
                 commands: tx,
-                io: None,
+                close: close.clone(),
+                connected: false,
                 authenticated: false,
             });
             generation
         };
-        let shared = Arc::clone(self.shared());
-        self.inner.runtime.spawn(driver::run_link(
-            shared,
+        self.inner.runtime.spawn(driver::run_link(LinkStart {
+            shared: Arc::clone(self.shared()),
             generation,
-            rx,
+            commands: rx,
+            close,
             debug_mode,
             connected_tx,
-        ));
+        }));
         true
     }
 
@@ -171,7 +181,7 @@ impl Connector {
     /// is **not** fired for a disconnect the application asked for.
     pub fn disconnect(&self) {
         if let Some(link) = self.shared().lock_link().active.take() {
-            let _ = link.commands.send(Command::Close);
+            link.close.cancel();
         }
     }
 
@@ -181,7 +191,7 @@ impl Connector {
             .lock_link()
             .active
             .as_ref()
-            .is_some_and(|l| l.io.is_some())
+            .is_some_and(|l| l.connected)
     }
 
     /// Whether an authenticate request succeeded on the current connection.
@@ -190,28 +200,34 @@ impl Connector {
             .lock_link()
             .active
             .as_ref()
-            .is_some_and(|l| l.io.is_some() && l.authenticated)
+            .is_some_and(|l| l.connected && l.authenticated)
     }
 
-    /// Checks the connection and the auth gate; returns the command channel or a local code.
-    fn admit(&self, msg_id: &str) -> Result<Arc<LinkIo>, u16> {
-        let state = self.shared().lock_link();
-        let link = state.active.as_ref().ok_or(DISCONNECTED)?;
-        let io = link.io.as_ref().ok_or(DISCONNECTED)?;
-        match &state.auth_msg_id {
-            Some(auth) if !link.authenticated && auth != msg_id => Err(UNAUTHENTICATED),
-            _ => Ok(io.clone()),
+    /// Checks that `packet` can be encoded within the configured maximum (60204 otherwise).
+    fn check_encodable(&self, packet: &Packet) -> Result<(), u16> {
+        let id = packet.msg_id().len();
+        let len = codec::CLIENT_FIXED + id + packet.payload().len();
+        if (1..=255).contains(&id) && len <= self.config().max_packet_len {
+            Ok(())
+        } else {
+            Err(INVALID_PACKET)
         }
     }
 
-    fn encode(&self, stage_id: i64, packet: &Packet) -> Result<BytesMut, u16> {
-        let mut frame = BytesMut::new();
-        codec::encode_client(packet.msg_id(), 0, stage_id, packet.payload(), &mut frame)
-            .map_err(|_| INVALID_PACKET)?;
-        if frame.len() - codec::LEN_PREFIX > self.config().max_packet_len {
-            return Err(INVALID_PACKET);
-        }
-        Ok(frame)
+    /// Hands `cmd` to the driver of the open connection; gives it back with the local code
+    /// (60201 not connected, 60205 command queue full) when that is not possible.
+    fn dispatch(&self, cmd: Command) -> Result<(), (Command, u16)> {
+        let commands = {
+            let state = self.shared().lock_link();
+            match state.active.as_ref().filter(|l| l.connected) {
+                Some(link) => link.commands.clone(),
+                None => return Err((cmd, DISCONNECTED)),
+            }
+        };
+        commands.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(cmd) => (cmd, BACKPRESSURE),
+            mpsc::error::TrySendError::Closed(cmd) => (cmd, DISCONNECTED),
+        })
     }
 
     /// Sends a one-way message without a stage. Failures arrive as `on_error`.
@@ -221,62 +237,68 @@ impl Connector {
 
     /// Sends a one-way message to `stage_id` (0 = none). Failures arrive as `on_error`.
     pub fn send_to_stage(&self, stage_id: i64, packet: Packet) {
-        let sent = self.encode(stage_id, &packet).and_then(|frame| {
-            self.admit(packet.msg_id())?
-                .write(frame.freeze())
-                .then_some(())
-                .ok_or(DISCONNECTED)
-        });
-        if let Err(code) = sent {
+        if let Err(code) = self.check_encodable(&packet) {
             self.shared()
                 .events
                 .push(Event::Error(stage_id, code, packet));
+            return;
+        }
+        let cmd = Command::Send {
+            stage_id,
+            packet,
+            result: None,
+        };
+        if let Err((cmd, code)) = self.dispatch(cmd) {
+            cmd.fail(&self.shared().events, code);
         }
     }
 
     /// Sends a one-way message without a stage; a local failure (60201 not connected,
-    /// 60203 before authentication, 60204 unencodable) is returned instead of `on_error`.
+    /// 60203 before authentication, 60204 unencodable, 60205 queue full) is returned instead
+    /// of `on_error`.
     pub async fn send_async(&self, packet: Packet) -> Result<(), ConnectorError> {
         self.send_to_stage_async(0, packet).await
     }
 
-    /// Sends a one-way message to `stage_id`; local failures are returned as errors.
+    /// Sends a one-way message to `stage_id`; local failures are returned as errors. It
+    /// completes once the message is queued on the connection.
     pub async fn send_to_stage_async(
         &self,
         stage_id: i64,
         packet: Packet,
     ) -> Result<(), ConnectorError> {
+        let msg_id = packet.msg_id().to_owned();
         let error = |error_code| ConnectorError {
             stage_id,
             error_code,
-            msg_id: packet.msg_id().to_owned(),
+            msg_id: msg_id.clone(),
         };
-        let frame = self.encode(stage_id, &packet).map_err(error)?;
-        let io = self.admit(packet.msg_id()).map_err(error)?;
-        if io.write(frame.freeze()) {
-            Ok(())
-        } else {
-            Err(error(DISCONNECTED))
+        self.check_encodable(&packet).map_err(error)?;
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Send {
+            stage_id,
+            packet,
+            result: Some(tx),
+        };
+        if let Err((_, code)) = self.dispatch(cmd) {
+            return Err(error(code));
         }
+        rx.await.unwrap_or(Err(DISCONNECTED)).map_err(error)
     }
 
     fn submit(&self, stage_id: i64, request: Packet, completion: Completion, is_auth: bool) {
-        let admitted = self
-            .encode(stage_id, &request)
-            .and_then(|f| self.admit(request.msg_id()).map(|io| (f, io)));
         let events = &self.shared().events;
-        match admitted {
-            Ok((frame, io)) => {
-                let pending = Pending {
-                    request,
-                    stage_id,
-                    completion,
-                    is_auth,
-                    sent_at: std::time::Instant::now(),
-                };
-                io.submit(events, frame, pending);
-            }
-            Err(code) => complete(events, completion, stage_id, request, Err(code)),
+        if let Err(code) = self.check_encodable(&request) {
+            return complete(events, completion, stage_id, request, Err(code));
+        }
+        let cmd = Command::Request {
+            stage_id,
+            packet: request,
+            completion,
+            is_auth,
+        };
+        if let Err((cmd, code)) = self.dispatch(cmd) {
+            cmd.fail(events, code);
         }
     }
 
@@ -305,7 +327,12 @@ impl Connector {
     /// Sends the authenticate request; `callback` runs (in `main_thread_action`) with the
     /// reply when the server answers with error code 0, which also sets `is_authenticated`.
     pub fn authenticate(&self, packet: Packet, callback: impl FnOnce(Packet) + Send + 'static) {
-        self.submit(0, packet, Completion::Callback(Box::new(callback)), true);
+        self.submit(
+            0,
+            packet,
+            Completion::Callback(Box::new(callback), self.shared().events.epoch()),
+            true,
+        );
     }
 
     /// Sends the authenticate request and awaits the reply.
@@ -328,7 +355,7 @@ impl Connector {
         self.submit(
             stage_id,
             packet,
-            Completion::Callback(Box::new(callback)),
+            Completion::Callback(Box::new(callback), self.shared().events.epoch()),
             false,
         );
     }
@@ -380,17 +407,7 @@ impl Connector {
     /// requests are kept and still complete.
     pub fn clear_cache(&self) {
         self.shared().events.clear();
-        let io = self
-            .shared()
-            .lock_link()
-            .active
-            .as_ref()
-            .and_then(|l| l.io.clone());
-        if let Some(io) = io {
-            io.requests()
-                .tracker
-                .retain(|p| !matches!(p.completion, Completion::Callback(_)));
-        }
+        let _ = self.dispatch(Command::ForgetCallbacks);
     }
 
     /// Adds an `on_connect(success)` handler.

@@ -10,6 +10,12 @@ use super::ServerHandle;
 
 /// Error code the server answers with for a request whose msgId has no handler.
 pub const ERROR_UNHANDLED_MSG_ID: u16 = 404;
+/// Error code for a request to a new stage when [`ServerConfig::max_stages`] stages exist,
+/// or to a stage that already has [`ServerConfig::max_stage_members`] members.
+///
+/// [`ServerConfig::max_stages`]: super::ServerConfig::max_stages
+/// [`ServerConfig::max_stage_members`]: super::ServerConfig::max_stage_members
+pub const ERROR_STAGE_FULL: u16 = 503;
 
 /// A message handler.
 pub type Handler = Arc<dyn Fn(&RequestContext, Packet) -> Outcome + Send + Sync>;
@@ -84,6 +90,12 @@ impl RequestContext {
     /// Replies with an error code, the conventional reply msgId and an empty payload.
     pub fn reply_error(&self, error_code: u16) -> bool {
         self.reply_with_code(Packet::empty(self.reply_msg_id()), error_code)
+    }
+
+    /// Replies with `packet` **and** a non-zero header error code (PlayHouse answers a failed
+    /// authentication this way: the reply message plus the code).
+    pub fn reply_with_error(&self, packet: Packet, error_code: u16) -> bool {
+        self.reply_with_code(packet, error_code)
     }
 
     fn reply_with_code(&self, packet: Packet, error_code: u16) -> bool {

@@ -15,7 +15,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept`.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-async fn accept(server: &ServerHandle, listener: &TcpListener) -> Option<TcpStream> {
+pub(crate) async fn accept(server: &ServerHandle, listener: &TcpListener) -> Option<TcpStream> {
     loop {
         tokio::select! {
             _ = server.shared.shutdown.cancelled() => return None,

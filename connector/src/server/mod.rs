@@ -8,7 +8,13 @@
 //! number of connections, and graceful shutdown.
 
 pub mod handler;
+#[cfg(feature = "prost")]
+pub mod http;
 mod listener;
+#[cfg(feature = "prost")]
+pub mod playhouse;
+#[cfg(feature = "prost")]
+pub mod relay;
 pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,11 +30,19 @@ use crate::codec::{
     CodecLimits, CompressionPolicy, DEFAULT_MAX_ORIGINAL_SIZE, DEFAULT_MAX_PACKET_LEN,
 };
 use crate::packet::Packet;
-pub use handler::{reply_msg_id, Handler, Outcome, RequestContext, ERROR_UNHANDLED_MSG_ID};
+pub use handler::{
+    reply_msg_id, Handler, Outcome, RequestContext, ERROR_STAGE_FULL, ERROR_UNHANDLED_MSG_ID,
+};
 pub use session::SessionHandle;
 
 /// Default limit on concurrent connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default limit on stages alive at once.
+pub const DEFAULT_MAX_STAGES: usize = 4096;
+/// Default limit on members of one stage.
+pub const DEFAULT_MAX_STAGE_MEMBERS: usize = 1024;
+/// Default bound on bytes queued for one session's socket; past it the session is closed.
+pub const DEFAULT_MAX_QUEUED_BYTES_PER_SESSION: usize = crate::transport::DEFAULT_OUTBOX_MAX_BYTES;
 /// Default WebSocket path.
 pub const DEFAULT_SERVER_WS_PATH: &str = "/ws";
 
@@ -47,6 +61,18 @@ pub struct ServerConfig {
     pub ws_path: String,
     /// Echo heartbeats (true). Turning it off makes a "silent" server for idle tests.
     pub echo_heartbeats: bool,
+    /// Stages alive at once ([`DEFAULT_MAX_STAGES`]); a request to a new stage beyond it is
+    /// answered with [`ERROR_STAGE_FULL`].
+    pub max_stages: usize,
+    /// Members of one stage ([`DEFAULT_MAX_STAGE_MEMBERS`]); a request from a new member
+    /// beyond it is answered with [`ERROR_STAGE_FULL`].
+    pub max_stage_members: usize,
+    /// Bytes queued for one session's socket ([`DEFAULT_MAX_QUEUED_BYTES_PER_SESSION`]); a
+    /// client that stops reading is disconnected when its queue would grow past it.
+    pub max_queued_bytes_per_session: usize,
+    /// Close a session that sends nothing (not even a heartbeat) for this long (`None`:
+    /// never, the default).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +84,10 @@ impl Default for ServerConfig {
             compression: Some(CompressionPolicy::default()),
             ws_path: DEFAULT_SERVER_WS_PATH.to_owned(),
             echo_heartbeats: true,
+            max_stages: DEFAULT_MAX_STAGES,
+            max_stage_members: DEFAULT_MAX_STAGE_MEMBERS,
+            max_queued_bytes_per_session: DEFAULT_MAX_QUEUED_BYTES_PER_SESSION,
+            idle_timeout: None,
         }
     }
 }
@@ -116,8 +146,14 @@ pub struct ServerStats {
     pub active_sessions: usize,
 }
 
+/// Called with a session's id when it ends.
+pub(crate) type SessionHook = Arc<dyn Fn(u64) + Send + Sync>;
+
 pub(crate) struct ServerShared {
     pub(crate) config: ServerConfig,
+    /// msgIds besides `config.auth_msg_id` that authenticate a session (the relay join).
+    pub(crate) extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
     pub(crate) handlers: HashMap<String, Handler>,
     pub(crate) fallback: Option<Handler>,
     pub(crate) stats: Counters,
@@ -172,8 +208,17 @@ impl ServerShared {
         session
     }
 
+    /// Whether `msg_id` authenticates a session.
+    pub(crate) fn is_auth_msg(&self, msg_id: &str) -> bool {
+        self.config.auth_msg_id.as_deref() == Some(msg_id)
+            || self.extra_auth.iter().any(|m| m == msg_id)
+    }
+
     pub(crate) fn unregister(&self, id: u64) {
         lock(&self.sessions).remove(&id);
+        for hook in &self.on_session_closed {
+            hook(id);
+        }
         let mut stages = lock(&self.stages);
         stages.retain(|_, members| {
             members.remove(&id);
@@ -183,11 +228,20 @@ impl ServerShared {
         self.release();
     }
 
-    pub(crate) fn join_stage(&self, stage_id: i64, session: u64) {
-        lock(&self.stages)
-            .entry(stage_id)
-            .or_default()
-            .insert(session);
+    /// Adds `session` to the stage (creating it); false when a limit refuses it.
+    pub(crate) fn join_stage(&self, stage_id: i64, session: u64) -> bool {
+        let mut stages = lock(&self.stages);
+        if !stages.contains_key(&stage_id) && stages.len() >= self.config.max_stages {
+            return false;
+        }
+        let members = stages.entry(stage_id).or_default();
+        if members.contains(&session) {
+            return true;
+        }
+        if members.len() >= self.config.max_stage_members {
+            return false;
+        }
+        members.insert(session)
     }
 }
 
@@ -257,6 +311,12 @@ pub struct PlayServerBuilder {
     fallback: Option<Handler>,
     tcp: Option<SocketAddr>,
     ws: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    http: Option<(SocketAddr, http::HttpRoutes)>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
+    extra_auth: Vec<String>,
+    on_session_closed: Vec<SessionHook>,
 }
 
 impl std::fmt::Debug for PlayServerBuilder {
@@ -291,7 +351,22 @@ impl PlayServerBuilder {
             fallback: None,
             tcp: None,
             ws: None,
+            #[cfg(feature = "prost")]
+            http: None,
+            #[cfg(feature = "prost")]
+            relay: None,
+            extra_auth: Vec::new(),
+            on_session_closed: Vec::new(),
         }
+    }
+
+    /// Listens for HTTP clients on `addr`: `routes` answer plain requests, and a WebSocket
+    /// upgrade at the configured path becomes a play session (as PlayHouse serves `/ws` on
+    /// its HTTP port).
+    #[cfg(feature = "prost")]
+    pub fn http(mut self, addr: SocketAddr, routes: http::HttpRoutes) -> Self {
+        self.http = Some((addr, routes));
+        self
     }
 
     /// Registers the handler for `msg_id`.
@@ -347,8 +422,15 @@ impl PlayServerBuilder {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        #[cfg(feature = "prost")]
+        let http = match self.http {
+            Some((a, routes)) => Some((bind(a).await?, routes)),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             config: self.config,
+            extra_auth: self.extra_auth,
+            on_session_closed: self.on_session_closed,
             handlers: self.handlers,
             fallback: self.fallback,
             stats: Counters::default(),
@@ -374,10 +456,24 @@ impl PlayServerBuilder {
                 .tasks
                 .spawn(listener::accept_ws(handle.clone(), l));
         }
+        #[cfg(feature = "prost")]
+        let http_addr = http.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        #[cfg(not(feature = "prost"))]
+        let http_addr = None;
+        #[cfg(feature = "prost")]
+        if let Some((l, routes)) = http {
+            handle
+                .shared
+                .tasks
+                .spawn(http::accept_http(handle.clone(), l, routes));
+        }
         Ok(PlayServer {
             handle,
             tcp_addr,
             ws_addr,
+            http_addr,
+            #[cfg(feature = "prost")]
+            relay: self.relay,
         })
     }
 }
@@ -389,9 +485,18 @@ pub struct PlayServer {
     handle: ServerHandle,
     tcp_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    #[cfg(feature = "prost")]
+    relay: Option<Arc<relay::RelayState>>,
 }
 
 impl PlayServer {
+    /// The relay stage state, when the relay is enabled.
+    #[cfg(feature = "prost")]
+    pub fn relay(&self) -> Option<&Arc<relay::RelayState>> {
+        self.relay.as_ref()
+    }
+
     /// A builder.
     pub fn builder(config: ServerConfig) -> PlayServerBuilder {
         PlayServerBuilder::new(config)
@@ -405,6 +510,11 @@ impl PlayServer {
     /// The bound WebSocket address.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
+    }
+
+    /// The bound HTTP address (which also serves WebSocket at the WebSocket path).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The WebSocket URL path.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{RequestContext, ERROR_UNHANDLED_MSG_ID};
+use super::handler::{RequestContext, ERROR_STAGE_FULL, ERROR_UNHANDLED_MSG_ID};
 use super::ServerHandle;
 use crate::codec::{self, ClientPacket, CompressionPolicy, HEARTBEAT_MSG_ID};
 use crate::packet::Packet;
@@ -21,6 +21,7 @@ pub struct SessionHandle {
     out: Arc<Outbox>,
     closed: CancellationToken,
     authenticated: Arc<AtomicBool>,
+    account_id: Arc<std::sync::Mutex<Option<String>>>,
     compression: Option<CompressionPolicy>,
 }
 
@@ -36,6 +37,7 @@ impl SessionHandle {
             out,
             closed: CancellationToken::new(),
             authenticated: Arc::new(AtomicBool::new(authenticated)),
+            account_id: Arc::default(),
             compression,
         }
     }
@@ -48,6 +50,32 @@ impl SessionHandle {
     /// Whether the session authenticated (always true when no auth msgId is configured).
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// The account id set on authentication (PlayHouse's `ActorLink.AccountId`).
+    pub fn account_id(&self) -> Option<String> {
+        self.account_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the account id (a handler does it while authenticating the session).
+    pub fn set_account_id(&self, account_id: impl Into<String>) {
+        *self
+            .account_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(account_id.into());
+    }
+
+    /// Bytes waiting for this session's socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued_bytes()
+    }
+
+    /// Whether the session is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
     }
 
     pub(crate) fn mark_authenticated(&self) {
@@ -77,7 +105,20 @@ impl SessionHandle {
             &mut frame,
         );
         match encoded {
-            Ok(()) => !self.closed.is_cancelled() && self.out.send(frame.freeze()),
+            Ok(()) => {
+                if self.closed.is_cancelled() {
+                    return false;
+                }
+                let sent = self.out.send(frame.freeze());
+                if !sent && self.out.overflowed() {
+                    tracing::warn!(
+                        session = self.id,
+                        "send queue full (the client is not reading), closing the session"
+                    );
+                    self.close();
+                }
+                sent
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot encode server packet");
                 false
@@ -91,18 +132,29 @@ impl SessionHandle {
 pub(crate) async fn serve<T: Transport>(server: ServerHandle, transport: T) {
     let shared = Arc::clone(&server.shared);
     let (mut reader, writer) = transport.split();
-    let (outbox, mut writer_task) = Outbox::start(writer);
+    let (outbox, mut writer_task) =
+        Outbox::start_bounded(writer, shared.config.max_queued_bytes_per_session);
     let session = shared.register(Arc::new(outbox));
     let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
     let limits = shared.config.limits();
     let mut writer_done = false;
+    let idle_timeout = shared.config.idle_timeout;
+    let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(3600)));
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             _ = session.closed.cancelled() => break,
             res = &mut writer_task, if !writer_done => { writer_done = true; let _ = res; break }
+            _ = &mut idle, if idle_timeout.is_some() => {
+                tracing::info!(session = session.id, "idle timeout, closing the session");
+                break;
+            }
             read = reader.read_into(&mut buf) => match read {
                 Ok(n) if n > 0 => {
+                    if let Some(t) = idle_timeout {
+                        idle.as_mut().reset(tokio::time::Instant::now() + t);
+                    }
                     shared.stats.add_bytes(n);
                     session.out.cork(); // replies to this read go out in one write
                     let keep = drain_packets(&server, &session, &mut buf, &limits);
@@ -155,8 +207,7 @@ fn drain_packets(
 fn on_packet(server: &ServerHandle, session: &SessionHandle, p: ClientPacket) -> bool {
     let shared = &server.shared;
     shared.stats.packet();
-    let auth = shared.config.auth_msg_id.as_deref();
-    let is_auth = auth == Some(p.msg_id.as_str());
+    let is_auth = shared.is_auth_msg(&p.msg_id);
     if !session.is_authenticated() && !is_auth {
         tracing::info!(session = session.id, msg_id = %p.msg_id, "message before authentication, closing");
         shared.stats.auth_violation();
@@ -168,8 +219,22 @@ fn on_packet(server: &ServerHandle, session: &SessionHandle, p: ClientPacket) ->
         }
         return true;
     }
-    if p.stage_id != 0 {
-        shared.join_stage(p.stage_id, session.id);
+    if p.stage_id != 0 && !shared.join_stage(p.stage_id, session.id) {
+        tracing::info!(
+            session = session.id,
+            stage = p.stage_id,
+            "stage limit reached"
+        );
+        let ctx_reply = RequestContext {
+            session: session.clone(),
+            server: server.clone(),
+            msg_id: p.msg_id.clone(),
+            seq: p.seq,
+            stage_id: p.stage_id,
+            is_auth,
+        };
+        ctx_reply.reply_error(ERROR_STAGE_FULL);
+        return true;
     }
     let ctx = RequestContext {
         session: session.clone(),

@@ -26,6 +26,8 @@ fn config(player: &str) -> MachineConfig {
 
 fn lobby_with(player: &str) -> ServerMessage {
     ServerMessage::LobbyUpdate(LobbyUpdate {
+        lobby: None,
+        version: None,
         players: vec![LobbyPlayer {
             player_id: player.to_owned(),
             player_name: player.to_uppercase(),

@@ -82,7 +82,7 @@ pub struct MatchReport {
     pub jitter_ms: f64,
     /// Configured loss probability.
     pub loss: f64,
-    /// Input delay.
+    /// Input delay in effect (peer 0's; picked at sync with `auto`).
     pub input_delay: usize,
     /// Prediction window.
     pub max_prediction: usize,

@@ -139,6 +139,19 @@ impl Fighter {
         }
     }
 
+    /// The attack's hitbox this frame in world pixels `(x0, y0, x1, y1)` (y up from the
+    /// ground), exactly as the simulation checks it: `None` unless an attack is active and
+    /// has not connected yet. Read-only, for renderers and tools.
+    pub fn hitbox(&self) -> Option<(i32, i32, i32, i32)> {
+        sim::hitbox(self)
+    }
+
+    /// The hurtbox this frame in world pixels `(x0, y0, x1, y1)`, as the simulation checks
+    /// it (standing, crouching or airborne height).
+    pub fn hurtbox(&self) -> (i32, i32, i32, i32) {
+        sim::hurtbox(self)
+    }
+
     fn hash_into(&self, h: &mut StateHasher) {
         h.write_i32(self.x);
         h.write_i32(self.y);

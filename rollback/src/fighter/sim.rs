@@ -211,7 +211,7 @@ fn separate(fighters: &mut [Fighter; 2]) {
 /// World-space box `(x0, y0, x1, y1)` in pixels.
 type WorldBox = (i32, i32, i32, i32);
 
-fn hitbox(f: &Fighter) -> Option<WorldBox> {
+pub(super) fn hitbox(f: &Fighter) -> Option<WorldBox> {
     if f.action != Action::Attack || f.attack_connected {
         return None;
     }
@@ -229,7 +229,7 @@ fn hitbox(f: &Fighter) -> Option<WorldBox> {
     Some((x0, cy + hb.y, x1, cy + hb.y + hb.h))
 }
 
-fn hurtbox(f: &Fighter) -> WorldBox {
+pub(super) fn hurtbox(f: &Fighter) -> WorldBox {
     let (cx, cy) = (f.x / SUBPX, f.y / SUBPX);
     let h = if cy > 0 {
         HURT_AIR

@@ -5,7 +5,8 @@ use std::hash::Hash;
 
 use ggrs::{Message, NonBlockingSocket};
 
-use super::{LinkConditions, LinkShaper, LinkStats, NetsimError, SharedClock};
+use super::{LinkConditions, LinkShaper, LinkStats, NetsimError};
+use crate::clock::SharedClock;
 use crate::wire;
 
 /// A decorator that delays, drops, duplicates and reorders the packets of an inner socket.
@@ -13,7 +14,7 @@ use crate::wire;
 /// Outbound packets are shaped with `outbound` and sent to the inner socket when due;
 /// inbound packets are shaped with `inbound` before ggrs sees them. Due packets are flushed
 /// whenever ggrs calls the socket (every `poll_remote_clients`, i.e. at least once a frame),
-/// so with a [`super::WallClock`] the timing resolution is the caller's poll rate.
+/// so with a [`crate::clock::WallClock`] the timing resolution is the caller's poll rate.
 pub struct Impaired<S, A> {
     inner: S,
     clock: SharedClock,

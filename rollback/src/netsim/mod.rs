@@ -22,7 +22,6 @@
 //! * input-resend stalls: see [`crate::session`] for the start-of-match stall and how the
 //!   runner avoids it.
 
-mod clock;
 mod conditions;
 mod impaired;
 mod network;
@@ -30,7 +29,8 @@ mod shaper;
 
 use thiserror::Error;
 
-pub use clock::{Clock, SharedClock, VirtualClock, WallClock};
+/// The clocks live in [`crate::clock`]; re-exported here for the simulator's users.
+pub use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 pub use conditions::{LinkConditions, DEFAULT_REORDER_DELAY};
 pub use impaired::Impaired;
 pub use network::{SimAddr, SimNetwork, SimSocket};

@@ -8,7 +8,8 @@ use std::time::Duration;
 use ggrs::{Message, NonBlockingSocket};
 use serde::{Deserialize, Serialize};
 
-use super::{LinkConditions, LinkShaper, LinkStats, NetsimError, VirtualClock};
+use super::{LinkConditions, LinkShaper, LinkStats, NetsimError};
+use crate::clock::VirtualClock;
 use crate::wire;
 
 /// Address of a simulated endpoint.

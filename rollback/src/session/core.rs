@@ -1,7 +1,6 @@
 //! Request handling and bookkeeping shared by all runners.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ggrs::{Frame, GgrsRequest, InputStatus};
@@ -20,8 +19,6 @@ pub struct DesyncEvent {
     pub local_checksum: u128,
     /// The remote's checksum.
     pub remote_checksum: u128,
-    /// File with our state at that frame, if one was written.
-    pub report_path: Option<PathBuf>,
 }
 
 /// Checksums of confirmed frames, contiguous from `first_frame` (older ones are dropped
@@ -77,6 +74,12 @@ impl ConfirmedLog {
             .map(move |(i, c)| (first + i as Frame, *c))
     }
 
+    /// Drops the checksums of frames after `frame`.
+    pub(crate) fn truncate_after(&mut self, frame: Frame) {
+        let keep = usize::try_from(frame + 1 - self.first_frame).unwrap_or(0);
+        self.checksums.truncate(keep);
+    }
+
     fn push(&mut self, checksum: u128) {
         self.checksums.push_back(checksum);
         if self.checksums.len() > self.limit {
@@ -102,6 +105,9 @@ pub(crate) struct SessionCore<G: Game> {
     pub frame: Frame,
     /// Highest frame ever reached.
     pub max_frame: Frame,
+    /// Game frame of the ggrs session's frame 0 (non-zero after a restart from a
+    /// confirmed frame): ggrs's frame numbers plus this are game frames.
+    pub offset: Frame,
     pub stats: RollbackStats,
     pub log: ConfirmedLog,
     ring: Vec<Option<(Frame, u128, G)>>,
@@ -121,6 +127,7 @@ impl<G: Game> SessionCore<G> {
             game,
             frame: 0,
             max_frame: 0,
+            offset: 0,
             stats: RollbackStats::new(),
             log: ConfirmedLog::new(log_limit),
             ring: vec![None; ring.max(2)],
@@ -198,6 +205,7 @@ impl<G: Game> SessionCore<G> {
                     let t = self.timing.then(Instant::now);
                     let checksum = self.game.checksum();
                     cell.save(frame, Some(self.game.clone()), Some(checksum));
+                    let frame = frame + self.offset;
                     let slot = self.slot(frame);
                     if let Some(s) = self.ring.get_mut(slot) {
                         *s = Some((frame, checksum, self.game.clone()));
@@ -208,6 +216,7 @@ impl<G: Game> SessionCore<G> {
                 GgrsRequest::LoadGameState { cell, frame } => {
                     let t = self.timing.then(Instant::now);
                     self.game = cell.load().ok_or(RunnerError::MissingSnapshot(frame))?;
+                    let frame = frame + self.offset;
                     let depth = u32::try_from(self.frame - frame).unwrap_or(0);
                     self.stats.record_rollback(depth);
                     out.rollback_depth += depth;
@@ -234,6 +243,19 @@ impl<G: Game> SessionCore<G> {
             }
         }
         Ok(out)
+    }
+
+    /// Restarts from the saved state of game frame `frame`: the state, the frame counters
+    /// and the ggrs frame offset; confirmed checksums after `frame` are dropped (they are
+    /// re-confirmed by the new session). `None` if the state is no longer saved.
+    pub fn restart_at(&mut self, frame: Frame) -> Option<()> {
+        let state = self.state_at(frame)?.clone();
+        self.game = state;
+        self.frame = frame;
+        self.max_frame = frame;
+        self.offset = frame;
+        self.log.truncate_after(frame);
+        Some(())
     }
 
     /// Logs checksums of saved frames up to `confirmed` (inclusive, and below the current

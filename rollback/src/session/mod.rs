@@ -33,10 +33,29 @@
 //! re-sends the latest input (or sync request) packet every
 //! [`RunnerConfig::retransmit_interval`] of *its own clock*, so lost packets during a
 //! stall do not wait for ggrs's wall-clock timer. Duplicates are harmless to ggrs.
+//!
+//! # Riding out a cut (resume)
+//! ggrs 0.13 declares a silent opponent disconnected after 2 s of wall time, which ends a
+//! match on any hiccup. With [`RunnerConfig::resume_timeout`] set (the default, 20 s),
+//! the runner's own timer on its own clock takes over: ggrs's disconnect timeout is raised
+//! beyond ours ([`RunnerConfig::ggrs_disconnect_timeout`]); during a cut the runner keeps
+//! predicting up to the window, then stalls (re-sending its latest input packet every
+//! retransmit interval) without declaring anything. When packets flow again, ggrs's
+//! session simply continues from the last confirmed frame: both peers kept their states
+//! and inputs, so there is nothing to transfer and nothing to desync. Only after
+//! `resume_timeout` without a packet (or when the transport reports
+//! [`LinkState::Closed`]) does the match end, with an [`EndReason`]. Transports that know
+//! more than packets (a WebRTC socket renegotiating) report it through a [`LinkStatus`];
+//! see the `link` docs there. Each silence of ≥ 1 s (or "resuming" report) counts as one
+//! interruption in [`RollbackStats::interruptions`], with its length in
+//! [`RollbackStats::resumed_after_ms`].
 
 mod core;
+mod delay;
+mod link;
 mod p2p;
 mod pacer;
+mod rtt;
 mod spectator;
 mod synctest;
 mod tap;
@@ -51,6 +70,8 @@ use thiserror::Error;
 use crate::game::Game;
 pub use crate::stats::RollbackStats;
 pub use core::{ConfirmedLog, DesyncEvent};
+pub use delay::{auto_input_delay, InputDelay, AUTO_DELAY_CAP};
+pub use link::{EndReason, LinkState, LinkStatus, INTERRUPTION_THRESHOLD};
 pub use p2p::{BoxedSocket, P2PRunner, RunnerOptions};
 pub use pacer::{FramePacer, DEFAULT_MAX_CATCH_UP};
 pub use spectator::SpectatorRunner;
@@ -68,6 +89,12 @@ pub const DEFAULT_DESYNC_INTERVAL: u32 = 10;
 pub const DEFAULT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Default delay before a `NetworkInterrupted` event (ggrs's default, wall clock).
 pub const DEFAULT_DISCONNECT_NOTIFY: Duration = Duration::from_millis(500);
+/// Default resume timeout: how long the runner waits for the opponent's packets to flow
+/// again after a cut before it ends the match (on the runner's clock).
+pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(20);
+/// While resuming is on, ggrs's own disconnect timeout is set this much beyond the resume
+/// timeout, so the runner's timer always decides first.
+pub const GGRS_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 /// Default retransmission interval during stalls, on the runner's clock.
 pub const DEFAULT_RETRANSMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default number of recent saved states kept for desync diffs.
@@ -82,8 +109,13 @@ pub const MAX_INPUT_DELAY: usize = 16;
 /// Settings of a runner, validated by [`RunnerConfig::validate`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerConfig {
-    /// Local input delay in frames.
+    /// Local input delay in frames (with `auto_input_delay`: the fallback when nothing was
+    /// measured).
     pub input_delay: usize,
+    /// Pick the input delay at sync from the measured RTT and jitter
+    /// ([`auto_input_delay`]; see [`InputDelay`]). Off by default in the library; the
+    /// `bot` and `demo` examples turn it on.
+    pub auto_input_delay: bool,
     /// Prediction window (≥ 1; lockstep is not supported by the runners).
     pub max_prediction: usize,
     /// Frames per second.
@@ -91,8 +123,14 @@ pub struct RunnerConfig {
     /// ggrs desync detection interval in frames (0 turns ggrs's detection off; our own
     /// confirmed-checksum log is always kept).
     pub desync_interval: u32,
-    /// ggrs disconnect timeout (wall clock). Set high for virtual-time simulations.
+    /// ggrs disconnect timeout (wall clock). Set high for virtual-time simulations. While
+    /// resuming is on, ggrs gets at least `resume_timeout + GGRS_TIMEOUT_MARGIN`.
     pub disconnect_timeout: Duration,
+    /// How long the runner rides out a cut: it keeps predicting up to the window, then
+    /// stalls, and ends with [`EndReason::ResumeTimeout`] only after this long without a
+    /// packet from the opponent (runner's clock). Zero turns resuming off: ggrs's
+    /// `disconnect_timeout` then decides, as in plain ggrs.
+    pub resume_timeout: Duration,
     /// ggrs `NetworkInterrupted` delay (wall clock).
     pub disconnect_notify: Duration,
     /// Re-send interval for input / sync packets while stalled, on the runner's clock
@@ -114,11 +152,13 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             input_delay: DEFAULT_INPUT_DELAY,
+            auto_input_delay: false,
             max_prediction: DEFAULT_MAX_PREDICTION,
             fps: DEFAULT_FPS,
             desync_interval: DEFAULT_DESYNC_INTERVAL,
             disconnect_timeout: DEFAULT_DISCONNECT_TIMEOUT,
             disconnect_notify: DEFAULT_DISCONNECT_NOTIFY,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
             retransmit_interval: DEFAULT_RETRANSMIT_INTERVAL,
             time_sample_every: DEFAULT_TIME_SAMPLE_EVERY,
             state_ring: DEFAULT_STATE_RING,
@@ -147,6 +187,12 @@ impl RunnerConfig {
         if self.fps == 0 || self.fps > 1000 {
             return bad(format!("fps must be 1..=1000, got {}", self.fps));
         }
+        if self.resume_timeout > Duration::from_secs(3600) {
+            return bad(format!(
+                "resume_timeout must be <= 1 h, got {:?}",
+                self.resume_timeout
+            ));
+        }
         if self.state_ring < 2 {
             return bad("state_ring must be >= 2".to_owned());
         }
@@ -156,6 +202,17 @@ impl RunnerConfig {
     /// The nominal frame duration.
     pub fn frame_duration(&self) -> Duration {
         Duration::from_nanos(1_000_000_000 / u64::from(self.fps.max(1)))
+    }
+
+    /// The disconnect timeout given to ggrs: with resuming on, never below
+    /// `resume_timeout + GGRS_TIMEOUT_MARGIN`.
+    pub fn ggrs_disconnect_timeout(&self) -> Duration {
+        if self.resume_timeout.is_zero() {
+            self.disconnect_timeout
+        } else {
+            self.disconnect_timeout
+                .max(self.resume_timeout.saturating_add(GGRS_TIMEOUT_MARGIN))
+        }
     }
 
     pub(crate) fn desync_detection(&self) -> DesyncDetection {
@@ -189,6 +246,9 @@ pub enum RunnerError {
         /// Frames whose checksums differed.
         mismatched: Vec<i32>,
     },
+    /// [`P2PRunner::restart_from`] was given a frame that is not confirmed and saved.
+    #[error("cannot restart from frame {0}: not a confirmed, saved frame")]
+    CannotRestart(i32),
     /// Writing a desync report failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -211,8 +271,8 @@ pub enum FrameOutcome {
         /// Frames re-simulated by a rollback in this call (0 if none).
         rollback_depth: u32,
     },
-    /// The remote disconnected; the session keeps running with default inputs.
-    Disconnected,
+    /// The match is over before its end: nothing more will be simulated.
+    Ended(EndReason),
 }
 
 /// The ggrs [`ggrs::Config`] for a game `G` over addresses `A`.

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ggrs::{
@@ -11,13 +11,16 @@ use ggrs::{
 };
 
 use super::core::{ConfirmedLog, DesyncEvent, SessionCore};
+use super::link::{EndReason, LinkStatus, LinkWatch};
 use super::tap::{tap, Tap};
 use super::{FrameOutcome, GgrsConfig, RunnerConfig, RunnerError};
+use crate::clock::{SharedClock, WallClock};
 use crate::desync;
 use crate::game::Game;
-use crate::netsim::{SharedClock, WallClock};
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
+
+mod resume;
 
 /// Optional settings of a [`P2PRunner`].
 #[derive(Debug, Clone)]
@@ -27,8 +30,9 @@ pub struct RunnerOptions<A> {
     pub clock: Option<SharedClock>,
     /// Spectators to stream confirmed inputs to.
     pub spectators: Vec<A>,
-    /// Directory where the local state is written when ggrs reports a desync.
-    pub desync_dir: Option<PathBuf>,
+    /// The transport's view of the link (see [`LinkStatus`]); `None` for transports that
+    /// only carry packets (UDP, the simulator): silence alone is watched then.
+    pub link_status: Option<LinkStatus>,
 }
 
 impl<A> Default for RunnerOptions<A> {
@@ -36,7 +40,7 @@ impl<A> Default for RunnerOptions<A> {
         Self {
             clock: None,
             spectators: Vec::new(),
-            desync_dir: None,
+            link_status: None,
         }
     }
 }
@@ -61,9 +65,11 @@ where
     stall_since: Option<Duration>,
     last_retransmit: Duration,
     last_sync_progress: Duration,
-    disconnected: bool,
+    watch: LinkWatch,
+    link_status: Option<LinkStatus>,
+    ended: Option<EndReason>,
     desyncs: Vec<DesyncEvent>,
-    desync_dir: Option<PathBuf>,
+    desyncs_taken: usize,
 }
 
 /// A type-erased ggrs socket.
@@ -109,38 +115,30 @@ where
             )));
         }
         let remote_player = 1 - local_player;
-        // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
-        // confirmed inputs to spectators before registering the frame's local input, and
-        // the fill frames are not in the local queue yet at that point
-        let delay_trick = options.spectators.is_empty();
-        let builder_delay = if delay_trick { 0 } else { config.input_delay };
-        let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
-            .with_num_players(2)?
-            .with_max_prediction_window(config.max_prediction)
-            .with_input_delay(builder_delay)
-            .with_fps(config.fps as usize)?
-            .with_desync_detection_mode(config.desync_detection())
-            .with_disconnect_timeout(config.disconnect_timeout)
-            .with_disconnect_notify_delay(config.disconnect_notify)
-            .add_player(PlayerType::Local, local_player)?
-            .add_player(PlayerType::Remote(remote_addr), remote_player)?;
-        for (i, addr) in options.spectators.into_iter().enumerate() {
-            builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
-        }
-        let boxed: BoxedSocket<A> = Box::new(socket);
-        let (tapped, tap) = tap(boxed);
-        let session = builder.start_p2p_session(tapped)?;
         let clock = options.clock.unwrap_or_else(|| WallClock::new().shared());
+        let built = build_session::<G, A>(
+            &config,
+            Box::new(socket),
+            local_player,
+            remote_addr,
+            options.spectators,
+            clock.clone(),
+        )?;
+        let (session, tap, delay_trick) = built;
+        let builder_delay = if delay_trick { 0 } else { config.input_delay };
         let now = clock.now();
+        let watch = LinkWatch::new(now, config.resume_timeout);
+        let mut core = SessionCore::new(
+            game,
+            config.state_ring,
+            config.checksum_log,
+            config.time_sample_every,
+        );
+        core.stats.input_delay = builder_delay;
         Ok(Self {
             session,
             tap,
-            core: SessionCore::new(
-                game,
-                config.state_ring,
-                config.checksum_log,
-                config.time_sample_every,
-            ),
+            core,
             config,
             local_player,
             remote_player,
@@ -149,17 +147,23 @@ where
             stall_since: None,
             last_retransmit: now,
             last_sync_progress: now,
-            disconnected: false,
+            watch,
+            link_status: options.link_status,
+            ended: None,
             desyncs: Vec::new(),
-            desync_dir: options.desync_dir,
+            desyncs_taken: 0,
         })
     }
 
     /// Receives and sends packets and handles ggrs events. Call at least once a frame,
     /// also while synchronizing.
     pub fn poll(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
         self.session.poll_remote_clients();
         self.drain_events();
+        self.watch_link();
         if self.session.current_state() == SessionState::Synchronizing {
             let now = self.clock.now();
             let interval = self.config.retransmit_interval;
@@ -183,6 +187,9 @@ where
     /// updates statistics and the confirmed log. While running, a separate [`poll`](Self::poll)
     /// right before `advance` is therefore optional.
     pub fn advance(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
+        }
         if !self.is_running() {
             return Ok(FrameOutcome::Synchronizing);
         }
@@ -194,13 +201,15 @@ where
 
     fn advance_inner(&mut self, local_input: G::Input) -> Result<FrameOutcome, RunnerError> {
         // frame 0 gets the default input; then the real delay is switched on (module docs)
-        let input = if self.core.max_frame == 0 && !self.delay_applied {
+        let input = if self.session.current_frame() == 0 && !self.delay_applied {
             G::Input::default()
         } else {
             if !self.delay_applied {
-                self.session
-                    .set_input_delay(self.local_player, self.config.input_delay)?;
+                let delay = self.pick_input_delay();
+                self.session.set_input_delay(self.local_player, delay)?;
+                self.core.stats.input_delay = delay;
                 self.delay_applied = true;
+                self.refresh_network_stats();
             }
             local_input
         };
@@ -212,12 +221,14 @@ where
             Err(e) => return Err(e.into()),
         };
         self.drain_events();
-        self.core.confirm_upto(self.session.confirmed_frame());
+        self.watch_link();
+        self.core
+            .confirm_upto(self.game_frame(self.session.confirmed_frame()));
         if self.core.max_frame % 60 == 0 {
             self.refresh_network_stats();
         }
-        if self.disconnected {
-            return Ok(FrameOutcome::Disconnected);
+        if let Some(reason) = self.ended {
+            return Ok(FrameOutcome::Ended(reason));
         }
         if batch.new_frames > 0 {
             self.stall_since = None;
@@ -251,6 +262,11 @@ where
     }
 
     fn refresh_network_stats(&mut self) {
+        if let Some((rtt, jitter, _)) = self.tap.rtt() {
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            self.core.stats.rtt_us = us(rtt);
+            self.core.stats.rtt_jitter_us = us(jitter);
+        }
         if let Ok(n) = self.session.network_stats(self.remote_player) {
             self.core.stats.network = NetworkFigures {
                 ping_ms: u64::try_from(n.ping).unwrap_or(u64::MAX),
@@ -275,8 +291,8 @@ where
                 GgrsEvent::NetworkResumed { .. } => counts.network_resumed += 1,
                 GgrsEvent::Disconnected { addr } => {
                     counts.disconnected += 1;
-                    tracing::warn!(?addr, "remote disconnected");
-                    self.disconnected = true;
+                    tracing::warn!(?addr, "ggrs declared the remote disconnected");
+                    self.ended.get_or_insert(EndReason::Disconnected);
                 }
                 GgrsEvent::WaitRecommendation { .. } => counts.wait_recommendations += 1,
                 GgrsEvent::DesyncDetected {
@@ -286,7 +302,7 @@ where
                     ..
                 } => {
                     counts.desyncs_detected += 1;
-                    self.on_desync(frame, local_checksum, remote_checksum);
+                    self.on_desync(self.game_frame(frame), local_checksum, remote_checksum);
                 }
             }
         }
@@ -299,25 +315,10 @@ where
             remote_checksum,
             "desync detected by ggrs"
         );
-        let report_path = match (&self.desync_dir, self.core.state_at(frame)) {
-            (Some(dir), Some(state)) => {
-                let name = format!("desync-p{}-frame{frame}.txt", self.local_player);
-                let path = dir.join(name);
-                match desync::write_state(&path, frame, state) {
-                    Ok(()) => Some(path),
-                    Err(e) => {
-                        tracing::warn!(%e, "could not write desync state");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
         self.desyncs.push(DesyncEvent {
             frame,
             local_checksum,
             remote_checksum,
-            report_path,
         });
     }
 
@@ -349,7 +350,7 @@ where
 
     /// The last frame whose inputs are confirmed for all players.
     pub fn confirmed_frame(&self) -> Frame {
-        self.session.confirmed_frame()
+        self.game_frame(self.session.confirmed_frame())
     }
 
     /// The current (possibly predicted) game state.
@@ -367,14 +368,38 @@ where
         self.core.state_at(frame)
     }
 
-    /// Desyncs reported by ggrs so far.
+    /// Desyncs reported by ggrs so far (all of them, including those already taken).
     pub fn desync_events(&self) -> &[DesyncEvent] {
         &self.desyncs
     }
 
-    /// Whether the remote disconnected.
+    /// Desyncs reported by ggrs since the last call: the caller decides what to do with
+    /// them, e.g. write the local state of each frame with [`write_state`](Self::write_state)
+    /// while it is still in the ring (the runner itself never touches the file system).
+    pub fn take_desync_events(&mut self) -> Vec<DesyncEvent> {
+        let new = self
+            .desyncs
+            .get(self.desyncs_taken..)
+            .unwrap_or_default()
+            .to_vec();
+        self.desyncs_taken = self.desyncs.len();
+        new
+    }
+
+    /// Whether the match ended early (see [`end_reason`](Self::end_reason)).
     pub fn is_disconnected(&self) -> bool {
-        self.disconnected
+        self.ended.is_some()
+    }
+
+    /// Why the match ended early, if it did: the resume timeout passed, the transport
+    /// closed the link, or (with resuming off) ggrs's disconnect timeout.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Whether the opponent is silent (≥ 1 s) or the link is being re-established.
+    pub fn is_interrupted(&self) -> bool {
+        self.watch.is_interrupted()
     }
 
     /// The local player handle.
@@ -397,4 +422,44 @@ where
             None => Ok(false),
         }
     }
+}
+
+/// A started ggrs session, the runner's half of its socket tap, and whether the start-delay
+/// trick is used (no spectators).
+type Built<G, A> = (P2PSession<GgrsConfig<G, A>>, Tap<A>, bool);
+
+/// Builds and starts the ggrs session of a runner.
+fn build_session<G, A>(
+    config: &RunnerConfig,
+    socket: BoxedSocket<A>,
+    local_player: usize,
+    remote_addr: A,
+    spectators: Vec<A>,
+    clock: SharedClock,
+) -> Result<Built<G, A>, RunnerError>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    // the start-delay trick (module docs) cannot be used with spectators: ggrs sends
+    // confirmed inputs to spectators before registering the frame's local input, and
+    // the fill frames are not in the local queue yet at that point
+    let delay_trick = spectators.is_empty();
+    let builder_delay = if delay_trick { 0 } else { config.input_delay };
+    let mut builder = SessionBuilder::<GgrsConfig<G, A>>::new()
+        .with_num_players(2)?
+        .with_max_prediction_window(config.max_prediction)
+        .with_input_delay(builder_delay)
+        .with_fps(config.fps as usize)?
+        .with_desync_detection_mode(config.desync_detection())
+        .with_disconnect_timeout(config.ggrs_disconnect_timeout())
+        .with_disconnect_notify_delay(config.disconnect_notify)
+        .add_player(PlayerType::Local, local_player)?
+        .add_player(PlayerType::Remote(remote_addr.clone()), 1 - local_player)?;
+    for (i, addr) in spectators.into_iter().enumerate() {
+        builder = builder.add_player(PlayerType::Spectator(addr), 2 + i)?;
+    }
+    let (tapped, tap) = tap(socket, clock, remote_addr);
+    let session = builder.start_p2p_session(tapped)?;
+    Ok((session, tap, delay_trick))
 }

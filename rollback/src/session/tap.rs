@@ -1,11 +1,15 @@
 //! A socket wrapper that remembers the latest input and sync packets per remote so the
-//! runner can re-send them on its own clock (see the module docs of [`super`]).
+//! runner can re-send them on its own clock (see the module docs of [`super`]), and times
+//! ggrs's probes to the remote player on that clock ([`super::rtt`]).
 
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ggrs::{Message, NonBlockingSocket};
 
+use super::rtt::{probe_of, ProbeDir, RttEstimator};
+use crate::clock::SharedClock;
 use crate::wire::{self, MessageKind};
 
 struct TapInner<A> {
@@ -13,6 +17,9 @@ struct TapInner<A> {
     latest: Vec<(A, MessageKind, Message)>,
     sent: u64,
     received: u64,
+    clock: SharedClock,
+    remote: A,
+    rtt: RttEstimator,
 }
 
 /// The half given to ggrs.
@@ -25,12 +32,21 @@ fn lock<A>(m: &Mutex<TapInner<A>>) -> MutexGuard<'_, TapInner<A>> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(crate) fn tap<A>(socket: Box<dyn NonBlockingSocket<A>>) -> (TappedSocket<A>, Tap<A>) {
+/// Splits `socket` into ggrs's half and the runner's; probes to and from `remote` are
+/// timed on `clock`.
+pub(crate) fn tap<A>(
+    socket: Box<dyn NonBlockingSocket<A>>,
+    clock: SharedClock,
+    remote: A,
+) -> (TappedSocket<A>, Tap<A>) {
     let inner = Arc::new(Mutex::new(TapInner {
         socket,
         latest: Vec::new(),
         sent: 0,
         received: 0,
+        clock,
+        remote,
+        rtt: RttEstimator::default(),
     }));
     (TappedSocket(inner.clone()), Tap(inner))
 }
@@ -52,6 +68,12 @@ where
                 None => t.latest.push((addr.clone(), kind, msg.clone())),
             }
         }
+        if *addr == t.remote {
+            if let Some((ProbeDir::Request, probe)) = probe_of(msg) {
+                let now = t.clock.now();
+                t.rtt.on_sent(probe, now);
+            }
+        }
         t.sent += 1;
         t.socket.send_to(msg, addr);
     }
@@ -60,6 +82,14 @@ where
         let mut t = lock(&self.0);
         let msgs = t.socket.receive_all_messages();
         t.received += msgs.len() as u64;
+        let now = t.clock.now();
+        for (from, msg) in &msgs {
+            if *from == t.remote {
+                if let Some((ProbeDir::Reply, probe)) = probe_of(msg) {
+                    t.rtt.on_reply(probe, now);
+                }
+            }
+        }
         msgs
     }
 }
@@ -86,6 +116,13 @@ where
         }
         *sent += n;
         n
+    }
+
+    /// Mean round-trip time to the remote and its jitter, on the runner's clock, with the
+    /// number of samples (`None` before the first reply).
+    pub fn rtt(&self) -> Option<(Duration, Duration, usize)> {
+        let t = lock(&self.0);
+        Some((t.rtt.mean()?, t.rtt.jitter()?, t.rtt.len()))
     }
 
     /// Packets sent and received through the socket.

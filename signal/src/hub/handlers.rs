@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use super::{Hub, MatchSession, Refusal, SessionState, MAX_NAME_CHARS};
 use crate::protocol::{
-    AcceptMatch, CancelMatchRequest, CancelReason, ClientMessage, ConnectionState, DeclineMatch,
-    DeclineReason, EndMatch, EndReason, ErrorCode, FailReason, IceCandidateReceived, IceRelay,
-    JoinLobby, LeaveLobby, MatchEnded, MatchRequestAccepted, MatchRequestCancelled,
-    MatchRequestDeclined, MatchRequestReceived, MatchRequestSent, MatchStarted, ReportConnection,
-    RequestMatch, SdpReceived, SdpRelay, ServerMessage,
+    is_valid_lobby_name, AcceptMatch, CancelMatchRequest, CancelReason, ClientMessage,
+    ConnectionState, DeclineMatch, DeclineReason, EndMatch, EndReason, ErrorCode, FailReason,
+    IceCandidateReceived, IceRelay, JoinLobby, LeaveLobby, MatchEnded, MatchRequestAccepted,
+    MatchRequestCancelled, MatchRequestDeclined, MatchRequestReceived, MatchRequestSent,
+    MatchStarted, ReportConnection, RequestMatch, SdpReceived, SdpRelay, ServerMessage,
+    MAX_LOBBY_NAME_CHARS,
 };
 
 type Handled = Result<(), Refusal>;
@@ -63,30 +64,39 @@ impl Hub {
     fn join_lobby(&mut self, sender: &str, m: JoinLobby, now: Instant) -> Handled {
         require_self(sender, &m.player_id)?;
         let name = clean_name(&m.player_name)?;
-        let mut joined = false;
+        let lobby = m.lobby_name();
+        if !is_valid_lobby_name(lobby) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("lobby must be 1-{MAX_LOBBY_NAME_CHARS} characters of [A-Za-z0-9_.-]"),
+            ));
+        }
+        let current = self.lobby_name_of(sender).map(str::to_owned);
+        let moving = current.as_deref() != Some(lobby);
+        if moving && self.lobby_len(lobby) >= self.config.max_lobby_size {
+            return Err(Refusal::new(ErrorCode::Conflict, "lobby full"));
+        }
+        if moving && current.is_some() {
+            // Requests exist only within a lobby: a move withdraws them.
+            self.withdraw_requests(sender, now);
+            self.exit_lobby(sender, now);
+        }
+        let updates = m.updates.unwrap_or_default();
         if let Some(p) = self.player_mut(sender) {
-            joined = !p.in_lobby;
-            p.in_lobby = true;
             p.name = name;
+            p.updates = updates;
         }
-        if joined {
-            self.lobby_size += 1;
-        }
-        self.mark_lobby_dirty(now);
+        self.enter_lobby(sender, lobby, now);
         Ok(())
     }
 
     fn leave_lobby(&mut self, sender: &str, m: LeaveLobby, now: Instant) -> Handled {
         require_self(sender, &m.player_id)?;
-        if !self.player(sender).is_some_and(|p| p.in_lobby) {
+        if self.lobby_name_of(sender).is_none() {
             return Err(Refusal::new(ErrorCode::Conflict, "not in the lobby"));
         }
         self.withdraw_requests(sender, now);
-        if let Some(p) = self.player_mut(sender) {
-            p.in_lobby = false;
-        }
-        self.lobby_size -= 1;
-        self.mark_lobby_dirty(now);
+        self.exit_lobby(sender, now);
         Ok(())
     }
 
@@ -95,9 +105,9 @@ impl Hub {
         let Some(me) = self.player(sender) else {
             return Err(Refusal::new(ErrorCode::Internal, "sender not registered"));
         };
-        if !me.in_lobby {
+        let Some(my_lobby) = me.lobby.as_deref() else {
             return Err(Refusal::new(ErrorCode::Conflict, "join the lobby first"));
-        }
+        };
         if m.target_id == sender {
             return Err(Refusal::new(
                 ErrorCode::BadRequest,
@@ -113,7 +123,8 @@ impl Hub {
                 "a request is already pending",
             ));
         }
-        let Some(target) = self.player(&m.target_id).filter(|p| p.in_lobby) else {
+        let same_lobby = |p: &&super::Player| p.lobby.as_deref() == Some(my_lobby);
+        let Some(target) = self.player(&m.target_id).filter(same_lobby) else {
             return Err(Refusal::new(ErrorCode::NotFound, "unknown player"));
         };
         if target.live_session.is_some() {
@@ -231,7 +242,8 @@ impl Hub {
             DeclineReason::Busy,
             now,
         );
-        self.mark_lobby_dirty(now);
+        self.touch_player(sender, now);
+        self.touch_player(&m.requester_id, now);
         let accepter_name = self.name_of(sender);
         self.send_player(
             &m.requester_id,

@@ -60,11 +60,15 @@ impl Hub {
                 return Err(format!("{id}: connection map disagrees"));
             }
         }
-        let lobby = self.players.values().filter(|p| p.in_lobby).count();
-        if lobby != self.lobby_size {
-            return Err("lobby size drifted".into());
+        for s in self.sessions.values() {
+            if s.state == SessionState::Requested {
+                let lobby = |id: &str| self.players.get(id).and_then(|p| p.lobby.as_deref());
+                if lobby(&s.requester).is_none() || lobby(&s.requester) != lobby(&s.target) {
+                    return Err(format!("request {} crosses lobbies", s.id));
+                }
+            }
         }
-        Ok(())
+        self.check_lobbies()
     }
 
     pub(super) fn insert_session(&mut self, session: MatchSession) {
@@ -97,8 +101,8 @@ impl Hub {
         if let Some(d) = s.deadline {
             self.timers.remove(&(d, sid.to_owned()));
         }
-        let mut freed = false;
         for member in [&s.requester, &s.target] {
+            let mut freed = false;
             if let Some(p) = self.players.get_mut(member) {
                 if p.outgoing.as_deref() == Some(sid) {
                     p.outgoing = None;
@@ -106,12 +110,12 @@ impl Hub {
                 p.incoming.remove(sid);
                 if p.live_session.as_deref() == Some(sid) {
                     p.live_session = None;
-                    freed |= p.in_lobby;
+                    freed = true;
                 }
             }
-        }
-        if freed {
-            self.mark_lobby_dirty(now);
+            if freed {
+                self.touch_player(member, now);
+            }
         }
         Some(s)
     }

@@ -9,6 +9,8 @@
 
 mod handlers;
 mod lifecycle;
+mod lobby;
+mod mailbox;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -19,9 +21,11 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::protocol::{
-    CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyPlayer, LobbyUpdate,
-    PlayerStatus, ServerMessage,
+    CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyDelta, LobbyUpdate,
+    LobbyUpdates, ServerMessage, DEFAULT_LOBBY,
 };
+use lobby::Lobby;
+pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};
 
 /// Identifies one WebSocket connection (assigned by the driver).
@@ -35,10 +39,12 @@ pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_LOBBY_DEBOUNCE: Duration = Duration::from_millis(100);
 /// Maximum display-name length in characters (after trimming).
 pub const MAX_NAME_CHARS: usize = 32;
+/// A lobby holds at most this many players; one more `join_lobby` is `error 409 "lobby full"`.
+pub const DEFAULT_MAX_LOBBY_SIZE: usize = 10_000;
 /// Close code sent to a connection replaced by a newer one with the same identity.
 pub const CLOSE_REPLACED: u16 = 1000;
 
-/// Timeouts of the hub.
+/// Timeouts and limits of the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubConfig {
     /// See [`DEFAULT_REQUEST_TIMEOUT`].
@@ -47,6 +53,8 @@ pub struct HubConfig {
     pub negotiation_timeout: Duration,
     /// See [`DEFAULT_LOBBY_DEBOUNCE`].
     pub lobby_debounce: Duration,
+    /// See [`DEFAULT_MAX_LOBBY_SIZE`].
+    pub max_lobby_size: usize,
 }
 
 impl Default for HubConfig {
@@ -55,6 +63,7 @@ impl Default for HubConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             negotiation_timeout: DEFAULT_NEGOTIATION_TIMEOUT,
             lobby_debounce: DEFAULT_LOBBY_DEBOUNCE,
+            max_lobby_size: DEFAULT_MAX_LOBBY_SIZE,
         }
     }
 }
@@ -78,11 +87,22 @@ pub enum HubOutput {
         /// Close reason.
         reason: &'static str,
     },
-    /// A lobby snapshot for every lobby member (serialize once, coalesce per connection).
+    /// A full `lobby_update` for some members of one lobby (serialize once; it replaces
+    /// whatever lobby message a connection has not sent yet). It carries `lobby` and
+    /// `version` when it goes to delta-mode members.
     Lobby {
         /// The snapshot.
         update: Arc<LobbyUpdate>,
         /// Connections of the lobby members.
+        recipients: Vec<ConnId>,
+    },
+    /// A `lobby_delta` for the delta-mode members of one lobby (serialize once, queue per
+    /// connection). A connection too far behind to queue it is sent
+    /// [`Hub::published_lobby`] instead, which is at the same version.
+    LobbyDelta {
+        /// The delta.
+        delta: Arc<LobbyDelta>,
+        /// Connections of the delta-mode members.
         recipients: Vec<ConnId>,
     },
 }
@@ -117,7 +137,8 @@ impl Refusal {
 struct Player {
     conn: ConnId,
     name: String,
-    in_lobby: bool,
+    lobby: Option<String>,
+    updates: LobbyUpdates,
     live_session: Option<String>,
     outgoing: Option<String>,
     incoming: BTreeSet<String>,
@@ -128,8 +149,10 @@ struct Player {
 pub struct HubStats {
     /// Connected, authenticated players.
     pub players: usize,
-    /// Lobby members.
+    /// Lobby members (all lobbies).
     pub lobby_size: usize,
+    /// Lobbies with members.
+    pub lobbies: usize,
     /// Sessions per state, indexed like [`SessionState::ALL`].
     pub sessions: [usize; 4],
 }
@@ -142,6 +165,8 @@ pub struct Hub {
     players: BTreeMap<String, Player>,
     sessions: HashMap<String, MatchSession>,
     timers: BTreeSet<(Instant, String)>,
+    lobbies: BTreeMap<String, Lobby>,
+    dirty_lobbies: BTreeSet<String>,
     lobby_due: Option<Instant>,
     lobby_size: usize,
     state_counts: [usize; 4],
@@ -167,6 +192,8 @@ impl Hub {
             players: BTreeMap::new(),
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
+            lobbies: BTreeMap::new(),
+            dirty_lobbies: BTreeSet::new(),
             lobby_due: None,
             lobby_size: 0,
             state_counts: [0; 4],
@@ -197,7 +224,8 @@ impl Hub {
             Player {
                 conn,
                 name: default_name.to_owned(),
-                in_lobby: false,
+                lobby: None,
+                updates: LobbyUpdates::Snapshot,
                 live_session: None,
                 outgoing: None,
                 incoming: BTreeSet::new(),
@@ -218,12 +246,8 @@ impl Hub {
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
             self.abort_live_session(&sid, &player_id, now);
         }
-        if let Some(p) = self.players.remove(&player_id) {
-            if p.in_lobby {
-                self.lobby_size -= 1;
-                self.mark_lobby_dirty(now);
-            }
-        }
+        self.exit_lobby(&player_id, now);
+        self.players.remove(&player_id);
     }
 
     /// Parses one text frame and handles it; unparseable input gets `error 400`.
@@ -293,7 +317,7 @@ impl Hub {
         }
         if self.lobby_due.is_some_and(|due| due <= now) {
             self.lobby_due = None;
-            self.emit_lobby();
+            self.emit_lobbies();
         }
     }
 
@@ -307,6 +331,11 @@ impl Hub {
         HubStats {
             players: self.players.len(),
             lobby_size: self.lobby_size,
+            lobbies: self
+                .lobbies
+                .values()
+                .filter(|l| !l.members.is_empty())
+                .count(),
             sessions: self.state_counts,
         }
     }
@@ -316,23 +345,9 @@ impl Hub {
         self.sessions.get(session_id)
     }
 
-    /// The lobby as it would be sent now, sorted by player id.
+    /// The default lobby ([`DEFAULT_LOBBY`]) as it would be sent now, sorted by player id.
     pub fn lobby(&self) -> LobbyUpdate {
-        let players = self
-            .players
-            .iter()
-            .filter(|(_, p)| p.in_lobby)
-            .map(|(id, p)| LobbyPlayer {
-                player_id: id.clone(),
-                player_name: p.name.clone(),
-                status: if p.live_session.is_some() {
-                    PlayerStatus::InMatch
-                } else {
-                    PlayerStatus::Available
-                },
-            })
-            .collect();
-        LobbyUpdate { players }
+        self.lobby_of(DEFAULT_LOBBY)
     }
 
     /// The live (accepted, connecting or connected) session of a player.
@@ -362,28 +377,6 @@ impl Hub {
         if let Some(conn) = self.player(player_id).map(|p| p.conn) {
             self.send_conn(conn, msg);
         }
-    }
-
-    fn mark_lobby_dirty(&mut self, now: Instant) {
-        if self.lobby_due.is_none() {
-            self.lobby_due = Some(now + self.config.lobby_debounce);
-        }
-    }
-
-    fn emit_lobby(&mut self) {
-        let recipients: Vec<ConnId> = self
-            .players
-            .values()
-            .filter(|p| p.in_lobby)
-            .map(|p| p.conn)
-            .collect();
-        if recipients.is_empty() {
-            return;
-        }
-        self.out.push_back(HubOutput::Lobby {
-            update: Arc::new(self.lobby()),
-            recipients,
-        });
     }
 
     fn new_session_id(&mut self) -> String {

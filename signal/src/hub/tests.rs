@@ -16,6 +16,7 @@ fn cfg() -> HubConfig {
         request_timeout: Duration::from_secs(30),
         negotiation_timeout: Duration::from_secs(20),
         lobby_debounce: Duration::from_millis(100),
+        max_lobby_size: crate::hub::DEFAULT_MAX_LOBBY_SIZE,
     }
 }
 
@@ -109,7 +110,7 @@ impl Bench {
                         ));
                     }
                 }
-                HubOutput::Close { .. } => {}
+                HubOutput::Close { .. } | HubOutput::LobbyDelta { .. } => {}
             }
         }
         out.retain(|(_, m)| !matches!(m, ServerMessage::LobbyUpdate(_)));
@@ -172,6 +173,7 @@ fn join(p: &str, name: &str) -> ClientMessage {
     ClientMessage::JoinLobby(JoinLobby {
         player_id: p.into(),
         player_name: name.into(),
+        ..JoinLobby::default()
     })
 }
 fn leave(p: &str) -> ClientMessage {
@@ -670,4 +672,166 @@ fn stats_count_sessions_by_state() {
     let stats = b.hub.stats();
     assert_eq!(stats.sessions, [1, 0, 0, 1]);
     assert_eq!(stats.lobby_size, 4);
+}
+
+// ----- named lobbies and delta mode -----
+
+fn join_in(p: &str, lobby: &str, updates: LobbyUpdates) -> ClientMessage {
+    ClientMessage::JoinLobby(
+        JoinLobby::new(p, p.to_uppercase())
+            .in_lobby(lobby)
+            .with_updates(updates),
+    )
+}
+
+/// All lobby outputs of one tick, per recipient player.
+fn lobby_out(b: &mut Bench) -> Vec<(&'static str, ServerMessage)> {
+    let mut out = Vec::new();
+    while let Some(o) = b.hub.poll_output() {
+        match o {
+            HubOutput::Lobby { update, recipients } => {
+                for c in recipients {
+                    out.push((b.player(c), ServerMessage::LobbyUpdate((*update).clone())));
+                }
+            }
+            HubOutput::LobbyDelta { delta, recipients } => {
+                for c in recipients {
+                    out.push((b.player(c), ServerMessage::LobbyDelta((*delta).clone())));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn requests_work_only_within_a_lobby_and_updates_list_one_lobby() {
+    let mut b = Bench::new();
+    b.ok("c", join_in("c", "side", LobbyUpdates::Snapshot));
+    b.ok("d", join_in("d", "side", LobbyUpdates::Snapshot));
+    b.refused("a", request("a", "c"), 404);
+    b.tick(Duration::from_millis(100));
+    let out = lobby_out(&mut b);
+    for (p, msg) in &out {
+        let ServerMessage::LobbyUpdate(u) = msg else {
+            panic!("snapshot mode got {msg:?}")
+        };
+        let ids: Vec<_> = u.players.iter().map(|r| r.player_id.as_str()).collect();
+        let expected = if ["c", "d"].contains(p) {
+            ["c", "d"]
+        } else {
+            ["a", "b"]
+        };
+        assert_eq!(ids, expected, "{p}");
+        assert_eq!((u.lobby.as_ref(), u.version), (None, None), "seed format");
+    }
+    assert_eq!(out.len(), 4, "{out:?}");
+    b.request("c", "d");
+    assert_eq!(b.hub.stats().lobbies, 2);
+}
+
+#[test]
+fn moving_to_another_lobby_withdraws_pending_requests() {
+    let mut b = Bench::new();
+    let sid = b.request("a", "b");
+    b.ok("b", join_in("b", "elsewhere", LobbyUpdates::Snapshot));
+    assert_eq!(b.state(&sid), None);
+    let out = b.drain();
+    assert!(out.iter().any(|(p, m)| *p == "a"
+        && matches!(m, ServerMessage::MatchRequestDeclined(d) if d.session_id == sid)));
+    assert_eq!(b.hub.lobby_name_of("b"), Some("elsewhere"));
+    assert_eq!(b.hub.lobby().players.len(), 3);
+}
+
+#[test]
+fn a_full_lobby_refuses_one_more_with_409_and_bad_names_with_400() {
+    let mut b = Bench::new();
+    for p in ["a", "b", "c", "d"] {
+        b.ok(p, leave(p));
+    }
+    b.hub.config.max_lobby_size = 2;
+    b.ok("a", join_in("a", "duo", LobbyUpdates::Delta));
+    b.ok("b", join_in("b", "duo", LobbyUpdates::Delta));
+    b.refused("c", join_in("c", "duo", LobbyUpdates::Delta), 409);
+    // Renaming inside a full lobby is not a join.
+    b.ok("a", join_in("a", "duo", LobbyUpdates::Snapshot));
+    for bad in ["", "has space", "ü", &"x".repeat(65)] {
+        b.refused("d", join_in("d", bad, LobbyUpdates::Delta), 400);
+    }
+    b.ok("d", join_in("d", &"x".repeat(64), LobbyUpdates::Delta));
+}
+
+#[test]
+fn delta_members_get_one_full_update_then_versioned_deltas() {
+    let mut b = Bench::new();
+    b.ok("a", join_in("a", "main", LobbyUpdates::Delta));
+    b.tick(Duration::from_millis(100));
+    let out = lobby_out(&mut b);
+    let full: Vec<_> = out.iter().filter(|(p, _)| *p == "a").collect();
+    assert_eq!(full.len(), 1, "{out:?}");
+    let ServerMessage::LobbyUpdate(first) = &full[0].1 else {
+        panic!("{full:?}")
+    };
+    assert_eq!(first.lobby.as_deref(), Some("main"));
+    let v = first.version.unwrap();
+    assert_eq!(first.players.len(), 4);
+    // b enters a match with c: one delta with two changed rows, version + 1.
+    let sid = b.request("b", "c");
+    b.ok("c", accept("c", "b", Some(&sid)));
+    b.ok("d", leave("d"));
+    b.tick(Duration::from_millis(100));
+    let out = lobby_out(&mut b);
+    let deltas: Vec<_> = out.iter().filter(|(p, _)| *p == "a").collect();
+    assert_eq!(deltas.len(), 1, "{out:?}");
+    let ServerMessage::LobbyDelta(d) = &deltas[0].1 else {
+        panic!("{deltas:?}")
+    };
+    assert_eq!(d.version, v + 1);
+    assert_eq!(d.removed, ["d"]);
+    let changed: Vec<_> = d.changed.iter().map(|r| r.player_id.as_str()).collect();
+    assert_eq!(changed, ["b", "c"]);
+    assert!(d.changed.iter().all(|r| r.status == PlayerStatus::InMatch));
+    assert!(d.added.is_empty());
+    // Snapshot-mode members still get the whole (seed-format) lobby.
+    assert!(out.iter().any(|(p, m)| *p == "b"
+        && matches!(m, ServerMessage::LobbyUpdate(u) if u.version.is_none() && u.players.len() == 3)));
+    // Nothing changed: nothing is sent.
+    b.ok("a", join_in("a", "main", LobbyUpdates::Delta));
+    b.tick(Duration::from_millis(100));
+    let out = lobby_out(&mut b);
+    assert_eq!(
+        out.len(),
+        1,
+        "only the re-joiner gets a full update: {out:?}"
+    );
+    assert!(matches!(&out[0].1, ServerMessage::LobbyUpdate(u) if u.version == Some(v + 1)));
+}
+
+#[test]
+fn a_delta_round_trips_through_json_with_the_spec_field_names() {
+    let msg = ServerMessage::LobbyDelta(LobbyDelta {
+        lobby: "main".into(),
+        version: 7,
+        added: vec![],
+        removed: vec!["x".into()],
+        changed: vec![],
+    });
+    let text = serde_json::to_string(&msg).unwrap();
+    assert_eq!(
+        text,
+        r#"{"type":"lobby_delta","payload":{"lobby":"main","version":7,"added":[],"removed":["x"],"changed":[]}}"#
+    );
+    let join = r#"{"type":"join_lobby","payload":{"playerId":"a","playerName":"A","lobby":"l1","updates":"delta"}}"#;
+    let ClientMessage::JoinLobby(j) = ClientMessage::parse(join).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (j.lobby_name(), j.updates),
+        ("l1", Some(LobbyUpdates::Delta))
+    );
+    assert!(ClientMessage::parse(
+        r#"{"type":"join_lobby","payload":{"playerId":"a","playerName":"A","updates":"fast"}}"#
+    )
+    .is_err());
 }

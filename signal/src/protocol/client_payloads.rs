@@ -2,14 +2,75 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The lobby a `join_lobby` without a `lobby` field enters.
+pub const DEFAULT_LOBBY: &str = "main";
+/// Maximum length of a lobby name (characters of `[A-Za-z0-9_.-]`).
+pub const MAX_LOBBY_NAME_CHARS: usize = 64;
+
+/// True for a valid lobby name: 1–64 characters of `[A-Za-z0-9_.-]`.
+pub fn is_valid_lobby_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_LOBBY_NAME_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// How a lobby member is kept up to date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LobbyUpdates {
+    /// A full `lobby_update` after every change (the seed's behaviour, the default).
+    #[default]
+    Snapshot,
+    /// One full `lobby_update` with a version, then `lobby_delta`s.
+    Delta,
+}
+
 /// `join_lobby` payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinLobby {
     /// Must equal the authenticated identity.
     pub player_id: String,
     /// Display name; trimmed, 1–32 characters.
     pub player_name: String,
+    /// The lobby to enter ([`DEFAULT_LOBBY`] when absent); joining another lobby moves the
+    /// player there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<String>,
+    /// Update mode ([`LobbyUpdates::Snapshot`] when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<LobbyUpdates>,
+}
+
+impl JoinLobby {
+    /// Joins the default lobby in snapshot mode.
+    pub fn new(player_id: impl Into<String>, player_name: impl Into<String>) -> Self {
+        Self {
+            player_id: player_id.into(),
+            player_name: player_name.into(),
+            lobby: None,
+            updates: None,
+        }
+    }
+
+    /// The same request for the named lobby.
+    pub fn in_lobby(mut self, lobby: impl Into<String>) -> Self {
+        self.lobby = Some(lobby.into());
+        self
+    }
+
+    /// The same request with the given update mode.
+    pub fn with_updates(mut self, updates: LobbyUpdates) -> Self {
+        self.updates = Some(updates);
+        self
+    }
+
+    /// The lobby this request names ([`DEFAULT_LOBBY`] when absent).
+    pub fn lobby_name(&self) -> &str {
+        self.lobby.as_deref().unwrap_or(DEFAULT_LOBBY)
+    }
 }
 
 /// `leave_lobby` payload.

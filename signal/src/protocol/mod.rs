@@ -73,6 +73,8 @@ pub enum ServerMessage {
     Welcome(Welcome),
     /// Snapshot of the lobby (debounced and coalesced).
     LobbyUpdate(LobbyUpdate),
+    /// Changes to the lobby since the previous version (delta mode).
+    LobbyDelta(LobbyDelta),
     /// To the requester: the request exists and has this session id.
     MatchRequestSent(MatchRequestSent),
     /// To the target: someone asks for a match.
@@ -105,6 +107,7 @@ impl ServerMessage {
         match self {
             Self::Welcome(_) => "welcome",
             Self::LobbyUpdate(_) => "lobby_update",
+            Self::LobbyDelta(_) => "lobby_delta",
             Self::MatchRequestSent(_) => "match_request_sent",
             Self::MatchRequestReceived(_) => "match_request_received",
             Self::MatchRequestAccepted(_) => "match_request_accepted",
@@ -123,7 +126,7 @@ impl ServerMessage {
     /// The session this message is about, if any.
     pub fn session_id(&self) -> Option<&str> {
         match self {
-            Self::Welcome(_) | Self::LobbyUpdate(_) => None,
+            Self::Welcome(_) | Self::LobbyUpdate(_) | Self::LobbyDelta(_) => None,
             Self::MatchRequestSent(m) => Some(&m.session_id),
             Self::MatchRequestReceived(m) => Some(&m.session_id),
             Self::MatchRequestAccepted(m) => Some(&m.session_id),

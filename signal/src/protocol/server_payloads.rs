@@ -48,12 +48,46 @@ pub struct LobbyPlayer {
     pub status: PlayerStatus,
 }
 
-/// `lobby_update` payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `lobby_update` payload: the whole lobby.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LobbyUpdate {
+    /// The lobby's name (delta mode only; absent in snapshot mode, as in the seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<String>,
+    /// The version this snapshot is at (delta mode only): the next `lobby_delta` has
+    /// `version + 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// Every lobby member, sorted by player id.
     pub players: Vec<LobbyPlayer>,
+}
+
+/// `lobby_delta` payload: what changed since `version - 1` (delta mode only). A player id
+/// appears in at most one of the three lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LobbyDelta {
+    /// The lobby's name.
+    pub lobby: String,
+    /// Exactly one more than the version of the previous update of this lobby.
+    pub version: u64,
+    /// Players who entered, sorted by player id.
+    #[serde(default)]
+    pub added: Vec<LobbyPlayer>,
+    /// Ids of players who left, sorted.
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Players whose name or status changed (the whole new row), sorted by player id.
+    #[serde(default)]
+    pub changed: Vec<LobbyPlayer>,
+}
+
+impl LobbyDelta {
+    /// True when the delta changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
 }
 
 /// `match_request_sent` payload.

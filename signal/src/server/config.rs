@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::{JwtKey, DEFAULT_JWT_LEEWAY_SECS};
-use crate::hub::HubConfig;
+use crate::hub::{HubConfig, DEFAULT_LOBBY_DELTA_BACKLOG};
 use crate::protocol::IceServer;
 
 /// Default listen address (loopback only).
@@ -31,8 +31,10 @@ pub const DEFAULT_OUTBOUND_QUEUE: usize = 256;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 50_000;
 /// WebSocket read buffer per connection (small: idle connections must be cheap).
 pub const DEFAULT_WS_READ_BUFFER: usize = 4 * 1024;
-/// WebSocket write buffer target per connection (0: write every message through).
-pub const DEFAULT_WS_WRITE_BUFFER: usize = 0;
+/// WebSocket write buffer target per connection: frames queued together are written with
+/// one syscall at the flush (or earlier, once this many bytes are buffered). The buffer
+/// grows only while frames wait, so idle connections do not pay for it.
+pub const DEFAULT_WS_WRITE_BUFFER: usize = 16 * 1024;
 /// Upper bound of unflushed bytes per connection in the WebSocket layer.
 pub const DEFAULT_WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// How long a closing connection may take to flush its close frame.
@@ -110,6 +112,9 @@ pub struct ServerConfig {
     pub rate_abuse_threshold: u32,
     /// [`DEFAULT_OUTBOUND_QUEUE`].
     pub outbound_queue: usize,
+    /// Lobby deltas queued per connection before a full `lobby_update` replaces them
+    /// ([`DEFAULT_LOBBY_DELTA_BACKLOG`]).
+    pub lobby_delta_backlog: usize,
     /// [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// [`DEFAULT_WS_READ_BUFFER`].
@@ -140,6 +145,7 @@ impl ServerConfig {
             rate_burst: DEFAULT_RATE_BURST,
             rate_abuse_threshold: DEFAULT_RATE_ABUSE_THRESHOLD,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
+            lobby_delta_backlog: DEFAULT_LOBBY_DELTA_BACKLOG,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             ws_read_buffer: DEFAULT_WS_READ_BUFFER,
             ws_write_buffer: DEFAULT_WS_WRITE_BUFFER,
@@ -158,6 +164,12 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.outbound_queue == 0 {
             return Err("outbound_queue must be at least 1".into());
+        }
+        if self.lobby_delta_backlog == 0 {
+            return Err("lobby_delta_backlog must be at least 1".into());
+        }
+        if self.hub.max_lobby_size == 0 {
+            return Err("max_lobby_size must be at least 1".into());
         }
         if self.max_message_size == 0 {
             return Err("max_message_size must be at least 1".into());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, MissedTickBehavior};
 
@@ -22,6 +23,9 @@ const CLOSE_REPLY_WAIT: std::time::Duration = std::time::Duration::from_millis(5
 
 /// Why the pump stopped: `Some` = send this close frame, `None` = the socket is gone.
 type PumpEnd = Option<CloseRequest>;
+
+/// Most queued messages written into the WebSocket buffer before one flush.
+const WRITE_BATCH: usize = 64;
 
 /// Drives one upgraded connection to its end.
 pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, shared: Arc<Shared>) {
@@ -44,7 +48,7 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
 
 async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: &Arc<Shared>) {
     let (queue_tx, mut queue_rx) = mpsc::channel(shared.config.outbound_queue);
-    let lobby = Arc::new(LobbySlot::default());
+    let lobby = Arc::new(LobbySlot::new(shared.config.lobby_delta_backlog));
     let (kick_tx, mut kick_rx) = oneshot::channel();
     let outbox = Outbox {
         queue: queue_tx,
@@ -110,14 +114,18 @@ async fn pump(
     loop {
         tokio::select! {
             out = queue_rx.recv() => match out {
-                Some(Outbound::Message(msg)) => write(socket, shared, &msg).await.ok()?,
+                Some(Outbound::Message(msg)) => {
+                    if let Some(end) = write_queued(socket, shared, msg, queue_rx).await.ok()? {
+                        return Some(end);
+                    }
+                }
                 Some(Outbound::Close(close)) => return Some(close),
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
             _ = lobby.notify.notified() => {
-                if let Some(text) = lobby.take() {
+                for (kind, text) in lobby.take() {
                     socket.send(Message::Text(text)).await.ok()?;
-                    shared.metrics.message_out("lobby_update", None);
+                    shared.metrics.message_out(kind, None);
                 }
             }
             frame = socket.recv() => {
@@ -192,10 +200,43 @@ async fn inbound(
     write(socket, shared, &err).await.err().map(|_| None)
 }
 
+/// Writes `first` and what else is already queued (up to [`WRITE_BATCH`]), then flushes
+/// once: a burst costs one write syscall instead of one per message. Returns the close the
+/// hub queued behind the messages, if it found one.
+async fn write_queued(
+    socket: &mut WebSocket,
+    shared: &Shared,
+    first: ServerMessage,
+    queue_rx: &mut mpsc::Receiver<Outbound>,
+) -> Result<Option<CloseRequest>, ()> {
+    feed(socket, shared, &first).await?;
+    let mut close = None;
+    for _ in 1..WRITE_BATCH {
+        match queue_rx.try_recv() {
+            Ok(Outbound::Message(msg)) => feed(socket, shared, &msg).await?,
+            Ok(Outbound::Close(request)) => {
+                close = Some(request);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    socket.flush().await.map_err(|_| ())?;
+    Ok(close)
+}
+
+/// Writes one message and flushes it.
 async fn write(socket: &mut WebSocket, shared: &Shared, msg: &ServerMessage) -> Result<(), ()> {
+    feed(socket, shared, msg).await?;
+    socket.flush().await.map_err(|_| ())
+}
+
+/// Serializes one message into the WebSocket's write buffer (written out by a flush, or
+/// earlier when the buffer passes `ws_write_buffer` bytes).
+async fn feed(socket: &mut WebSocket, shared: &Shared, msg: &ServerMessage) -> Result<(), ()> {
     let text = serde_json::to_string(msg).map_err(|_| ())?;
     socket
-        .send(Message::Text(Utf8Bytes::from(text)))
+        .feed(Message::Text(Utf8Bytes::from(text)))
         .await
         .map_err(|_| ())?;
     let code = match msg {

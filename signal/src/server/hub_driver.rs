@@ -2,7 +2,7 @@
 //! hub's deadlines and routes the hub's output into per-connection queues without ever
 //! waiting on a connection (a full queue means a slow consumer, which is cut off).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
-use crate::hub::{ConnId, Hub, HubOutput};
-use crate::protocol::{ClientMessage, LobbyUpdate, ServerMessage};
+use crate::hub::{ConnId, Hub, HubOutput, LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
+use crate::protocol::{ClientMessage, ServerMessage};
 
 /// Close code for policy violations (slow consumer, rate abuse).
 pub const CLOSE_POLICY: u16 = 1008;
@@ -30,27 +30,56 @@ pub(crate) enum Outbound {
     Close(CloseRequest),
 }
 
-/// The newest unsent lobby snapshot of one connection (coalescing slot).
-#[derive(Debug, Default)]
+/// A serialized lobby message and its wire name (for metrics).
+pub(crate) type LobbyFrame = (&'static str, Utf8Bytes);
+
+/// The unsent lobby messages of one connection (coalescing, see [`LobbyMailbox`]).
+#[derive(Debug)]
 pub(crate) struct LobbySlot {
-    latest: Mutex<Option<Utf8Bytes>>,
+    mailbox: Mutex<LobbyMailbox<LobbyFrame>>,
     pub(crate) notify: Notify,
 }
 
+impl Default for LobbySlot {
+    fn default() -> Self {
+        Self::new(DEFAULT_LOBBY_DELTA_BACKLOG)
+    }
+}
+
 impl LobbySlot {
-    /// Takes the pending snapshot, if any.
-    pub(crate) fn take(&self) -> Option<Utf8Bytes> {
-        self.latest.lock().ok().and_then(|mut slot| slot.take())
+    pub(crate) fn new(max_deltas: usize) -> Self {
+        Self {
+            mailbox: Mutex::new(LobbyMailbox::new(max_deltas)),
+            notify: Notify::new(),
+        }
     }
 
-    /// Stores a snapshot; returns true when it replaced an unsent one.
-    fn put(&self, text: Utf8Bytes) -> bool {
-        let replaced = match self.latest.lock() {
-            Ok(mut slot) => slot.replace(text).is_some(),
-            Err(_) => false,
+    /// Takes the unsent messages, oldest first.
+    pub(crate) fn take(&self) -> VecDeque<LobbyFrame> {
+        self.mailbox
+            .lock()
+            .map(|mut m| m.take())
+            .unwrap_or_default()
+    }
+
+    /// Stores a full update (replacing anything unsent).
+    fn put_full(&self, frame: LobbyFrame) -> Pushed {
+        let pushed = match self.mailbox.lock() {
+            Ok(mut m) => m.push_full(frame),
+            Err(_) => Pushed::Queued,
         };
         self.notify.notify_one();
-        replaced
+        pushed
+    }
+
+    /// Queues a delta, or the resync full update when the connection is too far behind.
+    fn put_delta(&self, frame: LobbyFrame, resync: impl FnOnce() -> Option<LobbyFrame>) -> Pushed {
+        let pushed = match self.mailbox.lock() {
+            Ok(mut m) => m.push_delta(frame, resync),
+            Err(_) => Pushed::Queued,
+        };
+        self.notify.notify_one();
+        pushed
     }
 }
 
@@ -81,9 +110,19 @@ pub(crate) enum HubCommand {
 }
 
 #[derive(Serialize)]
-struct LobbyEnvelope<'a> {
+struct Envelope<'a, T> {
     r#type: &'static str,
-    payload: &'a LobbyUpdate,
+    payload: &'a T,
+}
+
+/// Serializes a payload once as a shared text frame.
+fn frame<T: Serialize>(kind: &'static str, payload: &T) -> Option<LobbyFrame> {
+    let text = serde_json::to_string(&Envelope {
+        r#type: kind,
+        payload,
+    })
+    .ok()?;
+    Some((kind, Utf8Bytes::from(text)))
 }
 
 /// Upper bound of commands applied before routing output and checking timers.
@@ -179,19 +218,38 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                 }
             }
             HubOutput::Lobby { update, recipients } => {
-                let envelope = LobbyEnvelope {
-                    r#type: "lobby_update",
-                    payload: &update,
-                };
-                let Ok(text) = serde_json::to_string(&envelope) else {
+                let Some(full) = frame("lobby_update", &*update) else {
                     continue;
                 };
-                let text = Utf8Bytes::from(text);
                 for conn in recipients {
                     if let Some(outbox) = outboxes.get(&conn) {
-                        if outbox.lobby.put(text.clone()) {
+                        if outbox.lobby.put_full(full.clone()) == Pushed::Replaced {
                             metrics.lobby_updates_dropped.inc();
                         }
+                    }
+                }
+            }
+            HubOutput::LobbyDelta { delta, recipients } => {
+                let Some(text) = frame("lobby_delta", &*delta) else {
+                    continue;
+                };
+                // Serialized at most once, and only if some connection fell behind.
+                let mut resync: Option<Option<LobbyFrame>> = None;
+                for conn in recipients {
+                    let Some(outbox) = outboxes.get(&conn) else {
+                        continue;
+                    };
+                    let pushed = outbox.lobby.put_delta(text.clone(), || {
+                        resync
+                            .get_or_insert_with(|| {
+                                let update = hub.published_lobby(&delta.lobby)?;
+                                frame("lobby_update", &update)
+                            })
+                            .clone()
+                    });
+                    if pushed == Pushed::Resynced {
+                        metrics.lobby_resyncs.inc();
+                        metrics.lobby_updates_dropped.inc();
                     }
                 }
             }
@@ -212,14 +270,12 @@ mod tests {
     #[test]
     fn lobby_slot_keeps_only_the_newest_snapshot() {
         let slot = LobbySlot::default();
-        assert!(!slot.put(Utf8Bytes::from_static("one")));
-        assert!(
-            slot.put(Utf8Bytes::from_static("two")),
-            "unsent snapshot replaced"
-        );
-        assert_eq!(slot.take().as_deref(), Some("two"));
-        assert_eq!(slot.take(), None);
-        assert!(!slot.put(Utf8Bytes::from_static("three")));
+        let f = |t: &'static str| ("lobby_update", Utf8Bytes::from_static(t));
+        assert_eq!(slot.put_full(f("one")), Pushed::Queued);
+        assert_eq!(slot.put_full(f("two")), Pushed::Replaced);
+        assert_eq!(slot.take(), [f("two")]);
+        assert!(slot.take().is_empty());
+        assert_eq!(slot.put_full(f("three")), Pushed::Queued);
     }
 
     #[test]

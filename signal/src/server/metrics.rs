@@ -25,9 +25,10 @@ const CLIENT_TYPES: [&str; 11] = [
     "end_match",
 ];
 
-const SERVER_TYPES: [&str; 14] = [
+const SERVER_TYPES: [&str; 15] = [
     "welcome",
     "lobby_update",
+    "lobby_delta",
     "match_request_sent",
     "match_request_received",
     "match_request_accepted",
@@ -64,6 +65,7 @@ pub struct Metrics {
     /// Open WebSocket connections.
     pub connections: Gauge,
     lobby_size: Gauge,
+    lobbies: Gauge,
     sessions: [Gauge; 4],
     messages_in: HashMap<&'static str, Counter>,
     messages_in_invalid: Counter,
@@ -71,6 +73,8 @@ pub struct Metrics {
     errors: HashMap<u16, Counter>,
     /// Lobby snapshots replaced before the connection sent them.
     pub lobby_updates_dropped: Counter,
+    /// Delta-mode connections that fell behind and were sent a full `lobby_update` instead.
+    pub lobby_resyncs: Counter,
     /// Connections closed with 1008 because their outbound queue filled.
     pub slow_consumers: Counter,
     /// Handshakes refused with HTTP 401.
@@ -83,7 +87,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("signal");
         let r = &mut registry;
         let connections = gauge(r, "connections", "Open WebSocket connections");
-        let lobby_size = gauge(r, "lobby_size", "Players in the lobby");
+        let lobby_size = gauge(r, "lobby_size", "Players in a lobby (all lobbies)");
+        let lobbies = gauge(r, "lobbies", "Lobbies with at least one member");
         let sessions_family = Family::<StatusLabel, Gauge>::default();
         r.register(
             "sessions",
@@ -130,6 +135,11 @@ impl Metrics {
             "lobby_updates_dropped",
             "Lobby snapshots dropped by per-connection coalescing",
         );
+        let lobby_resyncs = counter(
+            r,
+            "lobby_resyncs",
+            "Delta-mode connections sent a full lobby_update after falling behind",
+        );
         let slow_consumers = counter(
             r,
             "slow_consumers_disconnected",
@@ -140,12 +150,14 @@ impl Metrics {
             registry,
             connections,
             lobby_size,
+            lobbies,
             sessions,
             messages_in,
             messages_in_invalid,
             messages_out,
             errors,
             lobby_updates_dropped,
+            lobby_resyncs,
             slow_consumers,
             auth_failures,
         }
@@ -172,6 +184,7 @@ impl Metrics {
     /// Publishes the hub's counts.
     pub fn set_hub_stats(&self, stats: &HubStats) {
         self.lobby_size.set(to_i64(stats.lobby_size));
+        self.lobbies.set(to_i64(stats.lobbies));
         for (gauge, count) in self.sessions.iter().zip(stats.sessions) {
             gauge.set(to_i64(count));
         }

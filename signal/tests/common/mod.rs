@@ -50,6 +50,7 @@ pub async fn lobby_client(server: &RunningServer, sub: &str) -> SignalClient {
         .send(ClientMessage::JoinLobby(JoinLobby {
             player_id: sub.into(),
             player_name: sub.to_uppercase(),
+            ..JoinLobby::default()
         }))
         .unwrap();
     c

@@ -11,11 +11,11 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde_json::{json, Value};
 
 use super::{from_hex, to_hex};
-use crate::client::config::{
+use connector::client::config::{
     ConnectorConfig, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
     DEFAULT_REQUEST_TIMEOUT_MS,
 };
-use crate::{Connector, ConnectorError, Packet};
+use connector::{Connector, ConnectorError, Packet};
 
 /// Exit code: every step completed (whatever the server answered).
 pub const EXIT_OK: i32 = 0;
@@ -267,7 +267,7 @@ pub async fn run(inv: &Invocation, out: &mut dyn Write) -> i32 {
             "{}",
             ordered(&[
                 ("event", json!("error")),
-                ("code", json!(crate::error::DISCONNECTED)),
+                ("code", json!(connector::error::DISCONNECTED)),
                 ("msgId", json!("")),
                 ("stageId", json!(0))
             ])

@@ -1,5 +1,5 @@
-//! Library side of the two example programs, so their logic is tested directly:
-//! [`client`] is `connector_cli` (a debugging client for any PlayHouse server) and
+//! Library side of the two connector example programs (kept out of the `connector` crate),
+//! so their logic is tested directly: [`client`] is `connector_cli` (a debugging client for any PlayHouse server) and
 //! [`server`] is `connector_server` (the reference server with echo handlers).
 
 pub mod client;

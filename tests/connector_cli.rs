@@ -1,13 +1,13 @@
-//! The example programs' logic (`connector::cli`): flag parsing (step order, MSGID[:HEX][@STAGE],
+//! The example programs' logic (`netplay::connector_cli`): flag parsing (step order, MSGID[:HEX][@STAGE],
 //! exit code 2 on bad flags), and `connector_cli` against `connector_server` over TCP and
 //! WebSocket producing the documented JSON lines and exit codes.
 #![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 use clap::Parser;
-use connector::cli::client::{
+use netplay::connector_cli::client::{
     run, Invocation, MessageSpec, Step, EXIT_BAD_FLAGS, EXIT_CONNECT_FAILED, EXIT_OK,
 };
-use connector::cli::server::{listening_line, start, ServerArgs};
+use netplay::connector_cli::server::{listening_line, start, ServerArgs};
 use serde_json::Value;
 
 fn parse(extra: &[&str]) -> Result<Invocation, clap::Error> {
@@ -203,4 +203,56 @@ async fn connect_failure_exits_1() {
     drop(listener);
     let (code, _) = run_lines(&["--port", &port, "--json"]).await;
     assert_eq!(code, EXIT_CONNECT_FAILED);
+}
+
+/// `connector_server --playhouse-test --http ADDR --tcp ADDR` prints its real ports, and
+/// `--relay-secret` enables the relay stage next to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_playhouse_test_mode_and_relay_flag() {
+    use connector::relay::{mint_ticket, RelayMember, TicketClaims};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sargs = ServerArgs::parse_from([
+        "connector_server",
+        "--playhouse-test",
+        "--http",
+        "127.0.0.1:0",
+        "--tcp",
+        "127.0.0.1:0",
+        "--relay-secret",
+        "s3cret",
+    ]);
+    let server = start(&sargs).await.unwrap();
+    let line = listening_line(&server);
+    let http = server.http_addr().unwrap();
+    let tcp = server.tcp_addr().unwrap();
+    assert_ne!(http.port(), 0);
+    assert_eq!(
+        line,
+        format!("playhouse test server listening http://{http} tcp://{tcp} ws://{http}/ws")
+    );
+    let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+    s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(r#""status":"healthy""#), "{out}");
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let claims = TicketClaims {
+        sub: "p1".into(),
+        session_id: "m1".into(),
+        stage_id: 5,
+        exp,
+    };
+    let ticket = mint_ticket(b"s3cret", &claims).unwrap();
+    let config = connector::ConnectorConfig::new("127.0.0.1", tcp.port());
+    let member = RelayMember::join(config, 5, &ticket).await.unwrap();
+    assert_eq!(member.member_index(), 0);
+    member.leave();
+    server.shutdown().await;
 }

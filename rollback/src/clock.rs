@@ -1,4 +1,8 @@
-//! Clocks: a shared virtual clock for simulations and the wall clock for real sockets.
+//! `clock`: the time source of a session.
+//!
+//! Runners, the network simulator and the socket decorators all read time through
+//! [`Clock`]: a [`VirtualClock`] for simulations (time moves only when the driver moves it,
+//! so a match runs as fast as the CPU allows) and the [`WallClock`] for real sockets.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};

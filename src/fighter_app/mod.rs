@@ -1,0 +1,34 @@
+//! The playable fighter (`cargo run --release --example fighter`): the reference fighter
+//! from the `rollback` crate in a macroquad window, driven by humans on a keyboard or by
+//! bots, locally or online through a signal server, with a netcode overlay.
+//!
+//! - [`render`]: the pure render mapping, state to [`render::Shape`]s (tested without a
+//!   window); [`overlay`]: the netcode overlay's figures and shapes.
+//! - [`input`]: keyboard layouts, bots, [`input::Controller`].
+//! - [`online`]: the network thread (tokio) that finds the opponent with `peer` and hands
+//!   the ggrs socket to the render loop over bounded channels.
+//! - [`app`]: the window loop: a [`rollback::session::FramePacer`] runs the simulation at
+//!   exactly 60 Hz whatever the display rate; drawing reads the state and never writes it.
+//! - [`cli`]: flags; [`report`]: the `--json` report (the `bot` example's format).
+//!
+//! The example itself is one line around [`app::run`]:
+//! ```no_run
+//! use clap::Parser;
+//! let code = netplay::fighter_app::app::run(netplay::fighter_app::cli::Args::parse());
+//! std::process::exit(i32::from(code));
+//! ```
+//!
+//! Recording and replaying matches (`--record` / `--replay`) plug in as another
+//! [`cli::Mode`] that feeds recorded inputs to the local simulation.
+
+pub mod app;
+pub mod cli;
+pub mod draw;
+pub mod input;
+pub mod online;
+pub mod overlay;
+pub mod render;
+pub mod report;
+
+/// Seed of the game state, the same as the `bot` example's, so a fighter and a bot agree.
+pub use crate::netmatch::GAME_SEED;

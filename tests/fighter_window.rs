@@ -1,0 +1,343 @@
+//! The `fighter` example in a real window under Xvfb: attract mode with screenshots and the
+//! JSON report, an online match of two fighter processes (and a fighter against the `bot`
+//! example) through a real signal server on 127.0.0.1, bad flags, and no display.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ggrs::InputStatus;
+use rollback::bot::{Bot, RandomBot, ReactiveBot};
+use rollback::fighter::FighterGame;
+use rollback::Game;
+use signal::server::{ServerConfig, SignalServer};
+
+/// The window tests run one at a time: several Xvfb servers and WebRTC matches at once on
+/// a small shared machine would starve ggrs's wall-clock timers.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `target/<profile>/examples/<name>`, next to this test's own `deps/` directory (so it
+/// follows `CARGO_TARGET_DIR`); built with cargo if `cargo test` did not build it.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    assert!(path.exists(), "{} not found", path.display());
+    path
+}
+
+/// The example under its own Xvfb display.
+fn under_xvfb(bin: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("xvfb-run");
+    cmd.args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(bin)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON in stdout {stdout:?}, stderr {:?}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+fn distinct_colours(img: &image::RgbaImage) -> usize {
+    img.pixels().map(|p| p.0).collect::<HashSet<_>>().len()
+}
+
+fn headless_checksum(frames: u32) -> String {
+    // the attract mode's bots: ai with seed 1 for player 1, random with seed 2 for player 2
+    let mut game = FighterGame::new(netplay::netmatch::GAME_SEED);
+    let mut a = ReactiveBot::new(1);
+    let mut b = RandomBot::new(2);
+    for _ in 0..frames {
+        let inputs = [a.next_input(&game, 0), b.next_input(&game, 1)];
+        game.step(&[
+            (inputs[0], InputStatus::Confirmed),
+            (inputs[1], InputStatus::Confirmed),
+        ]);
+    }
+    format!("{:032x}", game.checksum())
+}
+
+#[test]
+fn attract_mode_writes_screenshots_and_a_json_report() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let last = dir.path().join("s.png");
+    let early = dir.path().join("s60.png");
+    let bin = example("fighter");
+    let out = under_xvfb(
+        &bin,
+        &[
+            "--bots",
+            "ai,random",
+            "--frames",
+            "600",
+            "--screenshot",
+            last.to_str().expect("utf-8 path"),
+            "--screenshot-at",
+            &format!("60:{}", early.display()),
+            "--json",
+        ],
+    )
+    .output()
+    .expect("run fighter");
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    assert_eq!(report["frames"], 600);
+    assert_eq!(report["frames_simulated"], 600);
+    assert_eq!(report["completed"], true);
+    assert_eq!(report["desyncs"], 0);
+    assert_eq!(report["mode"], "bots");
+    assert!(["p0", "p1", "draw"].contains(&report["winner"].as_str().unwrap_or("")));
+    // the window ran the same deterministic game as a headless loop
+    assert_eq!(
+        report["checksum"].as_str(),
+        Some(headless_checksum(600).as_str())
+    );
+
+    let shot = image::open(&last).expect("final screenshot").to_rgba8();
+    let shot60 = image::open(&early).expect("frame-60 screenshot").to_rgba8();
+    assert_eq!(shot.dimensions(), (960, 540), "the window's size");
+    assert_eq!(shot60.dimensions(), (960, 540));
+    let colours = distinct_colours(&shot);
+    assert!(colours >= 8, "only {colours} colours");
+    assert!(distinct_colours(&shot60) >= 8);
+    let differing = shot
+        .pixels()
+        .zip(shot60.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > 500,
+        "frame 600 and frame 60 look alike ({differing} px differ)"
+    );
+}
+
+#[test]
+fn without_a_display_it_is_a_one_line_error() {
+    let bin = example("fighter");
+    let out = Command::new(&bin)
+        .args(["--bots", "ai,ai", "--frames", "10"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run fighter");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no display"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let bin = example("fighter");
+    for args in [
+        &["--frames", "0"][..],
+        &["--bots", "ai"],
+        &["--bots", "ai,nobody"],
+        &["--challenge", "bob"],
+        &["--screenshot", "/no/such/dir/x.png"],
+        &["--server", "http://x", "--token", "t", "--accept", "any"],
+    ] {
+        let out = Command::new(&bin)
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .expect("run fighter");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    server: Option<signal::server::RunningServer>,
+    secret: Vec<u8>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let secret = b"fighter window test secret".to_vec();
+        let config =
+            ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse().expect("addr"));
+        let server = runtime
+            .block_on(SignalServer::start(config))
+            .expect("signal server");
+        Server {
+            runtime,
+            server: Some(server),
+            secret,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.as_ref().map(|s| s.url()).unwrap_or_default()
+    }
+
+    fn token(&self, sub: &str) -> String {
+        signal::auth::mint_token(&self.secret, sub, None, Duration::from_secs(300)).expect("token")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
+fn wait(child: Child, name: &str, limit: Duration) -> Output {
+    let started = Instant::now();
+    let mut child = child;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("output"),
+            Ok(None) if started.elapsed() > limit => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "{name} still running after {limit:?}; stderr {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+}
+
+fn online_args<'a>(server: &'a str, token: &'a str, name: &'a str) -> Vec<&'a str> {
+    vec![
+        "--server",
+        server,
+        "--token",
+        token,
+        "--name",
+        name,
+        "--loopback",
+        "--frames",
+        "240",
+        "--json",
+        "--match-timeout-s",
+        "30",
+    ]
+}
+
+/// Runs the challenger (`alice`, a fighter) against `bob` (a fighter or the bot example);
+/// both must finish with equal checksums and no desyncs.
+fn online_match(bob_is_bot_example: bool) {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    let (ta, tb) = (server.token("alice"), server.token("bob"));
+    let fighter = example("fighter");
+    let mut bob_args = online_args(&url, &tb, "Bob");
+    bob_args.extend(["--accept", "any"]);
+    let bob = if bob_is_bot_example {
+        Command::new(example("bot"))
+            .args(&bob_args)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bot")
+    } else {
+        bob_args.extend(["--bot", "ai"]);
+        under_xvfb(&fighter, &bob_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fighter bob")
+    };
+    // xvfb-run -a picks a free display; starting both at once can race for the same one
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut alice_args = online_args(&url, &ta, "Alice");
+    alice_args.extend(["--challenge", "bob", "--bot", "random"]);
+    let alice = under_xvfb(&fighter, &alice_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fighter alice");
+    let a = wait(alice, "alice", Duration::from_secs(90));
+    let b = wait(bob, "bob", Duration::from_secs(30));
+    for (name, out) in [("alice", &a), ("bob", &b)] {
+        assert!(
+            out.status.success(),
+            "{name} exit {:?}: stdout {} stderr {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (ra, rb) = (json_of(&a), json_of(&b));
+    for r in [&ra, &rb] {
+        assert_eq!(r["connected"], true, "{r}");
+        assert_eq!(r["completed"], true, "{r}");
+        assert_eq!(r["desyncs"], 0, "{r}");
+        assert_eq!(r["frames"], 240, "{r}");
+    }
+    assert_eq!(ra["role"], "offerer", "the challenger is player 0");
+    assert_eq!(rb["role"], "answerer");
+    let checksum = ra["checksum"].as_str().unwrap_or("");
+    assert_eq!(checksum.len(), 32, "{ra}");
+    assert_eq!(ra["checksum"], rb["checksum"]);
+    assert_eq!(ra["winner"], rb["winner"]);
+}
+
+#[test]
+fn two_fighter_windows_play_online() {
+    online_match(false);
+}
+
+#[test]
+fn a_fighter_and_the_bot_example_agree_online() {
+    online_match(true);
+}
