@@ -1,8 +1,7 @@
 //! Plays the reference fighter (rollback crate) over a peer [`MatchLink`]: the online match
 //! of the `demo` and `bot` examples, the peer benchmark and `bench_report`. It lives in the
-//! root package because `peer` knows no game; the peer crate's end-to-end tests include
-//! this file with `#[path]`.
-#![allow(dead_code)]
+//! root package because `peer` knows no game; its end-to-end tests are the root package's
+//! `tests/online_match*.rs` and `tests/turn_relay.rs`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
