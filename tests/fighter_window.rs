@@ -436,15 +436,18 @@ fn closing_the_window_ends_the_process_within_a_second() {
     let server = Server::start();
     let url = server.url();
     let token = server.token("erin");
-    let (ms, rc) = close_after_start(3, &[
-        "--server",
-        &url,
-        "--token",
-        &token,
-        "--accept",
-        "any",
-        "--loopback",
-    ]);
+    let (ms, rc) = close_after_start(
+        3,
+        &[
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "--accept",
+            "any",
+            "--loopback",
+        ],
+    );
     assert_eq!(rc, 0, "leaving the lobby is not a failure");
     assert!(ms < 1000, "online: exit {ms} ms after the close");
 }

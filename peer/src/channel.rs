@@ -170,11 +170,16 @@ pub struct LinkCounters {
     pub sequence_gaps: AtomicU64,
     /// Messages ggrs addressed to someone other than the opponent (dropped).
     pub misaddressed: AtomicU64,
+    /// Transport events or match events dropped because their queue was full.
+    pub dropped_events: AtomicU64,
 }
 
 impl LinkCounters {
-    fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Adds `n` to a counter, saturating at `u64::MAX` (a peer drives some of them).
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |value| {
+            Some(value.saturating_add(n))
+        });
     }
 
     /// Reads a counter.

@@ -42,6 +42,12 @@ pub enum PeerError {
     /// The remote side sent something that does not fit the protocol (bad candidate JSON...).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// Standard ICE found no usable network interface (a host with only loopback).
+    #[error(
+        "no network interface for standard ICE ({0}): this host seems to have only loopback; \
+         use loopback ICE (`--loopback`, `IceConfig::loopback()`) to play on this machine"
+    )]
+    NoNetwork(String),
     /// The peer's configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -5,13 +5,19 @@
 //!
 //! - [`ice`]: ICE servers from `welcome` (with TURN REST credentials), loopback-only and
 //!   relay-only modes, tuned timers.
-//! - [`negotiate`]: the signaling flow: lobby, challenge/accept, offer/answer, trickle ICE.
+//! - [`negotiate`]: [`Peer`]: connect to the signal server, join the lobby, start a match.
+//! - [`machine`]: the sans-IO [`MatchMachine`]: challenge/accept, offer/answer, trickle ICE,
+//!   `match_started`, the running match and its end (inputs and `now` in, actions and the
+//!   next deadline out).
+//! - [`driver`]: the one task per match that owns the signaling connection and the peer
+//!   connection and executes the machine's actions (the crate's only `select!`).
 //! - [`channel`]: the unreliable game channel ([`ChannelMode::Ordered`] or
 //!   [`ChannelMode::Sequenced`]) and the [`GgrsSocket`].
 //! - [`codec`]: the size-limited packet codec ([`codec::decode_packet`] is fuzzed).
-//! - [`link`]: the running match: [`MatchLink`] handle plus driver task, events, stats.
-//! - [`loopback`]: two peers in one process over real WebRTC without signaling, optionally
-//!   through the impairing UDP [`relay`] (measurements, transport tests).
+//! - [`link`]: the running match: the [`MatchLink`] handle, events, stats.
+//! - [`loopback`]: two peers in one process over real WebRTC with an in-memory hub instead
+//!   of a signal server, optionally through the impairing UDP [`relay`] (measurements,
+//!   transport tests).
 //!
 //! ## Panics
 //! Nothing received from the network (signaling JSON, SDP, candidates, game packets) can
@@ -77,10 +83,12 @@
 
 pub mod channel;
 pub mod codec;
+pub mod driver;
 pub mod error;
 pub mod ice;
 pub mod link;
 pub mod loopback;
+pub mod machine;
 pub mod negotiate;
 pub mod relay;
 mod transport;
@@ -89,4 +97,5 @@ pub use channel::{ChannelConfig, ChannelMode, GgrsSocket, LinkCounters, PeerId};
 pub use error::PeerError;
 pub use ice::{IceConfig, IceMode};
 pub use link::{CloseReason, MatchEvent, MatchInfo, MatchLink, Opponent, Role, TransportStats};
-pub use negotiate::{AcceptRule, MatchRule, Peer, PeerConfig};
+pub use machine::{AcceptRule, MatchMachine, MatchRule};
+pub use negotiate::{Peer, PeerConfig};

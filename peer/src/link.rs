@@ -1,26 +1,21 @@
-//! A running match: the [`MatchLink`] handle and its driver task.
+//! A running match: the [`MatchLink`] handle, its events and its statistics.
 //!
-//! The driver owns the data channel and the signaling connection. It moves game packets
-//! between the channel and the [`GgrsSocket`]'s queues, relays late ICE candidates, watches
-//! the peer connection, and turns every ending (channel closed, connection failed, opponent
-//! ended or vanished) into a [`MatchEvent`]. If the signaling server goes away the match goes
-//! on: the game traffic is peer to peer.
+//! The match itself is run by one driver task ([`crate::driver`]) that owns the data
+//! channel and the signaling connection: it moves game packets between the channel and the
+//! [`GgrsSocket`]'s queues, relays late ICE candidates, watches the peer connection, and
+//! turns every ending (channel closed, connection failed, opponent ended or vanished) into a
+//! [`MatchEvent`]. If the signaling server goes away the match goes on: the game traffic is
+//! peer to peer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use bytes::{Bytes, BytesMut};
-use signal::client::SignalClient;
-use signal::protocol::{ClientMessage, DeclineMatch, EndMatch, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use webrtc::data_channel::DataChannelEvent;
-use webrtc::peer_connection::{
-    PeerConnection, RTCPeerConnectionState, RTCStatsReportEntry, StatsSelector,
-};
+use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
 use crate::channel::{ChannelMode, GgrsSocket, LinkCounters, PeerId};
-use crate::transport::{Transport, TransportEvent};
+use crate::driver::Command;
 
 /// How long [`MatchLink::finish`] waits for the driver to shut down.
 pub const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,25 +101,12 @@ pub struct TransportStats {
     pub packets_lost: u64,
     /// `packets_lost / (packets_lost + valid packets received)`, in per mille.
     pub loss_per_mille: u64,
+    /// Transport or match events dropped on a full queue (nobody reading).
+    pub dropped_events: u64,
     /// Current round-trip time of the selected ICE candidate pair, if measured.
     pub rtt_ms: Option<f64>,
     /// Type of our candidate in the selected pair (`host`, `srflx`, `prflx`, `relay`).
     pub local_candidate_type: Option<String>,
-}
-
-enum Command {
-    End(oneshot::Sender<()>),
-}
-
-pub(crate) struct LinkParts {
-    pub(crate) info: MatchInfo,
-    pub(crate) client: Option<SignalClient>,
-    pub(crate) transport: Transport,
-    pub(crate) events: mpsc::UnboundedReceiver<TransportEvent>,
-    pub(crate) inbound_tx: mpsc::Sender<Bytes>,
-    pub(crate) inbound_rx: mpsc::Receiver<Bytes>,
-    pub(crate) counters: Arc<LinkCounters>,
-    pub(crate) queue_capacity: usize,
 }
 
 /// Handle of a running match: take the socket, watch events, read stats, finish.
@@ -134,9 +116,8 @@ pub(crate) struct LinkParts {
 pub struct MatchLink {
     info: MatchInfo,
     socket: Option<GgrsSocket>,
-    events: mpsc::UnboundedReceiver<MatchEvent>,
+    events: mpsc::Receiver<MatchEvent>,
     counters: Arc<LinkCounters>,
-    pc: Arc<dyn PeerConnection>,
     commands: mpsc::Sender<Command>,
     driver: Option<JoinHandle<()>>,
 }
@@ -150,39 +131,21 @@ impl std::fmt::Debug for MatchLink {
 }
 
 impl MatchLink {
-    pub(crate) fn spawn(parts: LinkParts) -> MatchLink {
-        let (outbound_tx, outbound_rx) = mpsc::channel(parts.queue_capacity);
-        let (event_tx, events) = mpsc::unbounded_channel();
-        let (commands, command_rx) = mpsc::channel(4);
-        let socket = GgrsSocket::new(
-            PeerId(parts.info.opponent.id.clone()),
-            parts.info.mode,
-            outbound_tx,
-            parts.inbound_rx,
-            parts.counters.clone(),
-        );
-        let pc = parts.transport.pc.clone();
-        let driver = LinkDriver {
-            session_id: parts.info.session_id.clone(),
-            player_id: parts.info.player_id.clone(),
-            client: parts.client,
-            transport: parts.transport,
-            transport_events: parts.events,
-            inbound: parts.inbound_tx,
-            outbound: outbound_rx,
-            events: event_tx,
-            commands: command_rx,
-            counters: parts.counters.clone(),
-            over: false,
-        };
+    pub(crate) fn new(
+        info: MatchInfo,
+        socket: GgrsSocket,
+        events: mpsc::Receiver<MatchEvent>,
+        counters: Arc<LinkCounters>,
+        commands: mpsc::Sender<Command>,
+        driver: JoinHandle<()>,
+    ) -> MatchLink {
         MatchLink {
-            info: parts.info,
+            info,
             socket: Some(socket),
             events,
-            counters: parts.counters,
-            pc,
+            counters,
             commands,
-            driver: Some(tokio::spawn(driver.run())),
+            driver: Some(driver),
         }
     }
 
@@ -211,34 +174,16 @@ impl MatchLink {
         self.events.recv().await
     }
 
-    /// Transport statistics: our counters plus the RTT of the selected candidate pair.
+    /// Transport statistics: our counters plus the RTT of the selected candidate pair
+    /// (counters only once the driver has stopped).
     pub async fn stats(&self) -> TransportStats {
-        let mut stats = counters_snapshot(&self.counters);
-        let report = self
-            .pc
-            .get_stats(StdInstant::now(), StatsSelector::None)
-            .await;
-        let selected_id = report
-            .transport()
-            .map(|transport| transport.selected_candidate_pair_id.clone());
-        let selected = report
-            .candidate_pairs()
-            .filter(|pair| Some(&pair.stats.id) == selected_id.as_ref() || pair.nominated)
-            .max_by_key(|pair| pair.packets_received);
-        if let Some(pair) = selected {
-            stats.rtt_ms = (pair.current_round_trip_time > 0.0)
-                .then_some(pair.current_round_trip_time * 1000.0);
-            // Candidate entries are keyed "RTCLocalIceCandidate_<candidate id>".
-            stats.local_candidate_type = report.iter().find_map(|entry| match entry {
-                RTCStatsReportEntry::LocalCandidate(local)
-                    if local.stats.id.ends_with(&pair.local_candidate_id) =>
-                {
-                    Some(local.candidate_type.to_string())
-                }
-                _ => None,
-            });
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if self.commands.send(Command::Stats(reply_tx)).await.is_ok() {
+            if let Ok(stats) = reply_rx.await {
+                return stats;
+            }
         }
-        stats
+        TransportStats::from_counters(&self.counters)
     }
 
     /// Ends the match: `end_match` to the server (if still connected), closes the peer
@@ -265,181 +210,78 @@ impl Drop for MatchLink {
     }
 }
 
-fn counters_snapshot(counters: &LinkCounters) -> TransportStats {
-    let get = LinkCounters::get;
-    let stale = get(&counters.dropped_stale);
-    let lost = get(&counters.sequence_gaps).saturating_sub(stale);
-    let valid = get(&counters.packets_delivered) + stale;
-    TransportStats {
-        packets_sent: get(&counters.packets_sent),
-        bytes_sent: get(&counters.bytes_sent),
-        packets_received: get(&counters.packets_received),
-        bytes_received: get(&counters.bytes_received),
-        packets_delivered: get(&counters.packets_delivered),
-        dropped_malformed: get(&counters.dropped_malformed),
-        dropped_stale: stale,
-        dropped_overflow: get(&counters.dropped_overflow),
-        packets_lost: lost,
-        loss_per_mille: (lost * 1000).checked_div(lost + valid).unwrap_or(0),
-        rtt_ms: None,
-        local_candidate_type: None,
-    }
-}
-
-struct LinkDriver {
-    session_id: String,
-    player_id: String,
-    client: Option<SignalClient>,
-    transport: Transport,
-    transport_events: mpsc::UnboundedReceiver<TransportEvent>,
-    inbound: mpsc::Sender<Bytes>,
-    outbound: mpsc::Receiver<Bytes>,
-    events: mpsc::UnboundedSender<MatchEvent>,
-    commands: mpsc::Receiver<Command>,
-    counters: Arc<LinkCounters>,
-    /// A terminal event was emitted: only wait for the handle to finish.
-    over: bool,
-}
-
-impl LinkDriver {
-    async fn run(mut self) {
-        let mut socket_gone = false;
-        let reply = loop {
-            let signal_alive = self.client.is_some();
-            tokio::select! {
-                command = self.commands.recv() => match command {
-                    Some(Command::End(reply)) => break Some(reply),
-                    None => break None,
-                },
-                packet = self.outbound.recv(), if !self.over && !socket_gone => match packet {
-                    Some(packet) => self.send_packet(packet).await,
-                    // The game dropped the socket; the link lives until the handle says so.
-                    None => socket_gone = true,
-                },
-                event = self.transport.channel.poll(), if !self.over => self.on_channel_event(event),
-                event = self.transport_events.recv(), if !self.over => self.on_transport_event(event),
-                message = recv_signal(self.client.as_mut()), if signal_alive => {
-                    self.on_signal(message).await;
-                }
-            }
-        };
-        self.shutdown().await;
-        if let Some(reply) = reply {
-            let _ = reply.send(());
-        }
-    }
-
-    async fn send_packet(&mut self, packet: Bytes) {
-        if let Err(error) = self
-            .transport
-            .channel
-            .send(BytesMut::from(&packet[..]))
-            .await
-        {
-            tracing::debug!(%error, "game packet not sent");
-            self.counters
-                .dropped_overflow
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    fn end(&mut self, event: MatchEvent) {
-        if !self.over {
-            self.over = true;
-            let _ = self.events.send(event);
-        }
-    }
-
-    fn on_channel_event(&mut self, event: Option<DataChannelEvent>) {
-        match event {
-            Some(DataChannelEvent::OnMessage(message)) => {
-                if self.inbound.try_send(message.data.freeze()).is_err() {
-                    self.counters
-                        .dropped_overflow
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            Some(DataChannelEvent::OnClose) | None => {
-                self.end(MatchEvent::Closed(CloseReason::ChannelClosed))
-            }
-            Some(other) => tracing::trace!(?other, "data channel event"),
-        }
-    }
-
-    fn on_transport_event(&mut self, event: Option<TransportEvent>) {
-        match event {
-            Some(TransportEvent::State(RTCPeerConnectionState::Failed)) => {
-                self.end(MatchEvent::Failed("peer connection failed".to_owned()))
-            }
-            Some(TransportEvent::State(RTCPeerConnectionState::Closed)) | None => {
-                self.end(MatchEvent::Closed(CloseReason::ChannelClosed))
-            }
-            Some(TransportEvent::IceState(state)) => tracing::debug!(%state, "ICE state"),
-            Some(other) => tracing::trace!(?other, "transport event"),
-        }
-    }
-
-    async fn on_signal(&mut self, message: Option<ServerMessage>) {
-        let Some(message) = message else {
-            tracing::info!("signaling connection lost; the match continues peer to peer");
-            self.client = None;
-            let _ = self.events.send(MatchEvent::SignalingLost);
-            return;
-        };
-        let ours = message.session_id() == Some(self.session_id.as_str());
-        match message {
-            ServerMessage::MatchEnded(ended) if ours => {
-                let reason = match ended.reason {
-                    signal::protocol::EndReason::Ended => CloseReason::OpponentEnded,
-                    signal::protocol::EndReason::PeerDisconnected => {
-                        CloseReason::OpponentDisconnected
-                    }
-                };
-                self.end(MatchEvent::Closed(reason));
-            }
-            ServerMessage::IceCandidateReceived(candidate) if ours => {
-                if let Err(error) = self
-                    .transport
-                    .add_remote_candidate(candidate.candidate)
-                    .await
-                {
-                    tracing::debug!(%error, "late remote candidate ignored");
-                }
-            }
-            ServerMessage::MatchRequestReceived(req) => {
-                if let Some(client) = &self.client {
-                    let _ = client
-                        .sender()
-                        .send(ClientMessage::DeclineMatch(DeclineMatch {
-                            decliner_id: self.player_id.clone(),
-                            requester_id: req.requester_id,
-                            session_id: Some(req.session_id),
-                        }));
-                }
-            }
-            other => tracing::trace!(kind = other.kind(), "ignored during the match"),
-        }
-    }
-
-    async fn shutdown(&mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = client.sender().send(ClientMessage::EndMatch(EndMatch {
-                player_id: self.player_id.clone(),
-                session_id: self.session_id.clone(),
-            }));
-            // Let the writer flush `end_match` before the close frame.
-            tokio::task::yield_now().await;
-            self.transport.close().await;
-            client.close().await;
-        } else {
-            self.transport.close().await;
+impl TransportStats {
+    /// Our counters (no RTT, no candidate type). Saturating: the counters a peer drives
+    /// (sequence gaps) cannot overflow the arithmetic.
+    pub fn from_counters(counters: &LinkCounters) -> TransportStats {
+        let get = LinkCounters::get;
+        let stale = get(&counters.dropped_stale);
+        let lost = get(&counters.sequence_gaps).saturating_sub(stale);
+        let valid = get(&counters.packets_delivered).saturating_add(stale);
+        TransportStats {
+            packets_sent: get(&counters.packets_sent),
+            bytes_sent: get(&counters.bytes_sent),
+            packets_received: get(&counters.packets_received),
+            bytes_received: get(&counters.bytes_received),
+            packets_delivered: get(&counters.packets_delivered),
+            dropped_malformed: get(&counters.dropped_malformed),
+            dropped_stale: stale,
+            dropped_overflow: get(&counters.dropped_overflow),
+            packets_lost: lost,
+            loss_per_mille: per_mille(lost, valid),
+            dropped_events: get(&counters.dropped_events),
+            rtt_ms: None,
+            local_candidate_type: None,
         }
     }
 }
 
-async fn recv_signal(client: Option<&mut SignalClient>) -> Option<ServerMessage> {
-    match client {
-        Some(client) => client.recv().await,
-        None => std::future::pending().await,
+/// `part / (part + rest)` in per mille, exact for any `u64` inputs (0 if both are 0).
+fn per_mille(part: u64, rest: u64) -> u64 {
+    let whole = u128::from(part) + u128::from(rest);
+    let ratio = (u128::from(part) * 1000).checked_div(whole).unwrap_or(0);
+    u64::try_from(ratio).unwrap_or(u64::MAX)
+}
+
+/// Our counters plus the RTT and candidate type of the selected pair of `pc`.
+pub(crate) async fn transport_stats(
+    pc: &Arc<dyn PeerConnection>,
+    counters: &LinkCounters,
+) -> TransportStats {
+    let mut stats = TransportStats::from_counters(counters);
+    let report = pc.get_stats(StdInstant::now(), StatsSelector::None).await;
+    let selected_id = report
+        .transport()
+        .map(|transport| transport.selected_candidate_pair_id.clone());
+    let selected = report
+        .candidate_pairs()
+        .filter(|pair| Some(&pair.stats.id) == selected_id.as_ref() || pair.nominated)
+        .max_by_key(|pair| pair.packets_received);
+    if let Some(pair) = selected {
+        stats.rtt_ms =
+            (pair.current_round_trip_time > 0.0).then_some(pair.current_round_trip_time * 1000.0);
+        // Candidate entries are keyed "RTCLocalIceCandidate_<candidate id>".
+        stats.local_candidate_type = report.iter().find_map(|entry| match entry {
+            RTCStatsReportEntry::LocalCandidate(local)
+                if local.stats.id.ends_with(&pair.local_candidate_id) =>
+            {
+                Some(local.candidate_type.to_string())
+            }
+            _ => None,
+        });
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_mille_never_overflows() {
+        assert_eq!(per_mille(0, 0), 0);
+        assert_eq!(per_mille(1, 3), 250);
+        assert_eq!(per_mille(u64::MAX, 0), 1000);
+        assert_eq!(per_mille(u64::MAX, u64::MAX), 500);
     }
 }

@@ -1,29 +1,30 @@
 //! Two peers in one process over real WebRTC on loopback, without a signal server.
 //!
-//! For measurements and tests of the transport itself: the offer, answer and candidates are
-//! handed over in memory. With a [`RelayConditions`], all traffic goes through an impairing
+//! For measurements and tests of the transport itself. Both sides are ordinary match
+//! drivers with their [`MatchMachine`]s; instead of a signal server they talk to a small
+//! in-memory hub that relays the offer, answer and candidates and sends `match_started` once
+//! both channels are open. With a [`RelayConditions`], all traffic goes through an impairing
 //! [`UdpRelay`] placed in front of the offerer: the SDPs carry no candidates, the answerer
 //! only learns the relay's address, and the offerer learns the answerer's through its
 //! (relayed) connectivity checks. The impairment is switched on once both channels are open
-//! (the connection setup itself is not what is measured). Both links are ordinary
-//! [`MatchLink`]s without signaling.
+//! (the connection setup itself is not what is measured).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use webrtc::data_channel::DataChannelEvent;
-use webrtc::peer_connection::RTCPeerConnectionState;
+use signal::protocol::{
+    ClientMessage, ConnectionState, FailReason, IceCandidateReceived, MatchFailed, MatchStarted,
+    SdpReceived, ServerMessage,
+};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::channel::{ChannelConfig, LinkCounters};
+use crate::channel::ChannelConfig;
+use crate::driver::{DriverSetup, SignalPort, MEMORY_SIGNAL_CAPACITY};
 use crate::error::PeerError;
 use crate::ice::IceConfig;
-use crate::link::{LinkParts, MatchInfo, MatchLink, Opponent, Role};
+use crate::link::{MatchLink, Role};
+use crate::machine::{MachineConfig, MatchMachine, Pairing};
 use crate::relay::{RelayConditions, UdpRelay};
-use crate::transport::{Transport, TransportEvent};
 
 /// Player id of the offering side of a loopback pair.
 pub const OFFERER_ID: &str = "loopback-offerer";
@@ -31,6 +32,8 @@ pub const OFFERER_ID: &str = "loopback-offerer";
 pub const ANSWERER_ID: &str = "loopback-answerer";
 /// Default time allowed for a loopback pair to open its channel.
 pub const DEFAULT_PAIR_TIMEOUT: Duration = Duration::from_secs(20);
+/// Session id of every loopback pair.
+const SESSION_ID: &str = "loopback";
 
 /// A connected loopback pair.
 #[derive(Debug)]
@@ -43,95 +46,202 @@ pub struct LoopbackPair {
     pub relay: Option<UdpRelay>,
 }
 
-struct Side {
-    transport: Transport,
-    events: mpsc::UnboundedReceiver<TransportEvent>,
-    inbound_tx: mpsc::Sender<Bytes>,
-    inbound_rx: mpsc::Receiver<Bytes>,
-    counters: Arc<LinkCounters>,
-}
-
-impl Side {
-    async fn new(ice: &IceConfig, channel: &ChannelConfig) -> Result<Self, PeerError> {
-        let (transport, events) = Transport::new(ice, &[], channel).await?;
-        let (inbound_tx, inbound_rx) = mpsc::channel(channel.queue_capacity.max(1));
-        Ok(Self {
-            transport,
-            events,
-            inbound_tx,
-            inbound_rx,
-            counters: Arc::default(),
-        })
-    }
-
-    fn into_link(self, info: MatchInfo, queue_capacity: usize) -> MatchLink {
-        MatchLink::spawn(LinkParts {
-            info,
-            client: None,
-            transport: self.transport,
-            events: self.events,
-            inbound_tx: self.inbound_tx,
-            inbound_rx: self.inbound_rx,
-            counters: self.counters,
-            queue_capacity,
-        })
-    }
-}
-
 /// Connects two peers on loopback with `channel`; through an impairing relay if `relay` is
 /// given.
 pub async fn connect_pair(
     channel: &ChannelConfig,
     relay: Option<RelayConditions>,
 ) -> Result<LoopbackPair, PeerError> {
-    let ice = IceConfig::loopback();
-    let started = Instant::now();
-    let mut offerer = Side::new(&ice, channel).await?;
-    let mut answerer = Side::new(&ice, channel).await?;
-    let strip = relay.is_some();
-    let offer = offerer.transport.create_offer().await?;
-    let answer = answerer
-        .transport
-        .answer_offer(sdp_for_peer(&offer, strip))
-        .await?;
-    offerer
-        .transport
-        .accept_answer(sdp_for_peer(&answer, strip))
-        .await?;
+    let accepted_at = Instant::now();
+    let (to_hub, from_sides) = mpsc::channel(MEMORY_SIGNAL_CAPACITY);
+    let (to_offerer, offerer_rx) = mpsc::channel(MEMORY_SIGNAL_CAPACITY);
+    let (to_answerer, answerer_rx) = mpsc::channel(MEMORY_SIGNAL_CAPACITY);
+    let (relay_tx, relay_rx) = oneshot::channel();
+    let hub = MemoryHub {
+        sides: [to_offerer, to_answerer],
+        connected: [false, false],
+        conditions: relay,
+        relay: None,
+        relay_out: Some(relay_tx),
+    };
+    tokio::spawn(hub.run(from_sides));
+    let side = |side: usize, from_hub, role, me: &str, them: &str| {
+        let config = MachineConfig {
+            player_id: me.to_owned(),
+            match_timeout: DEFAULT_PAIR_TIMEOUT,
+            connect_timeout: DEFAULT_PAIR_TIMEOUT,
+            mode: channel.mode,
+        };
+        let pairing = Pairing {
+            session_id: SESSION_ID.to_owned(),
+            opponent_id: them.to_owned(),
+            opponent_name: them.to_owned(),
+            role,
+            accepted_at,
+        };
+        crate::driver::start(DriverSetup {
+            machine: MatchMachine::paired(config, pairing),
+            signal: SignalPort::Memory {
+                side,
+                to_hub: to_hub.clone(),
+                from_hub,
+            },
+            ice: IceConfig::loopback(),
+            ice_servers: Vec::new(),
+            channel: channel.clone(),
+        })
+    };
+    let (offerer, answerer) = tokio::join!(
+        side(0, offerer_rx, Role::Offerer, OFFERER_ID, ANSWERER_ID),
+        side(1, answerer_rx, Role::Answerer, ANSWERER_ID, OFFERER_ID),
+    );
+    let (offerer, answerer) = (offerer?, answerer?);
     let relay = match relay {
-        Some(conditions) => Some(start_relay(&mut offerer, &answerer, conditions).await?),
+        Some(_) => Some(
+            relay_rx
+                .await
+                .map_err(|_| PeerError::Connection("relay not started".to_owned()))?,
+        ),
         None => None,
     };
-    tokio::time::timeout(
-        DEFAULT_PAIR_TIMEOUT,
-        open_both(&mut offerer, &mut answerer, strip),
-    )
-    .await
-    .map_err(|_| PeerError::Timeout {
-        phase: "loopback pair",
-        after: DEFAULT_PAIR_TIMEOUT,
-    })??;
-    let connect_time = started.elapsed();
-    if let Some(relay) = &relay {
-        relay.set_impaired(true);
-    }
-    let info = |me: &str, them: &str, role| MatchInfo {
-        session_id: "loopback".to_owned(),
-        player_id: me.to_owned(),
-        opponent: Opponent {
-            id: them.to_owned(),
-            name: them.to_owned(),
-        },
-        role,
-        mode: channel.mode,
-        connect_time,
-    };
-    let capacity = channel.queue_capacity.max(1);
     Ok(LoopbackPair {
-        offerer: offerer.into_link(info(OFFERER_ID, ANSWERER_ID, Role::Offerer), capacity),
-        answerer: answerer.into_link(info(ANSWERER_ID, OFFERER_ID, Role::Answerer), capacity),
+        offerer,
+        answerer,
         relay,
     })
+}
+
+/// The in-memory stand-in for the signal server: relays SDPs and candidates between side 0
+/// (offerer) and side 1 (answerer), sends `match_started` when both report `connected`.
+struct MemoryHub {
+    sides: [mpsc::Sender<ServerMessage>; 2],
+    connected: [bool; 2],
+    /// Force the traffic through an impairing relay with these conditions.
+    conditions: Option<RelayConditions>,
+    relay: Option<UdpRelay>,
+    relay_out: Option<oneshot::Sender<UdpRelay>>,
+}
+
+impl MemoryHub {
+    async fn run(mut self, mut from_sides: mpsc::Receiver<(usize, ClientMessage)>) {
+        while let Some((from, message)) = from_sides.recv().await {
+            self.relay_message(from & 1, message).await;
+        }
+    }
+
+    fn send(&self, to: usize, message: ServerMessage) {
+        if let Some(side) = self.sides.get(to) {
+            let _ = side.try_send(message);
+        }
+    }
+
+    async fn relay_message(&mut self, from: usize, message: ClientMessage) {
+        let (to, relayed) = (1 - from, self.conditions.is_some());
+        match message {
+            ClientMessage::SendSdpOffer(offer) => {
+                let sdp = sdp_for_peer(&offer.sdp, relayed);
+                self.send(
+                    to,
+                    ServerMessage::SdpOfferReceived(sdp_received(offer, sdp)),
+                );
+            }
+            ClientMessage::SendSdpAnswer(answer) => {
+                let sdp = sdp_for_peer(&answer.sdp, relayed);
+                self.send(
+                    to,
+                    ServerMessage::SdpAnswerReceived(sdp_received(answer, sdp)),
+                );
+            }
+            ClientMessage::SendIceCandidate(ice) => {
+                let candidate = match self.conditions {
+                    None => Some(ice.candidate),
+                    // Only the offerer's first candidate, rewritten to the relay's address.
+                    Some(conditions) if from == 0 && self.relay.is_none() => {
+                        self.start_relay(&ice.candidate, conditions).await
+                    }
+                    Some(_) => None,
+                };
+                if let Some(candidate) = candidate {
+                    let received = IceCandidateReceived {
+                        sender_id: ice.sender_id,
+                        candidate,
+                        session_id: ice.session_id,
+                    };
+                    self.send(to, ServerMessage::IceCandidateReceived(received));
+                }
+            }
+            ClientMessage::ReportConnection(report) => match report.state {
+                ConnectionState::Connected => self.on_connected(from, &report.session_id),
+                ConnectionState::Failed => self.send(
+                    to,
+                    ServerMessage::MatchFailed(MatchFailed {
+                        session_id: report.session_id,
+                        reason: FailReason::ConnectionFailed,
+                    }),
+                ),
+            },
+            other => tracing::trace!(kind = other.kind(), "loopback hub ignores"),
+        }
+    }
+
+    fn on_connected(&mut self, from: usize, session_id: &str) {
+        if let Some(connected) = self.connected.get_mut(from) {
+            *connected = true;
+        }
+        if self.connected != [true, true] {
+            return;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.set_impaired(true);
+            if let Some(out) = self.relay_out.take() {
+                let _ = out.send(relay);
+            }
+        }
+        for (side, opponent) in [(0, ANSWERER_ID), (1, OFFERER_ID)] {
+            self.send(
+                side,
+                ServerMessage::MatchStarted(MatchStarted {
+                    opponent_id: opponent.to_owned(),
+                    opponent_name: opponent.to_owned(),
+                    session_id: session_id.to_owned(),
+                }),
+            );
+        }
+    }
+
+    /// Starts the relay in front of the offerer's candidate; the answerer gets the relay's
+    /// address instead.
+    async fn start_relay(
+        &mut self,
+        candidate: &serde_json::Value,
+        conditions: RelayConditions,
+    ) -> Option<serde_json::Value> {
+        let line = candidate.get("candidate")?.as_str()?;
+        let target = candidate_addr(line)?;
+        let relay = match UdpRelay::start(target, conditions, false).await {
+            Ok(relay) => relay,
+            Err(error) => {
+                tracing::warn!(%error, "relay not started");
+                return None;
+            }
+        };
+        let rewritten = line.replace(
+            &format!("{} {}", target.ip(), target.port()),
+            &format!("{} {}", relay.addr().ip(), relay.addr().port()),
+        );
+        self.relay = Some(relay);
+        Some(serde_json::json!({
+            "candidate": rewritten, "sdpMid": "0", "sdpMLineIndex": 0
+        }))
+    }
+}
+
+fn sdp_received(relay: signal::protocol::SdpRelay, sdp: String) -> SdpReceived {
+    SdpReceived {
+        sender_id: relay.sender_id,
+        sdp,
+        session_id: relay.session_id,
+    }
 }
 
 /// The SDP as handed to the other side: without candidates when a relay must be forced.
@@ -144,103 +254,10 @@ fn sdp_for_peer(sdp: &str, strip_candidates: bool) -> String {
         .collect()
 }
 
-/// Waits for the offerer's first host candidate, starts a relay in front of it and gives
-/// the answerer the relay's address instead.
-async fn start_relay(
-    offerer: &mut Side,
-    answerer: &Side,
-    conditions: RelayConditions,
-) -> Result<UdpRelay, PeerError> {
-    let candidate = loop {
-        match offerer.events.recv().await {
-            Some(TransportEvent::LocalCandidate(init)) => break init.candidate,
-            Some(_) => continue,
-            None => return Err(PeerError::Connection("no local candidate".to_owned())),
-        }
-    };
-    let target = candidate_addr(&candidate)
-        .ok_or_else(|| PeerError::Protocol(format!("unparsable candidate {candidate}")))?;
-    let relay = UdpRelay::start(target, conditions, false)
-        .await
-        .map_err(|e| PeerError::Connection(format!("relay: {e}")))?;
-    let rewritten = candidate.replace(
-        &format!("{} {}", target.ip(), target.port()),
-        &format!("{} {}", relay.addr().ip(), relay.addr().port()),
-    );
-    answerer
-        .transport
-        .add_remote_candidate(serde_json::json!({
-            "candidate": rewritten, "sdpMid": "0", "sdpMLineIndex": 0
-        }))
-        .await?;
-    Ok(relay)
-}
-
 /// Address of a candidate line `candidate:<f> <c> <proto> <prio> <ip> <port> typ ...`.
 fn candidate_addr(candidate: &str) -> Option<SocketAddr> {
     let mut fields = candidate.split_whitespace().skip(4);
     let ip = fields.next()?;
     let port = fields.next()?;
     format!("{ip}:{port}").parse().ok()
-}
-
-/// Trickles candidates (unless a relay is in use) until both channels are open.
-async fn open_both(
-    offerer: &mut Side,
-    answerer: &mut Side,
-    relayed: bool,
-) -> Result<(), PeerError> {
-    let (mut offerer_open, mut answerer_open) = (false, false);
-    while !(offerer_open && answerer_open) {
-        tokio::select! {
-            event = offerer.events.recv() => {
-                on_event(event, &offerer.transport, &answerer.transport, relayed).await;
-            }
-            event = answerer.events.recv() => {
-                on_event(event, &answerer.transport, &offerer.transport, relayed).await;
-            }
-            event = offerer.transport.channel.poll(), if !offerer_open => {
-                offerer_open = opened(event, &offerer.inbound_tx)?;
-            }
-            event = answerer.transport.channel.poll(), if !answerer_open => {
-                answerer_open = opened(event, &answerer.inbound_tx)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Trickles a local candidate to the other side (unless relayed) and nudges the driver once
-/// DTLS is up (see `Transport::nudge`).
-async fn on_event(
-    event: Option<TransportEvent>,
-    local: &Transport,
-    remote: &Transport,
-    relayed: bool,
-) {
-    match event {
-        Some(TransportEvent::LocalCandidate(init)) if !relayed => {
-            let json = local.candidate_json(init);
-            let _ = remote.add_remote_candidate(json).await;
-        }
-        Some(TransportEvent::State(RTCPeerConnectionState::Connected)) => local.nudge().await,
-        _ => {}
-    }
-}
-
-fn opened(
-    event: Option<DataChannelEvent>,
-    inbound: &mpsc::Sender<Bytes>,
-) -> Result<bool, PeerError> {
-    match event {
-        Some(DataChannelEvent::OnOpen) => Ok(true),
-        Some(DataChannelEvent::OnMessage(message)) => {
-            let _ = inbound.try_send(message.data.freeze());
-            Ok(false)
-        }
-        Some(DataChannelEvent::OnClose) | None => {
-            Err(PeerError::Connection("data channel closed".to_owned()))
-        }
-        Some(_) => Ok(false),
-    }
 }

@@ -1,8 +1,8 @@
 //! One WebRTC peer connection with the game data channel: thin async wrapper over webrtc-rs.
 //!
-//! The webrtc-rs event handler only forwards events into a queue (its callbacks run on the
-//! connection's driver task and must return at once); the negotiation and link drivers
-//! consume that queue.
+//! The webrtc-rs event handler only forwards events into a bounded queue (its callbacks run
+//! on the connection's driver task and must return at once; a full queue drops the event and
+//! counts it in [`LinkCounters::dropped_events`]); the match driver consumes that queue.
 
 use std::sync::Arc;
 
@@ -14,9 +14,9 @@ use webrtc::peer_connection::{
     RTCSessionDescription,
 };
 
-use crate::channel::ChannelConfig;
+use crate::channel::{ChannelConfig, LinkCounters};
 use crate::error::PeerError;
-use crate::ice::IceConfig;
+use crate::ice::{IceConfig, IceMode};
 use signal::protocol::IceServer;
 
 /// What the peer connection reports to whoever drives it.
@@ -30,8 +30,21 @@ pub(crate) enum TransportEvent {
     IceState(RTCIceConnectionState),
 }
 
+/// Transport events buffered for the driver (candidates and state changes: a handful).
+const TRANSPORT_EVENT_CAPACITY: usize = 256;
+
 struct EventForwarder {
-    events: mpsc::UnboundedSender<TransportEvent>,
+    events: mpsc::Sender<TransportEvent>,
+    counters: Arc<LinkCounters>,
+}
+
+impl EventForwarder {
+    fn forward(&self, event: TransportEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::warn!(?event, "transport event queue full; event dropped");
+            LinkCounters::add(&self.counters.dropped_events, 1);
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -39,18 +52,18 @@ impl PeerConnectionEventHandler for EventForwarder {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
             Ok(init) => {
-                let _ = self.events.send(TransportEvent::LocalCandidate(init));
+                self.forward(TransportEvent::LocalCandidate(init));
             }
             Err(error) => tracing::debug!(%error, "local candidate not serializable"),
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(TransportEvent::State(state));
+        self.forward(TransportEvent::State(state));
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        let _ = self.events.send(TransportEvent::IceState(state));
+        self.forward(TransportEvent::IceState(state));
     }
 }
 
@@ -65,13 +78,14 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Builds the peer connection and creates the negotiated game channel; also returns the
-    /// queue of its events.
+    /// queue of its events (a full queue drops into `counters.dropped_events`).
     pub(crate) async fn new(
         ice: &IceConfig,
         welcome_servers: &[IceServer],
         channel: &ChannelConfig,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<TransportEvent>), PeerError> {
-        let (tx, events) = mpsc::unbounded_channel();
+        counters: Arc<LinkCounters>,
+    ) -> Result<(Self, mpsc::Receiver<TransportEvent>), PeerError> {
+        let (tx, events) = mpsc::channel(TRANSPORT_EVENT_CAPACITY);
         let servers = ice.servers(welcome_servers);
         if ice.relay_only && servers.is_empty() {
             return Err(PeerError::Config(
@@ -81,7 +95,10 @@ impl Transport {
         let pc = PeerConnectionBuilder::new()
             .with_configuration(ice.rtc_configuration(&servers))
             .with_setting_engine(ice.setting_engine())
-            .with_handler(Arc::new(EventForwarder { events: tx }))
+            .with_handler(Arc::new(EventForwarder {
+                events: tx,
+                counters,
+            }))
             .with_udp_addrs(ice.udp_addrs())
             .build()
             .await?;
@@ -190,6 +207,22 @@ impl Transport {
         if let Err(error) = self.pc.close().await {
             tracing::debug!(%error, "closing the peer connection");
         }
+    }
+}
+
+/// `ENODEV`, which webrtc-rs reports when standard ICE finds no interface but loopback.
+const NO_SUCH_DEVICE: &str = "os error 19";
+
+/// Names the cause of errors we can explain: "No such device (os error 19)" in standard ICE
+/// mode means the host has only loopback (a container, a network namespace).
+pub(crate) fn explain(ice: &IceConfig, error: PeerError) -> PeerError {
+    match error {
+        PeerError::WebRtc(inner)
+            if ice.mode == IceMode::Standard && inner.to_string().contains(NO_SUCH_DEVICE) =>
+        {
+            PeerError::NoNetwork(inner.to_string())
+        }
+        other => other,
     }
 }
 

@@ -24,6 +24,7 @@ fn delays_at(one_way_ms: u64) -> [(usize, Duration, Duration); 2] {
         runner,
         seed: one_way_ms,
         diff_dir: None,
+        record_interval: None,
         cut: None,
     };
     let out = match run_pair(&cfg, FighterGame::new(3), |p, g| {

@@ -193,11 +193,11 @@ async fn start_server(flavor: Flavor, args: &SaturateArgs, secret: &str) -> Resu
             }
             .as_os_str(),
         )
-            .args(["--jwt-secret", secret, "--serve-only"])
-            .arg(addr.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?,
+        .args(["--jwt-secret", secret, "--serve-only"])
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?,
         Flavor::Matchbox => {
             let bin = args.matchbox_bin.as_ref().ok_or("no --matchbox-bin")?;
             pinned(&args.server_cpus, bin.as_os_str())
@@ -259,15 +259,21 @@ async fn send_json(ws: &mut Ws, v: Value) -> Result<(), Error> {
 
 /// Connects one pair to our server and brings its session to `Connected`; returns both
 /// sockets and the frame templates each side sends.
-async fn netplay_pair(
-    base: &str,
-    secret: &str,
-    i: usize,
-) -> Result<[(Ws, Template); 2], Error> {
+async fn netplay_pair(base: &str, secret: &str, i: usize) -> Result<[(Ws, Template); 2], Error> {
     let (ia, ib) = (format!("sa{i}"), format!("sb{i}"));
     let token = |p: &str| mint_token(secret.as_bytes(), p, None, Duration::from_secs(3600));
-    let mut a = connect(&format!("{base}{}?token={}", signal::server::WS_PATH, token(&ia)?)).await?;
-    let mut b = connect(&format!("{base}{}?token={}", signal::server::WS_PATH, token(&ib)?)).await?;
+    let mut a = connect(&format!(
+        "{base}{}?token={}",
+        signal::server::WS_PATH,
+        token(&ia)?
+    ))
+    .await?;
+    let mut b = connect(&format!(
+        "{base}{}?token={}",
+        signal::server::WS_PATH,
+        token(&ib)?
+    ))
+    .await?;
     next_of_type(&mut a, "welcome").await?;
     next_of_type(&mut b, "welcome").await?;
     for (ws, id) in [(&mut a, &ia), (&mut b, &ib)] {
@@ -296,9 +302,7 @@ async fn netplay_pair(
     let accept = json!({"type": "accept_match", "payload": {"accepterId": ib, "requesterId": ia, "sessionId": sid}});
     send_json(&mut b, accept).await?;
     next_of_type(&mut a, "match_request_accepted").await?;
-    let sdp = |kind: &str, from: &str, to: &str| {
-        json!({"type": kind, "payload": {"senderId": from, "receiverId": to, "sdp": "v=0", "sessionId": sid}})
-    };
+    let sdp = |kind: &str, from: &str, to: &str| json!({"type": kind, "payload": {"senderId": from, "receiverId": to, "sdp": "v=0", "sessionId": sid}});
     send_json(&mut a, sdp("send_sdp_offer", &ia, &ib)).await?;
     next_of_type(&mut b, "sdp_offer_received").await?;
     send_json(&mut b, sdp("send_sdp_answer", &ib, &ia)).await?;
@@ -409,7 +413,11 @@ fn spawn_client(
             owed -= n as f64;
             for _ in 0..n {
                 let us = step.base.elapsed().as_micros() as u64;
-                if sink.feed(Message::text(template.stamped(us))).await.is_err() {
+                if sink
+                    .feed(Message::text(template.stamped(us)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -492,9 +500,7 @@ async fn run_step(
                 let (base, secret) = (server.url_base.clone(), secret.to_owned());
                 tokio::spawn(async move {
                     match flavor {
-                        Flavor::Netplay | Flavor::Baseline => {
-                            netplay_pair(&base, &secret, i).await
-                        }
+                        Flavor::Netplay | Flavor::Baseline => netplay_pair(&base, &secret, i).await,
                         Flavor::Matchbox => matchbox_pair(&base, i).await,
                     }
                     .map_err(|e| e.to_string())

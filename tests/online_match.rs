@@ -3,11 +3,9 @@
 //! checksums at the last frame.
 
 mod common;
-#[path = "../../src/netmatch.rs"]
-mod netmatch;
 
 use common::{matched_pair, TestServer};
-use netmatch::{play, PlayConfig};
+use netplay::netmatch::{play, PlayConfig};
 use peer::ChannelMode;
 
 async fn bot_match(mode: ChannelMode) {

@@ -5,15 +5,13 @@
 //! missing.
 
 mod common;
-#[path = "../../src/netmatch.rs"]
-mod netmatch;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{loopback_config, TestServer};
-use netmatch::{play, PlayConfig};
+use netplay::netmatch::{play, PlayConfig};
 use peer::{AcceptRule, ChannelMode, MatchRule};
 use signal::server::TurnConfig;
 
