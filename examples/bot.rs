@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use netplay::netmatch::{play, PlayConfig, PlayOutcome};
+use netplay::bot_report::BotReport;
+use netplay::netmatch::{play, PlayConfig};
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
 use rollback::session::InputDelay;
 
@@ -64,21 +65,6 @@ struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct BotReport {
-    connected: bool,
-    player_id: String,
-    opponent_id: String,
-    opponent_name: String,
-    role: peer::Role,
-    time_to_connect_ms: f64,
-    frames: u32,
-    desyncs: u64,
-    completed: bool,
-    #[serde(flatten)]
-    outcome: PlayOutcome,
 }
 
 async fn run(args: &Args) -> Result<BotReport, String> {
@@ -134,7 +120,6 @@ async fn run(args: &Args) -> Result<BotReport, String> {
         time_to_connect_ms: info.connect_time.as_secs_f64() * 1e3,
         frames: args.frames,
         desyncs: outcome.ggrs_desyncs,
-        completed: outcome.completed,
         outcome,
     })
 }
@@ -159,7 +144,7 @@ fn main() -> ExitCode {
                 println!(
                     "bot {}: {} {} frames vs {}, desyncs {}, checksum {}, winner {}",
                     report.player_id,
-                    if report.completed {
+                    if report.outcome.completed {
                         "finished"
                     } else {
                         "stopped after"
@@ -171,7 +156,7 @@ fn main() -> ExitCode {
                     report.outcome.winner
                 );
             }
-            if report.completed && report.desyncs == 0 {
+            if report.outcome.completed && report.desyncs == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -65,7 +65,7 @@ pub struct Progress {
 }
 
 /// How one side's match went.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PlayOutcome {
     /// Whether the target frame was confirmed.
     pub completed: bool,
