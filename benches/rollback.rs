@@ -1,7 +1,9 @@
 //! Criterion suite `rollback/*` and `netsim/*`: the fighter's worst frame (an 8-frame
 //! rollback), the runner's SyncTest loop against a bare ggrs SyncTest loop with the same game
 //! and depth (engine overhead), full two-peer matches on the simulated network against a
-//! bare ggrs pair on an ideal in-memory link, and the link shaper's per-packet cost.
+//! bare ggrs pair on an ideal in-memory link, and the link shaper's per-packet cost; the
+//! same SyncTest loop with replay recording on, and `replay/*`: verifying, decoding and
+//! encoding a one-minute bot match replay.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -16,6 +18,7 @@ use rollback::bot::{Bot, RandomBot};
 use rollback::botmatch::{run_match, BotKind, MatchConfig};
 use rollback::fighter::{FighterConfig, FighterGame, FighterInput};
 use rollback::netsim::{LinkConditions, LinkShaper};
+use rollback::replay::{self, RecordSettings};
 use rollback::session::GgrsConfig;
 use rollback::{Game, RunnerConfig, SyncTestRunner};
 
@@ -145,6 +148,67 @@ fn engine_overhead(c: &mut Criterion) {
             })
         });
     }
+    group.bench_function("synctest_runner_cd7_frame_recording", |b| {
+        let mut runner = recording_runner();
+        let mut f = 0u32;
+        b.iter(|| {
+            f = f.wrapping_add(1);
+            let _ = black_box(runner.advance(&inputs_for(f)));
+        })
+    });
+    group.finish();
+}
+
+fn synctest_cd7_config() -> RunnerConfig {
+    RunnerConfig {
+        check_distance: 7,
+        max_prediction: 8,
+        input_delay: 0,
+        ..RunnerConfig::default()
+    }
+}
+
+/// The SyncTest runner (cd 7, sampled timing) recording a replay (checksum every 60 frames).
+fn recording_runner() -> SyncTestRunner<FighterGame> {
+    let mut runner = SyncTestRunner::new(synctest_cd7_config(), busy_game(), 2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    runner
+        .start_recording(RecordSettings::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    runner
+}
+
+/// `replay verify` of a one-minute match (3600 frames, `botmatch` defaults, checksum every
+/// 60 frames), plus decoding and encoding it.
+fn replays(c: &mut Criterion) {
+    let report = run_match(&MatchConfig {
+        frames: 3600,
+        record_interval: Some(60),
+        ..MatchConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let [Some(recorded), _] = report.replays else {
+        panic!("no replay recorded")
+    };
+    let bytes = replay::encode(&recorded).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "replay/size_one_minute: {:?}",
+        replay::size_breakdown(&bytes)
+    );
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(3600));
+    group.bench_function("verify_one_minute", |b| {
+        b.iter(|| {
+            let v = replay::verify::<FighterGame>(black_box(&recorded));
+            assert!(v.is_ok_and(|v| v.ok()));
+        })
+    });
+    group.bench_function("decode_one_minute", |b| {
+        b.iter(|| replay::decode_for::<FighterGame>(black_box(&bytes)).map(|r| r.frames()))
+    });
+    group.bench_function("encode_one_minute", |b| {
+        b.iter(|| replay::encode(black_box(&recorded)).map(|b| b.len()))
+    });
     group.finish();
 }
 
@@ -297,6 +361,8 @@ fn interleaved_overhead() {
         ..RunnerConfig::default()
     };
     let mut runner = SyncTestRunner::new(cfg, busy_game(), 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut recording = recording_runner();
+    let mut rec_ratios = Vec::with_capacity(rounds);
     let mut f = 0u32;
     for _ in 0..rounds {
         let t = std::time::Instant::now();
@@ -312,6 +378,16 @@ fn interleaved_overhead() {
         }
         let ours = t.elapsed();
         ratios.push(ours.as_secs_f64() / bare.as_secs_f64());
+        let t = std::time::Instant::now();
+        for _ in 0..frames {
+            f = f.wrapping_add(1);
+            let _ = black_box(recording.advance(&inputs_for(f)));
+        }
+        let rec = t.elapsed();
+        rec_ratios.push((
+            rec.as_secs_f64() / bare.as_secs_f64(),
+            rec.as_secs_f64() / ours.as_secs_f64(),
+        ));
     }
     ratios.sort_by(f64::total_cmp);
     let median = ratios.get(rounds / 2).copied().unwrap_or(f64::NAN);
@@ -322,6 +398,18 @@ fn interleaved_overhead() {
     println!(
         "rollback/engine_overhead_interleaved: runner / bare ggrs SyncTest (cd 7, sampled timing) = {median:.3}x median (min {lo:.3}, max {hi:.3}, {rounds} rounds x {frames} frames)"
     );
+    let mut vs_bare: Vec<f64> = rec_ratios.iter().map(|r| r.0).collect();
+    let mut vs_off: Vec<f64> = rec_ratios.iter().map(|r| r.1).collect();
+    vs_bare.sort_by(f64::total_cmp);
+    vs_off.sort_by(f64::total_cmp);
+    let mid = |v: &[f64]| v.get(rounds / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "rollback/engine_overhead_interleaved_recording: runner with replay recording / bare ggrs = {:.3}x median; recording on / off = {:.3}x median (min {:.3}, max {:.3})",
+        mid(&vs_bare),
+        mid(&vs_off),
+        vs_off.first().copied().unwrap_or(f64::NAN),
+        vs_off.last().copied().unwrap_or(f64::NAN),
+    );
 }
 
 /// Runs every group of this suite.
@@ -329,6 +417,7 @@ fn benches() {
     let mut c = Criterion::default().configure_from_args();
     worst_frame(&mut c);
     engine_overhead(&mut c);
+    replays(&mut c);
     matches(&mut c);
     c.final_summary();
     interleaved_overhead();

@@ -10,6 +10,7 @@
 //!     --token "$(signal token --jwt-secret S --sub alice)" --name Alice --challenge bob --loopback
 //! ```
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Record the match into this replay file (`cargo run --example replay -- verify PATH`).
+    #[arg(long, value_name = "PATH", env = "BOT_RECORD")]
+    record: Option<std::path::PathBuf>,
 }
 
 async fn run(args: &Args) -> Result<BotReport, String> {
@@ -108,6 +112,12 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     args.input_delay.configure(&mut play_config.runner);
     play_config.bot_seed = if player == 0 { 1 } else { 2 };
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
+    play_config.record = args.record.clone();
+    // a desync's state and replay go next to the recording
+    play_config.desync_dir = args
+        .record
+        .as_ref()
+        .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default());
     let outcome = play(&mut link, player, &play_config, |_| {}).await;
     link.finish().await;
     let outcome = outcome?;
@@ -155,6 +165,9 @@ fn main() -> ExitCode {
                     report.outcome.checksum.as_deref().unwrap_or("-"),
                     report.outcome.winner
                 );
+                if let Some(path) = &report.outcome.replay {
+                    println!("bot {}: replay {}", report.player_id, path.display());
+                }
             }
             if report.outcome.completed && report.desyncs == 0 {
                 ExitCode::SUCCESS

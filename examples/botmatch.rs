@@ -4,9 +4,12 @@
 //! ```text
 //! cargo run --release --example botmatch -- --matches 100 --latency-ms 75 --loss 0.1
 //! cargo run --release --example botmatch -- --frames 3600 --latency-ms 50 --json
+//! cargo run --release --example botmatch -- --matches 50 --record replays/
+//! cargo run --release --example botmatch -- --matches 500 --record-desyncs desyncs/
 //! ```
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -63,6 +66,17 @@ struct Args {
     /// Directory for desync diff files.
     #[arg(long, env = "BOTMATCH_DIFF_DIR")]
     diff_dir: Option<std::path::PathBuf>,
+    /// Write one replay per match into DIR (created if missing), named
+    /// `seed-<seed>.replay`; a desynced match also gets `seed-<seed>-p1.replay`.
+    #[arg(long, value_name = "DIR", env = "BOTMATCH_RECORD")]
+    record: Option<PathBuf>,
+    /// Keep replays only of the matches that desynced, both peers'
+    /// (`seed-<seed>-p0.replay`, `seed-<seed>-p1.replay`), in DIR.
+    #[arg(long, value_name = "DIR", env = "BOTMATCH_RECORD_DESYNCS")]
+    record_desyncs: Option<PathBuf>,
+    /// Checksum interval of the replays in frames (1 = every frame, for forensics).
+    #[arg(long, default_value_t = rollback::replay::DEFAULT_CHECKSUM_INTERVAL, env = "BOTMATCH_RECORD_INTERVAL")]
+    record_interval: u32,
 }
 
 fn ms(v: f64) -> Duration {
@@ -126,7 +140,12 @@ fn validate(a: &Args) -> Result<MatchConfig, String> {
         reorder: prob("reorder", a.reorder)?,
         ..LinkConditions::ideal()
     };
+    if a.record_interval == 0 {
+        return Err("--record-interval must be at least 1".to_owned());
+    }
+    let recording = a.record.is_some() || a.record_desyncs.is_some();
     Ok(MatchConfig {
+        record_interval: recording.then_some(a.record_interval),
         frames: a.frames,
         link,
         input_delay: a.input_delay,
@@ -163,6 +182,12 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    for dir in [&args.record, &args.record_desyncs].into_iter().flatten() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("botmatch: cannot create {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let started = Instant::now();
     let reports = run_all(&args, &base);
     let wall = started.elapsed();
@@ -215,7 +240,9 @@ fn run_all(args: &Args, base: &MatchConfig) -> Vec<Outcome> {
                     seed: base.seed.wrapping_add(k as u64),
                     ..base.clone()
                 };
-                let out = run_match(&cfg).map_err(|e| e.to_string());
+                let out = run_match(&cfg)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| save_replays(args, r));
                 if args.json {
                     let line = match &out {
                         Ok(r) => serde_json::to_string(r).unwrap_or_default(),
@@ -326,4 +353,40 @@ fn print_table(reports: &[Outcome], wall: Duration) {
         wall.as_secs_f64(),
         virt / wall.as_secs_f64().max(1e-9)
     );
+}
+
+/// Writes the match's replays as `--record` / `--record-desyncs` ask, and notes the paths
+/// in the report.
+fn save_replays(args: &Args, mut report: MatchReport) -> Result<MatchReport, String> {
+    let desynced = report.desyncs > 0 || !report.checksums_match;
+    let seed = report.seed;
+    let write = |dir: &Path, name: String, peer: usize| -> Result<Option<PathBuf>, String> {
+        let Some(replay) = report.replays.get(peer).and_then(Option::as_ref) else {
+            return Ok(None);
+        };
+        let path = dir.join(name);
+        rollback::replay::write_file(&path, replay)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(Some(path))
+    };
+    let (mut p0, mut p1) = (None, None);
+    if let Some(dir) = &args.record {
+        p0 = write(dir, format!("seed-{seed}.replay"), 0)?;
+        if desynced {
+            p1 = write(dir, format!("seed-{seed}-p1.replay"), 1)?;
+        }
+    }
+    if let (Some(dir), true) = (&args.record_desyncs, desynced) {
+        p0 = write(dir, format!("seed-{seed}-p0.replay"), 0)?;
+        p1 = write(dir, format!("seed-{seed}-p1.replay"), 1)?;
+    }
+    if let (Some(a), Some(b)) = (&p0, &p1) {
+        eprintln!(
+            "botmatch: seed {seed} desynced; find the frame and field with: {}",
+            rollback::replay::diff_command(a, b)
+        );
+    }
+    report.replay = p0;
+    report.replay_p1 = p1;
+    Ok(report)
 }

@@ -51,6 +51,10 @@ struct Args {
     /// Print the report as one JSON object (no progress bar).
     #[arg(long)]
     json: bool,
+    /// Record player 1's replay into PATH and player 2's next to it (`<stem>-p1.replay`),
+    /// ready for `cargo run --example replay -- verify|diff`.
+    #[arg(long, value_name = "PATH", env = "DEMO_RECORD")]
+    record: Option<std::path::PathBuf>,
 }
 
 /// What the demo prints at the end.
@@ -155,6 +159,17 @@ async fn run(args: Args) -> Result<DemoReport, String> {
     play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
     let mut config1 = play_config.clone();
     config1.bot_seed = 2;
+    if let Some(path) = &args.record {
+        play_config.record = Some(path.clone());
+        config1.record = Some(second_replay_path(path));
+        // a desync's states and replays go next to the recordings
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        play_config.desync_dir = Some(dir.clone());
+        config1.desync_dir = Some(dir);
+    }
     let bar = progress_bar(&args);
     if !args.json {
         bar.println(format!(
@@ -238,6 +253,13 @@ fn print_report(r: &DemoReport) {
     );
     println!("winner                 {}", r.winner);
     println!("wall time              {:.1} s", r.wall_seconds);
+    if let [Some(a), Some(b)] = [&r.players[0].replay, &r.players[1].replay] {
+        println!("replays                {} / {}", a.display(), b.display());
+        println!(
+            "                       {}",
+            rollback::replay::diff_command(a, b)
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -282,4 +304,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `dir/name.replay` -> `dir/name-p1.replay`: where player 2's replay goes.
+fn second_replay_path(path: &std::path::Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-p1.{ext}"))
 }

@@ -8,8 +8,14 @@
 //! child's CPU and RSS from `/proc/<pid>`. `--in-process` embeds the server instead (reads
 //! `/proc/self`); `--url` targets a running server (then `--jwt-secret` must match it).
 //!
+//! With `--lobby-updates delta|snapshot` the idle population joins lobbies (spread over
+//! `--lobbies K`) in that update mode, and the tool reports the lobby traffic every idle
+//! client received (bytes and messages of `lobby_update` / `lobby_delta`) until it settles,
+//! and the server RSS per connection with the lobbies populated.
+//!
 //! ```text
 //! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
+//! cargo run --release --example signal_load -- --idle 2000 --pairs 20 --secs 10 --lobby-updates delta
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -20,12 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use signal::auth::mint_token;
 use signal::protocol::*;
 use signal::{ServerConfig, SignalClient, SignalServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Parser)]
 #[command(about = "Signaling server load generator")]
@@ -51,9 +58,71 @@ struct Args {
     /// Embed the server in this process instead of a child process.
     #[arg(long)]
     in_process: bool,
+    /// Idle clients (and pairs) join lobbies with this update mode; absent: nobody joins a
+    /// lobby except the pairs (snapshot mode, as before).
+    #[arg(long, value_enum)]
+    lobby_updates: Option<UpdatesArg>,
+    /// Number of lobbies the idle population is spread over (`lobby0` .. `lobbyK-1`).
+    #[arg(long, default_value_t = 1)]
+    lobbies: usize,
     /// Internal: run only the server and print its URL (used for the child process).
     #[arg(long, hide = true)]
     serve_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UpdatesArg {
+    Delta,
+    Snapshot,
+}
+
+impl From<UpdatesArg> for LobbyUpdates {
+    fn from(u: UpdatesArg) -> Self {
+        match u {
+            UpdatesArg::Delta => LobbyUpdates::Delta,
+            UpdatesArg::Snapshot => LobbyUpdates::Snapshot,
+        }
+    }
+}
+
+/// Lobby traffic received by the idle population.
+#[derive(Default)]
+struct LobbyTraffic {
+    bytes: AtomicU64,
+    updates: AtomicU64,
+    deltas: AtomicU64,
+}
+
+impl LobbyTraffic {
+    fn count(&self, text: &str) {
+        if text.starts_with(r#"{"type":"lobby_update""#) {
+            self.updates.fetch_add(1, Ordering::Relaxed);
+        } else if text.starts_with(r#"{"type":"lobby_delta""#) {
+            self.deltas.fetch_add(1, Ordering::Relaxed);
+        } else {
+            return;
+        }
+        self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Which lobby (and mode) idle client `i` joins.
+#[derive(Clone, Copy)]
+struct LobbyPlan {
+    updates: Option<UpdatesArg>,
+    lobbies: usize,
+}
+
+impl LobbyPlan {
+    fn join_for(&self, id: &str, i: usize) -> Option<ClientMessage> {
+        let updates = self.updates?;
+        let lobby = format!("lobby{}", i % self.lobbies.max(1));
+        Some(ClientMessage::JoinLobby(
+            JoinLobby::new(id, id)
+                .in_lobby(lobby)
+                .with_updates(updates.into()),
+        ))
+    }
 }
 
 /// Server config for load: the per-connection rate limit is raised because one load
@@ -163,16 +232,24 @@ async fn metrics_connections(url: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-async fn connect_idle(url: &str, secret: &str, n: usize, concurrency: usize) -> usize {
+async fn connect_idle(
+    url: &str,
+    secret: &str,
+    n: usize,
+    concurrency: usize,
+    plan: LobbyPlan,
+    traffic: Arc<LobbyTraffic>,
+) -> usize {
     let held = Arc::new(AtomicU64::new(0));
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (url, secret, held, next) = (
+        let (url, secret, held, next, traffic) = (
             url.to_owned(),
             secret.to_owned(),
             held.clone(),
             next.clone(),
+            traffic.clone(),
         );
         workers.push(tokio::spawn(async move {
             loop {
@@ -197,8 +274,22 @@ async fn connect_idle(url: &str, secret: &str, n: usize, concurrency: usize) -> 
                 {
                     Ok((mut ws, _)) => {
                         held.fetch_add(1, Ordering::Relaxed);
+                        let id = format!("idle{i}");
+                        if let Some(join) = plan.join_for(&id, i as usize) {
+                            let Ok(text) = serde_json::to_string(&join) else {
+                                return;
+                            };
+                            let _ = ws.send(Message::text(text)).await;
+                        }
                         // Keep reading so pings are answered; hold until the process exits.
-                        tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+                        let traffic = traffic.clone();
+                        tokio::spawn(async move {
+                            while let Some(Ok(frame)) = ws.next().await {
+                                if let Message::Text(text) = frame {
+                                    traffic.count(text.as_str());
+                                }
+                            }
+                        });
                     }
                     Err(e) => eprintln!("idle connect {i} failed: {e}"),
                 }
@@ -325,6 +416,7 @@ async fn negotiation(
 async fn run_pair(
     url: String,
     secret: String,
+    plan: LobbyPlan,
     i: usize,
     stop: Arc<AtomicBool>,
     totals: Arc<Totals>,
@@ -343,14 +435,21 @@ async fn run_pair(
     };
     for c in [&a, &b] {
         let id = c.player_id().to_owned();
-        let _ = c.sender().send(ClientMessage::JoinLobby(JoinLobby {
-            player_id: id.clone(),
-            player_name: id,
-            ..JoinLobby::default()
-        }));
+        let join = plan
+            .join_for(&id, 0)
+            .unwrap_or_else(|| ClientMessage::JoinLobby(JoinLobby::new(id.clone(), id)));
+        let _ = c.sender().send(join);
     }
-    // Both must be listed before requesting.
-    let _ = next_of(&mut b, |m| matches!(m, ServerMessage::LobbyUpdate(l) if l.players.iter().any(|p| p.player_id == format!("pa{i}")))).await;
+    // Both must be listed before requesting (b's lobby view is kept by its client).
+    let pa = format!("pa{i}");
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while b.lobby().player(&pa).is_none() {
+            if b.recv().await.is_none() {
+                return;
+            }
+        }
+    })
+    .await;
     while !stop.load(Ordering::Relaxed) {
         match negotiation(&mut a, &mut b, base).await {
             Some(lat) => {
@@ -367,6 +466,37 @@ async fn run_pair(
     }
     a.close().await;
     b.close().await;
+}
+
+fn print_lobby_traffic(label: &str, traffic: &LobbyTraffic) {
+    let bytes = traffic.bytes.load(Ordering::Relaxed);
+    println!(
+        "{label}: {bytes} bytes ({:.1} MB) in {} lobby_update + {} lobby_delta",
+        bytes as f64 / 1e6,
+        traffic.updates.load(Ordering::Relaxed),
+        traffic.deltas.load(Ordering::Relaxed),
+    );
+}
+
+/// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 120 s),
+/// then prints it.
+async fn settle_lobby_traffic(traffic: &LobbyTraffic, start: Instant) {
+    let mut last = traffic.bytes.load(Ordering::Relaxed);
+    let mut quiet = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while quiet.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = traffic.bytes.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            quiet = Instant::now();
+        }
+    }
+    println!(
+        "lobby settled {:.1} s after the first connect",
+        start.elapsed().as_secs_f64() - 2.0
+    );
+    print_lobby_traffic("lobby traffic to idle clients while joining", traffic);
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -390,12 +520,28 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let rss0 = rss("at start");
 
     let t = Instant::now();
-    let idle = connect_idle(&url, &args.jwt_secret, args.idle, args.connect_concurrency).await;
+    let plan = LobbyPlan {
+        updates: args.lobby_updates,
+        lobbies: args.lobbies,
+    };
+    let traffic = Arc::new(LobbyTraffic::default());
+    let idle = connect_idle(
+        &url,
+        &args.jwt_secret,
+        args.idle,
+        args.connect_concurrency,
+        plan,
+        traffic.clone(),
+    )
+    .await;
     println!(
         "idle connections opened: {idle}/{} in {:.1} s",
         args.idle,
         t.elapsed().as_secs_f64()
     );
+    if plan.updates.is_some() {
+        settle_lobby_traffic(&traffic, t).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     if let (Some(a), Some(b)) = (rss0, rss("with idle population")) {
         if idle > 0 {
@@ -414,6 +560,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tasks.push(tokio::spawn(run_pair(
             url.clone(),
             args.jwt_secret.clone(),
+            plan,
             i,
             stop.clone(),
             totals.clone(),
@@ -467,6 +614,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(r) = rss_load {
         println!("server RSS under load: {:.1} MiB", r as f64 / 1024.0);
+    }
+    if plan.updates.is_some() {
+        print_lobby_traffic("lobby traffic to idle clients, whole run", &traffic);
     }
     match target {
         Target::Child(mut child) => {

@@ -8,6 +8,7 @@ pub mod bot_report;
 pub mod connector_cli;
 pub mod fighter_app;
 pub mod netmatch;
+pub mod replay_cli;
 
 /// Default log filter of the WebRTC examples: our warnings, but not webrtc-rs's chatter
 /// about expected events (lost candidates, closed associations).

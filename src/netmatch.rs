@@ -11,6 +11,7 @@ use rollback::bot::{Bot, ReactiveBot};
 use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
 use rollback::netsim::{Impaired, LinkConditions};
+use rollback::replay::{EndReason, RecordSettings};
 use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
 
 /// Seed of the fighter state; both peers must use the same one.
@@ -31,6 +32,8 @@ pub struct PlayConfig {
     pub runner: RunnerConfig,
     /// Give up after this much wall time.
     pub deadline: Duration,
+    /// Write this side's replay of the match here (cut at `frames`).
+    pub record: Option<PathBuf>,
     /// Where to write our state at each frame ggrs reports as desynced (none: not written).
     pub desync_dir: Option<PathBuf>,
 }
@@ -46,6 +49,7 @@ impl PlayConfig {
             bot_seed: 1,
             runner: RunnerConfig::default(),
             deadline: Duration::from_secs(120),
+            record: None,
             desync_dir: None,
         }
     }
@@ -67,6 +71,8 @@ pub struct Progress {
 /// How one side's match went.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PlayOutcome {
+    /// The replay file written (`PlayConfig::record`).
+    pub replay: Option<PathBuf>,
     /// Whether the target frame was confirmed.
     pub completed: bool,
     /// Why the match ended early, if it did.
@@ -132,6 +138,11 @@ fn write_desync_states<A>(
             Ok(false) => tracing::warn!(frame = event.frame, "desync: state no longer saved"),
             Err(e) => tracing::warn!(%e, "desync: could not write the state"),
         }
+        // when recording, the replay up to that frame goes next to the state, and the
+        // runner logs the one `replay diff` command to run on both peers' files
+        if let Err(e) = runner.write_desync_replay(dir, event.frame) {
+            tracing::warn!(%e, "desync: could not write the replay");
+        }
     }
 }
 
@@ -157,6 +168,15 @@ pub async fn play(
     let game = FighterGame::new(GAME_SEED);
     let mut runner = P2PRunner::new(config.runner.clone(), game, impaired, player, opponent)
         .map_err(|e| e.to_string())?;
+    if config.record.is_some() {
+        runner
+            .start_recording(RecordSettings {
+                seed: GAME_SEED,
+                player_names: vec!["p0".into(), "p1".into()],
+                ..RecordSettings::default()
+            })
+            .map_err(|e| e.to_string())?;
+    }
     let mut bot = ReactiveBot::new(config.bot_seed);
     let target = i32::try_from(config.frames).map_err(|e| e.to_string())?;
     let margin = i32::try_from(config.runner.max_prediction).unwrap_or(8) + 2;
@@ -237,7 +257,12 @@ pub async fn play(
         .map(winner_name)
         .unwrap_or_else(|| winner_name(runner.game()));
     let stats = runner.stats().clone();
+    let replay = match &config.record {
+        Some(path) => Some(save_replay(&mut runner, path, target, completed)?),
+        None => None,
+    };
     Ok(PlayOutcome {
+        replay,
         completed,
         ended_early: if completed { None } else { link_closed },
         frames_simulated: runner.current_frame(),
@@ -262,4 +287,34 @@ pub async fn play(
         signaling_lost,
         transport: link.stats().await,
     })
+}
+
+/// Ends the runner's recording, cuts it at `target` (when reached) and writes it.
+fn save_replay<G: rollback::Game, A>(
+    runner: &mut P2PRunner<G, A>,
+    path: &std::path::Path,
+    target: i32,
+    completed: bool,
+) -> Result<PathBuf, String>
+where
+    A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
+{
+    let reason = if completed {
+        EndReason::Completed
+    } else if runner.is_disconnected() {
+        EndReason::Disconnected
+    } else {
+        EndReason::Aborted
+    };
+    let final_checksum = runner.confirmed_checksums().checksum_at(target);
+    let replay = runner
+        .take_replay(reason)
+        .ok_or("recording was not started")?;
+    let replay = match (completed, final_checksum) {
+        (true, Some(c)) => replay.truncated(target as u32, c),
+        _ => replay,
+    };
+    rollback::replay::write_file(path, &replay)
+        .map_err(|e| format!("writing the replay {}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
 }

@@ -341,3 +341,113 @@ fn two_fighter_windows_play_online() {
 fn a_fighter_and_the_bot_example_agree_online() {
     online_match(true);
 }
+
+#[test]
+fn an_unreachable_server_or_a_refused_token_fails_with_exit_1() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    // a port nobody listens on: bind one, note it, free it
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let unreachable = format!("ws://{closed}/ws/signal");
+    let good = server.token("carol");
+    let fighter = example("fighter");
+    for (what, url, token) in [
+        ("unreachable", unreachable.as_str(), good.as_str()),
+        ("refused token", url.as_str(), "not-a-jwt"),
+    ] {
+        let started = Instant::now();
+        let out = under_xvfb(
+            &fighter,
+            &[
+                "--server",
+                url,
+                "--token",
+                token,
+                "--challenge",
+                "dave",
+                "--bot",
+                "ai",
+                "--loopback",
+                "--frames",
+                "60",
+                "--json",
+            ],
+        )
+        .output()
+        .expect("run fighter");
+        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("signal server"), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        let report = json_of(&out);
+        assert_eq!(report["connected"], false, "{what}: {report}");
+        assert!(report["error"].is_string(), "{what}: {report}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Starts the fighter under Xvfb, closes its window like a window manager's close button
+/// (tests/close_window.py) and returns (milliseconds from the close to the exit, exit code).
+fn close_after_start(delay_s: u32, args: &[&str]) -> (u64, i32) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/close_window.py");
+    let fighter = example("fighter");
+    let shell = r#"
+        "$FIGHTER" "$@" >/dev/null 2>&1 & pid=$!
+        sleep "$DELAY"
+        if ! python3 "$CLOSE" "netplay fighter" 60 >/dev/null; then kill $pid; exit 3; fi
+        t0=$(date +%s%N); wait $pid; rc=$?; t1=$(date +%s%N)
+        echo "closed $(( (t1 - t0) / 1000000 )) $rc"
+    "#;
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24", "sh", "-c", shell, "sh"])
+        .args(args)
+        .env("FIGHTER", &fighter)
+        .env("CLOSE", &script)
+        .env("DELAY", delay_s.to_string())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run xvfb-run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("closed "))
+        .unwrap_or_else(|| panic!("no close result: {out:?}"));
+    let mut parts = line.split_whitespace().skip(1);
+    let ms = parts.next().and_then(|v| v.parse().ok()).expect("ms");
+    let rc = parts.next().and_then(|v| v.parse().ok()).expect("rc");
+    (ms, rc)
+}
+
+#[test]
+fn closing_the_window_ends_the_process_within_a_second() {
+    let _serial = serial();
+    // a local game that would run for ever
+    let (ms, rc) = close_after_start(1, &["--bots", "ai,random"]);
+    assert_eq!(rc, 0);
+    assert!(ms < 1000, "local: exit {ms} ms after the close");
+    // online, waiting in the lobby for a challenge that never comes
+    let server = Server::start();
+    let url = server.url();
+    let token = server.token("erin");
+    let (ms, rc) = close_after_start(
+        3,
+        &[
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "--accept",
+            "any",
+            "--loopback",
+        ],
+    );
+    assert_eq!(rc, 0, "leaving the lobby is not a failure");
+    assert!(ms < 1000, "online: exit {ms} ms after the close");
+}

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 async fn start() -> PlayServer {
     let lo = "127.0.0.1:0".parse().unwrap();
-    playhouse::builder(playhouse::server_config(), lo, "play-1")
+    playhouse::builder(playhouse::server_config(), lo, None, "play-1")
         .tcp(lo)
         .start()
         .await
@@ -263,5 +263,81 @@ async fn replies_are_never_compressed() {
         "the 1 MiB payload is not shrunk"
     );
     assert_eq!(seen[1].1, 0, "OriginalSize is 0: not compressed");
+    server.shutdown().await;
+}
+
+/// `wss` and HTTPS on the HTTPS port, as the C# server serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_and_https_on_the_https_port() {
+    use connector::server::http::TlsConfig;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let tls = TlsConfig::from_pem(
+        cert.cert.pem().as_bytes(),
+        cert.key_pair.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    let server = playhouse::builder(playhouse::server_config(), lo, Some((lo, tls)), "play-1")
+        .tcp(lo)
+        .start()
+        .await
+        .unwrap();
+    let port = server.https_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(client.clone()));
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        format!("wss://localhost:{port}/ws"),
+        stream,
+        None,
+        Some(connector),
+    )
+    .await
+    .unwrap();
+    let (id, payload) = auth("dave", "ok").into_parts();
+    let mut frame = BytesMut::new();
+    codec::encode_client(&id, 1, 3, &payload, &mut frame).unwrap();
+    ws.send(Message::Binary(frame.freeze())).await.unwrap();
+    let reply = loop {
+        match ws.next().await.unwrap().unwrap() {
+            Message::Binary(b) => break b,
+            _ => continue,
+        }
+    };
+    let mut buf = BytesMut::from(&reply[..]);
+    let p = codec::decode_server(&mut buf, &CodecLimits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.msg_id.as_str(), p.seq, p.error_code),
+        ("AuthenticateReply", 1, 0)
+    );
+
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.contains("healthy"),
+        "{out}"
+    );
     server.shutdown().await;
 }

@@ -26,6 +26,7 @@ use crate::desync;
 use crate::fighter::{FighterConfig, FighterGame, Winner};
 use crate::game::Game;
 use crate::netsim::{LinkConditions, LinkStats, NetsimError, SimNetwork};
+use crate::replay::{RecordSettings, Replay};
 use crate::session::{EndReason, P2PRunner, RunnerConfig, RunnerError, RunnerOptions};
 use crate::stats::{physical_limit_depth, RollbackStats};
 
@@ -76,6 +77,9 @@ pub struct PairConfig {
     pub seed: u64,
     /// Where to write the diff of the first desync.
     pub diff_dir: Option<PathBuf>,
+    /// Record both peers' replays with this checksum interval (`None`: no recording).
+    /// At the first desync both recordings also get the described state of that frame.
+    pub record_interval: Option<u32>,
     /// Cut both directions of the link for a while (virtual time), then restore it.
     pub cut: Option<LinkCut>,
 }
@@ -104,7 +108,7 @@ pub struct DesyncInfo {
 
 /// Result of [`run_pair`].
 #[derive(Debug, Clone)]
-pub struct PairOutcome<G> {
+pub struct PairOutcome<G: Game> {
     /// Frames compared.
     pub frames: u32,
     /// Confirmed frames whose checksums differ.
@@ -125,6 +129,8 @@ pub struct PairOutcome<G> {
     pub virtual_time: Duration,
     /// Wall time elapsed.
     pub wall_time: Duration,
+    /// Each peer's replay, when [`PairConfig::record_interval`] is set.
+    pub replays: [Option<Replay<G::Input>>; 2],
     /// The first peer whose runner ended the match early, and why.
     pub ended_early: Option<(usize, EndReason)>,
 }
@@ -151,6 +157,16 @@ pub fn run_pair<G: Game>(
         P2PRunner::with_options(cfg.runner.clone(), initial.clone(), s0, 0, a1, options())?,
         P2PRunner::with_options(cfg.runner.clone(), initial, s1, 1, a0, options())?,
     ];
+    if let Some(interval) = cfg.record_interval {
+        for r in &mut runners {
+            r.start_recording(RecordSettings {
+                checksum_interval: interval,
+                seed: cfg.seed,
+                player_names: vec!["p0".into(), "p1".into()],
+                match_id: format!("sim-{}", cfg.seed),
+            })?;
+        }
+    }
     let frame = cfg.runner.frame_duration();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7469_636b);
     let offset = Duration::from_nanos(rng.gen_range(0..frame.as_nanos().max(1) as u64));
@@ -182,7 +198,7 @@ pub fn run_pair<G: Game>(
         }
         next_due[i] += r.frame_interval();
         compare(
-            &runners,
+            &mut runners,
             &mut compared,
             &mut desyncs,
             &mut first_desync,
@@ -206,6 +222,24 @@ pub fn run_pair<G: Game>(
         }
     }
     let state = |r: &P2PRunner<G, _>| r.state_at(target).cloned();
+    let end = match (&first_desync, &ended_early) {
+        (Some(d), _) => crate::replay::EndReason::Desync {
+            frame: u32::try_from(d.frame).unwrap_or(0),
+        },
+        (None, Some(_)) => crate::replay::EndReason::Disconnected,
+        (None, None) => crate::replay::EndReason::Completed,
+    };
+    let mut replays = [None, None];
+    for (slot, r) in replays.iter_mut().zip(runners.iter_mut()) {
+        let final_checksum = r.confirmed_checksums().checksum_at(target);
+        *slot = r.take_replay(end).map(|replay| {
+            // only where the final checksum is known
+            match final_checksum.or_else(|| replay.checksum_at(cfg.frames)) {
+                Some(c) => replay.truncated(cfg.frames, c),
+                None => replay,
+            }
+        });
+    }
     Ok(PairOutcome {
         frames: cfg.frames,
         desyncs,
@@ -220,6 +254,7 @@ pub fn run_pair<G: Game>(
         links: [net.link_stats(a0, a1), net.link_stats(a1, a0)],
         virtual_time: clock.now(),
         wall_time: wall.elapsed(),
+        replays,
         ended_early,
     })
 }
@@ -246,7 +281,7 @@ fn apply_cut(
 }
 
 fn compare<G: Game, A>(
-    runners: &[P2PRunner<G, A>; 2],
+    runners: &mut [P2PRunner<G, A>; 2],
     compared: &mut i32,
     desyncs: &mut u64,
     first: &mut Option<DesyncInfo>,
@@ -256,6 +291,7 @@ where
     A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + fmt::Debug + 'static,
 {
     let [r0, r1] = runners;
+    #[allow(clippy::while_let_loop)]
     while let (Some(c0), Some(c1)) = (
         r0.confirmed_checksums().checksum_at(*compared),
         r1.confirmed_checksums().checksum_at(*compared),
@@ -277,6 +313,8 @@ where
                     _ => None,
                 };
                 tracing::error!(frame = *compared, "confirmed checksums differ");
+                r0.note_recorded_state(*compared);
+                r1.note_recorded_state(*compared);
                 *first = Some(DesyncInfo {
                     frame: *compared,
                     checksum_p0: format!("{c0:032x}"),
@@ -358,6 +396,9 @@ pub struct MatchConfig {
     pub fighter: FighterConfig,
     /// Where to write the first desync's diff.
     pub diff_dir: Option<PathBuf>,
+    /// Record both peers' replays with this checksum interval (`None`: off); they end up
+    /// in [`MatchReport::replays`].
+    pub record_interval: Option<u32>,
 }
 
 impl Default for MatchConfig {
@@ -373,6 +414,7 @@ impl Default for MatchConfig {
             desync_interval: crate::session::DEFAULT_DESYNC_INTERVAL,
             fighter: FighterConfig::default(),
             diff_dir: None,
+            record_interval: None,
         }
     }
 }
@@ -401,6 +443,7 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
         runner: cfg.runner_config(),
         seed: cfg.seed,
         diff_dir: cfg.diff_dir.clone(),
+        record_interval: cfg.record_interval,
         cut: None,
     };
     let mut bots = [
@@ -464,5 +507,8 @@ pub fn run_match(cfg: &MatchConfig) -> Result<MatchReport, MatchError> {
             LinkReport::from(&out.links[1]),
         ],
         peers,
+        replays: out.replays,
+        replay: None,
+        replay_p1: None,
     })
 }

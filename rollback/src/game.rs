@@ -123,6 +123,42 @@ pub trait Game: Clone + Send + Sync + 'static {
         self.hash_state(&mut h);
         h.finish()
     }
+
+    /// The game's id, written into replays ([`crate::replay`]); a replay of another game
+    /// is refused. Default: the Rust type name (override it with a stable name).
+    fn game_id() -> String
+    where
+        Self: Sized,
+    {
+        std::any::type_name::<Self>().to_owned()
+    }
+
+    /// A hash of everything that defines the simulation of this build (rules, data
+    /// tables, code revision). A replay recorded by a build with another hash is refused
+    /// with a clear message. Default: `0` (no version check).
+    fn version_hash() -> u64
+    where
+        Self: Sized,
+    {
+        0
+    }
+
+    /// The bytes a replay needs to rebuild this state as the match's initial state (rules,
+    /// seed, ...), read back by [`Game::from_initial_bytes`]. Default: none.
+    fn initial_bytes(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Rebuilds the initial state from [`Game::initial_bytes`] (untrusted bytes from a
+    /// file: never panic). `None` if the bytes are invalid or the game does not support
+    /// replays (the default).
+    fn from_initial_bytes(bytes: &[u8]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = bytes;
+        None
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@ pub mod desync;
 pub mod fighter;
 pub mod game;
 pub mod netsim;
+pub mod replay;
 pub mod session;
 pub mod stats;
 pub mod wire;

@@ -1,5 +1,5 @@
 //! `--input-delay auto` (issue 10 §4): the runner measures the RTT on its own clock during
-//! the handshake and picks `ceil((rtt/4 + jitter) / frame)`, capped at 3.
+//! the handshake and picks `round((rtt/4 + jitter) / frame)`, capped at 3.
 
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ fn delays_at(one_way_ms: u64) -> [(usize, Duration, Duration); 2] {
         runner,
         seed: one_way_ms,
         diff_dir: None,
+        record_interval: None,
         cut: None,
     };
     let out = match run_pair(&cfg, FighterGame::new(3), |p, g| {

@@ -9,6 +9,7 @@ use ggrs::InputStatus;
 use rollback::botmatch::{run_pair, PairConfig};
 use rollback::desync::diff_states;
 use rollback::netsim::LinkConditions;
+use rollback::replay::{self, EndReason, RecordSettings, StateSource};
 use rollback::{Game, RunnerConfig, RunnerError, StateHasher, SyncTestRunner};
 
 /// Counts every `step` call in the process: peers that re-simulate a different number of
@@ -46,6 +47,12 @@ impl Game for Leaky {
             ("noise".into(), self.noise.to_string()),
         ]
     }
+    fn game_id() -> String {
+        "leaky".into()
+    }
+    fn from_initial_bytes(_: &[u8]) -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 #[test]
@@ -62,6 +69,7 @@ fn a_non_deterministic_game_is_caught_and_diffed() {
         },
         seed: 3,
         diff_dir: Some(dir.path().to_path_buf()),
+        record_interval: None,
         cut: None,
     };
     let out = run_pair(&cfg, Leaky::default(), |p, g| {
@@ -191,4 +199,127 @@ fn ggrs_desyncs_are_handed_to_the_caller_who_writes_the_files() {
     assert_eq!(peers[0].desync_events().len(), taken.len());
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains("noise"), "{text}");
+}
+
+fn leaky_pair(record_interval: Option<u32>) -> rollback::botmatch::PairOutcome<Leaky> {
+    let cfg = PairConfig {
+        frames: 200,
+        link: LinkConditions::with_latency_loss(Duration::from_millis(60), 0.05),
+        reverse_link: None,
+        runner: RunnerConfig {
+            desync_interval: 0,
+            disconnect_timeout: Duration::from_secs(60),
+            ..RunnerConfig::default()
+        },
+        seed: 3,
+        diff_dir: None,
+        record_interval,
+        cut: None,
+    };
+    run_pair(&cfg, Leaky::default(), |p, g| {
+        ((g.frame / 7 + p as u32) % 3) as u8
+    })
+    .expect("the pair plays")
+}
+
+#[test]
+fn replay_diff_finds_the_first_diverging_frame_and_field() {
+    let out = leaky_pair(Some(1));
+    let first = out.first_desync.clone().expect("desync");
+    let [a, b] = out.replays;
+    // through the file format, as the `replay diff` command reads them
+    let a = replay::decode_for::<Leaky>(&replay::encode(&a.unwrap()).unwrap()).unwrap();
+    let b = replay::decode_for::<Leaky>(&replay::encode(&b.unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        a.end.reason,
+        EndReason::Desync {
+            frame: first.frame as u32
+        }
+    );
+    let d = replay::diff::<Leaky>(&a, &b).unwrap();
+    assert!(!d.identical());
+    assert!(d.not_same_match.is_none());
+    assert!(
+        d.input_divergence.is_none(),
+        "the inputs agree: {:?}",
+        d.input_divergence
+    );
+    let c = d.checksum_divergence.expect("checksums diverge");
+    assert_eq!(c.frame, first.frame as u32);
+    assert_eq!(c.last_agreeing, Some(c.frame - 1));
+    assert_eq!(d.state_frame, Some(c.frame));
+    assert_eq!(d.state_source, Some(StateSource::Recorded));
+    assert_eq!(d.fields.len(), 1, "{:?}", d.fields);
+    assert_eq!(d.fields[0].field, "noise");
+    // each replay alone: the recorded checksums cannot be reproduced from the inputs
+    let v = replay::verify::<Leaky>(&a).unwrap();
+    assert!(!v.ok());
+}
+
+#[test]
+fn a_live_desync_writes_the_replay_next_to_the_state() {
+    use rollback::clock::VirtualClock;
+    use rollback::netsim::SimNetwork;
+    use rollback::session::{P2PRunner, RunnerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(5, clock.clone());
+    let (s0, s1) = (net.endpoint(), net.endpoint());
+    let (a0, a1) = (s0.addr(), s1.addr());
+    let link = LinkConditions::with_latency_loss(Duration::from_millis(40), 0.0);
+    net.set_symmetric(a0, a1, link).unwrap();
+    let config = RunnerConfig {
+        desync_interval: 5,
+        disconnect_timeout: Duration::from_secs(60),
+        ..RunnerConfig::default()
+    };
+    let opts = || RunnerOptions {
+        clock: Some(clock.shared()),
+        ..RunnerOptions::default()
+    };
+    let mut peers = [
+        P2PRunner::with_options(config.clone(), Leaky::default(), s0, 0, a1, opts()).unwrap(),
+        P2PRunner::with_options(config, Leaky::default(), s1, 1, a0, opts()).unwrap(),
+    ];
+    for p in &mut peers {
+        p.start_recording(RecordSettings::default()).unwrap();
+    }
+    let mut written = Vec::new();
+    while written.is_empty() {
+        clock.advance(Duration::from_nanos(16_666_667));
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.poll();
+            if p.is_running() {
+                let input = ((p.current_frame() / 7 + i as i32) % 3) as u8;
+                p.advance(input).unwrap();
+            }
+            // what a caller does with a desync event: the state, then the replay beside it
+            for e in p.take_desync_events() {
+                let state = dir.path().join(format!("desync-p{i}-frame{}.txt", e.frame));
+                assert!(p.write_state(&state, e.frame).unwrap());
+                let replay = p.write_desync_replay(dir.path(), e.frame).unwrap();
+                written.push((e, state, replay.expect("recording, so a replay")));
+            }
+        }
+        assert!(clock.now() < Duration::from_secs(60), "no desync detected");
+    }
+    let (event, state_path, replay_path) = &written[0];
+    assert_eq!(replay_path.parent(), state_path.parent());
+    let r = replay::read_file::<Leaky>(replay_path).unwrap();
+    assert_eq!(
+        r.end.reason,
+        EndReason::Desync {
+            frame: event.frame as u32
+        }
+    );
+    let d = r
+        .described_at(event.frame as u32)
+        .expect("the desync state is in the replay");
+    assert!(d.fields.iter().any(|(k, _)| k == "noise"));
+    assert_eq!(
+        r.checksum_at(event.frame as u32),
+        Some(event.local_checksum)
+    );
+    let cmd = replay::diff_command(replay_path, &dir.path().join("x"));
+    assert!(cmd.starts_with("cargo run --release --example replay -- diff "));
 }

@@ -26,6 +26,8 @@ fn cut_match(cut: Duration) -> PairOutcome<FighterGame> {
         },
         seed: cut.as_secs(),
         diff_dir: None,
+        // recording rides out the cut too (checked in assert_survived)
+        record_interval: Some(60),
         cut: Some(LinkCut {
             at: CUT_AT,
             duration: cut,
@@ -46,6 +48,14 @@ fn assert_survived(out: &PairOutcome<FighterGame>, cut: Duration) {
     assert_eq!(out.ggrs_desyncs, 0);
     assert!(out.final_checksums[0].is_some());
     assert_eq!(out.final_checksums[0], out.final_checksums[1]);
+    // both peers' replays span the cut and re-simulate to the live final checksum
+    for replay in &out.replays {
+        let replay = replay.as_ref().expect("recorded");
+        assert_eq!(replay.frames(), FRAMES);
+        let v = rollback::replay::verify::<FighterGame>(replay).expect("verifies");
+        assert!(v.ok(), "{v:?}");
+        assert_eq!(Some(v.final_checksum), out.final_checksums[0]);
+    }
     // the match really was held up by the cut: it took the cut's length longer
     assert!(
         out.virtual_time >= Duration::from_secs_f64(f64::from(FRAMES) / 60.0) + cut,

@@ -7,6 +7,7 @@ use rollback::bot::{Bot, RandomBot, ReactiveBot};
 use rollback::clock::VirtualClock;
 use rollback::fighter::FighterGame;
 use rollback::netsim::{LinkConditions, SimNetwork};
+use rollback::replay::{self, EndReason, RecordSettings};
 use rollback::session::{P2PRunner, RunnerOptions, SpectatorRunner};
 use rollback::RunnerConfig;
 
@@ -38,6 +39,10 @@ fn spectator_follows_the_host_with_identical_checksums() {
     let mut guest =
         P2PRunner::with_options(config.clone(), game.clone(), s1, 1, a0, peer_opts).unwrap();
     let mut spectator = SpectatorRunner::new(config, game, s2, a0).unwrap();
+    host.start_recording(RecordSettings::default()).unwrap();
+    spectator
+        .start_recording(2, 60, RecordSettings::default())
+        .unwrap();
     let (mut b0, mut b1) = (ReactiveBot::new(1), RandomBot::new(2));
     let frame = Duration::from_nanos(16_666_667);
     while spectator.current_frame() < 400 {
@@ -73,4 +78,23 @@ fn spectator_follows_the_host_with_identical_checksums() {
     }
     assert!(compared >= 300, "compared only {compared} frames");
     assert!(spectator.stats().frames >= 400);
+    // both recorded the same confirmed frames; the spectator's replay verifies
+    let spec_log = spec_log.clone();
+    let host_replay = host.take_replay(EndReason::Completed).unwrap();
+    let spec_replay = spectator.take_replay(EndReason::Completed).unwrap();
+    assert!(spec_replay.frames() >= 400 && host_replay.frames() >= 300);
+    let common = spec_replay.frames().min(host_replay.frames());
+    for f in 0..common {
+        assert_eq!(
+            spec_replay.inputs_at(f),
+            host_replay.inputs_at(f),
+            "frame {f}"
+        );
+    }
+    let v = replay::verify::<FighterGame>(&spec_replay).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(
+        Some(v.final_checksum),
+        spec_log.checksum_at(spec_replay.frames() as i32)
+    );
 }

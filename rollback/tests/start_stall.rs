@@ -25,6 +25,7 @@ fn high_latency_start_does_not_wait_for_wall_clock_resends() {
             },
             seed: latency_ms,
             diff_dir: None,
+            record_interval: None,
             cut: None,
         };
         let out = run_pair(&cfg, FighterGame::new(1), |p, g| {

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use signal::auth::mint_token;
+use signal::protocol::{ClientMessage, IceRelay};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -169,13 +170,14 @@ fn free_port() -> Result<u16, Error> {
 }
 
 fn pinned(cpus: &str, program: &std::ffi::OsStr) -> Command {
-    if cpus.is_empty() {
-        Command::new(program)
-    } else {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpus).arg(program);
-        c
+    // setsid: the server gets its own session, hence its own scheduler autogroup, instead
+    // of sharing this process's CPU share (matters on a shared machine).
+    let mut c = Command::new("setsid");
+    if !cpus.is_empty() {
+        c.arg("taskset").arg("-c").arg(cpus);
     }
+    c.arg(program);
+    c
 }
 
 async fn start_server(flavor: Flavor, args: &SaturateArgs, secret: &str) -> Result<Server, Error> {
@@ -191,11 +193,11 @@ async fn start_server(flavor: Flavor, args: &SaturateArgs, secret: &str) -> Resu
             }
             .as_os_str(),
         )
-            .args(["--jwt-secret", secret, "--serve-only"])
-            .arg(addr.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?,
+        .args(["--jwt-secret", secret, "--serve-only"])
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?,
         Flavor::Matchbox => {
             let bin = args.matchbox_bin.as_ref().ok_or("no --matchbox-bin")?;
             pinned(&args.server_cpus, bin.as_os_str())
@@ -257,15 +259,21 @@ async fn send_json(ws: &mut Ws, v: Value) -> Result<(), Error> {
 
 /// Connects one pair to our server and brings its session to `Connected`; returns both
 /// sockets and the frame templates each side sends.
-async fn netplay_pair(
-    base: &str,
-    secret: &str,
-    i: usize,
-) -> Result<[(Ws, Template); 2], Error> {
+async fn netplay_pair(base: &str, secret: &str, i: usize) -> Result<[(Ws, Template); 2], Error> {
     let (ia, ib) = (format!("sa{i}"), format!("sb{i}"));
     let token = |p: &str| mint_token(secret.as_bytes(), p, None, Duration::from_secs(3600));
-    let mut a = connect(&format!("{base}{}?token={}", signal::server::WS_PATH, token(&ia)?)).await?;
-    let mut b = connect(&format!("{base}{}?token={}", signal::server::WS_PATH, token(&ib)?)).await?;
+    let mut a = connect(&format!(
+        "{base}{}?token={}",
+        signal::server::WS_PATH,
+        token(&ia)?
+    ))
+    .await?;
+    let mut b = connect(&format!(
+        "{base}{}?token={}",
+        signal::server::WS_PATH,
+        token(&ib)?
+    ))
+    .await?;
     next_of_type(&mut a, "welcome").await?;
     next_of_type(&mut b, "welcome").await?;
     for (ws, id) in [(&mut a, &ia), (&mut b, &ib)] {
@@ -294,9 +302,7 @@ async fn netplay_pair(
     let accept = json!({"type": "accept_match", "payload": {"accepterId": ib, "requesterId": ia, "sessionId": sid}});
     send_json(&mut b, accept).await?;
     next_of_type(&mut a, "match_request_accepted").await?;
-    let sdp = |kind: &str, from: &str, to: &str| {
-        json!({"type": kind, "payload": {"senderId": from, "receiverId": to, "sdp": "v=0", "sessionId": sid}})
-    };
+    let sdp = |kind: &str, from: &str, to: &str| json!({"type": kind, "payload": {"senderId": from, "receiverId": to, "sdp": "v=0", "sessionId": sid}});
     send_json(&mut a, sdp("send_sdp_offer", &ia, &ib)).await?;
     next_of_type(&mut b, "sdp_offer_received").await?;
     send_json(&mut b, sdp("send_sdp_answer", &ib, &ia)).await?;
@@ -307,11 +313,15 @@ async fn netplay_pair(
     }
     next_of_type(&mut a, "match_started").await?;
     next_of_type(&mut b, "match_started").await?;
+    // Serialized by our own types, so the frame looks like our client's: "type" first.
     let ice = |from: &str, to: &str| -> Result<Template, Error> {
-        Template::new(
-            json!({"type": "send_ice_candidate", "payload": {"senderId": from, "receiverId": to, "candidate": candidate(), "sessionId": sid}})
-                .to_string(),
-        )
+        let msg = ClientMessage::SendIceCandidate(IceRelay {
+            sender_id: from.to_owned(),
+            receiver_id: to.to_owned(),
+            candidate: candidate(),
+            session_id: sid.clone(),
+        });
+        Template::new(serde_json::to_string(&msg)?)
     };
     let (ta, tb) = (ice(&ia, &ib)?, ice(&ib, &ia)?);
     Ok([(a, ta), (b, tb)])
@@ -403,7 +413,11 @@ fn spawn_client(
             owed -= n as f64;
             for _ in 0..n {
                 let us = step.base.elapsed().as_micros() as u64;
-                if sink.feed(Message::text(template.stamped(us))).await.is_err() {
+                if sink
+                    .feed(Message::text(template.stamped(us)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -486,9 +500,7 @@ async fn run_step(
                 let (base, secret) = (server.url_base.clone(), secret.to_owned());
                 tokio::spawn(async move {
                     match flavor {
-                        Flavor::Netplay | Flavor::Baseline => {
-                            netplay_pair(&base, &secret, i).await
-                        }
+                        Flavor::Netplay | Flavor::Baseline => netplay_pair(&base, &secret, i).await,
                         Flavor::Matchbox => matchbox_pair(&base, i).await,
                     }
                     .map_err(|e| e.to_string())

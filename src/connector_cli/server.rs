@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use connector::server::http::TlsConfig;
 use connector::server::relay::RelayConfig;
 use connector::server::{
     playhouse, PlayServer, PlayServerBuilder, ServerConfig, ServerError, DEFAULT_MAX_CONNECTIONS,
@@ -43,6 +44,16 @@ pub struct ServerArgs {
     /// HTTP listen address of the PlayHouse test mode.
     #[arg(long, env = "CONNECTOR_SERVER_HTTP", default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
+    /// HTTPS listen address of the PlayHouse test mode (HTTPS API and `wss` at `/ws`); needs
+    /// `--tls-cert` and `--tls-key`.
+    #[arg(long, env = "CONNECTOR_SERVER_HTTPS", requires_all = ["tls_cert", "tls_key"])]
+    pub https: Option<SocketAddr>,
+    /// PEM certificate chain for `--https`.
+    #[arg(long, env = "CONNECTOR_SERVER_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `--https`.
+    #[arg(long, env = "CONNECTOR_SERVER_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Enables the relay stage with this HS256 ticket secret (shared with the signaling
     /// server): `RelayJoinRequest` with a ticket, then `RelayPacket`s go to the other member.
     #[arg(long, env = "CONNECTOR_SERVER_RELAY_SECRET", hide_env_values = true)]
@@ -59,7 +70,18 @@ pub async fn start(args: &ServerArgs) -> Result<PlayServer, ServerError> {
             max_connections: args.max_connections,
             ..playhouse::server_config()
         };
-        let builder = playhouse::builder(config, args.http, args.server_id.clone());
+        let https = match (args.https, &args.tls_cert, &args.tls_key) {
+            (Some(addr), Some(cert), Some(key)) => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read(p).map_err(|e| ServerError::Tls(format!("{}: {e}", p.display())))
+                };
+                let tls = TlsConfig::from_pem(&read(cert)?, &read(key)?)
+                    .map_err(|e| ServerError::Tls(e.to_string()))?;
+                Some((addr, tls))
+            }
+            _ => None,
+        };
+        let builder = playhouse::builder(config, args.http, https, args.server_id.clone());
         return with_relay(builder, args).tcp(args.tcp).start().await;
     }
     let mut config = ServerConfig {
@@ -91,8 +113,11 @@ fn with_relay(builder: PlayServerBuilder, args: &ServerArgs) -> PlayServerBuilde
 pub fn listening_line(server: &PlayServer) -> String {
     let show = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_owned(), |a| a.to_string());
     if let Some(http) = server.http_addr() {
+        let tls = server.https_addr().map_or_else(String::new, |a| {
+            format!(" https://{a} wss://{a}{}", server.ws_path())
+        });
         return format!(
-            "playhouse test server listening http://{http} tcp://{} ws://{http}{}",
+            "playhouse test server listening http://{http} tcp://{} ws://{http}{}{tls}",
             show(server.tcp_addr()),
             server.ws_path()
         );

@@ -63,6 +63,9 @@ pub fn run(args: Args) -> u8 {
             return 2;
         }
     };
+    if let Some(file) = args.replay.clone() {
+        return super::replay::run(&args, &file);
+    }
     if !display_available() {
         eprintln!("fighter: no display: neither DISPLAY nor WAYLAND_DISPLAY is set (run it in a desktop session or under xvfb-run)");
         return 1;
@@ -139,10 +142,15 @@ struct LocalSim {
     runner: LocalRunner,
     sides: [Controller; 2],
     kinds: [Option<BotKind>; 2],
+    recording: Option<super::replay::LocalRecording>,
 }
 
 impl LocalSim {
-    fn new(kinds: [Option<BotKind>; 2], synctest: bool) -> Result<Self, String> {
+    fn new(
+        kinds: [Option<BotKind>; 2],
+        synctest: bool,
+        record: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         let runner = if synctest {
             LocalRunner::SyncTest(Box::new(synctest_runner()?))
         } else {
@@ -159,10 +167,22 @@ impl LocalSim {
                 None => Controller::Human(vec![Layout::RIGHT]),
             }
         };
+        let name = |i: usize| match kinds[i] {
+            Some(kind) => format!("P{} {kind:?} bot", i + 1),
+            None => format!("P{} human", i + 1),
+        };
+        let recording = record.map(|path| {
+            super::replay::LocalRecording::new(
+                &FighterGame::new(GAME_SEED),
+                path,
+                [name(0), name(1)],
+            )
+        });
         Ok(Self {
             runner,
             sides: [side(0), side(1)],
             kinds,
+            recording,
         })
     }
 
@@ -184,11 +204,17 @@ impl LocalSim {
                     (inputs[0], InputStatus::Confirmed),
                     (inputs[1], InputStatus::Confirmed),
                 ]);
+                if let Some(rec) = &mut self.recording {
+                    rec.frame(g, inputs);
+                }
                 Ok(0)
             }
             LocalRunner::SyncTest(r) => {
                 let before = r.stats().rolled_back_frames;
                 r.advance(&inputs).map_err(|e| e.to_string())?;
+                if let Some(rec) = &mut self.recording {
+                    rec.frame(r.game(), inputs);
+                }
                 Ok((r.stats().rolled_back_frames - before) as u32)
             }
         }
@@ -196,7 +222,8 @@ impl LocalSim {
 
     fn restart(&mut self) -> Result<(), String> {
         let synctest = matches!(self.runner, LocalRunner::SyncTest(_));
-        *self = Self::new(self.kinds, synctest)?;
+        let record = self.recording.take().map(|r| r.path().to_path_buf());
+        *self = Self::new(self.kinds, synctest, record.as_deref())?;
         Ok(())
     }
 }
@@ -257,13 +284,15 @@ impl App {
         let mut error = None;
         let mut net = None;
         let phase = match &mode {
-            Mode::Local { sides } => match LocalSim::new(*sides, args.synctest) {
-                Ok(sim) => Phase::Local(Box::new(sim)),
-                Err(e) => {
-                    error = Some(e);
-                    Phase::Connecting
+            Mode::Local { sides } => {
+                match LocalSim::new(*sides, args.synctest, args.record.as_deref()) {
+                    Ok(sim) => Phase::Local(Box::new(sim)),
+                    Err(e) => {
+                        error = Some(e);
+                        Phase::Connecting
+                    }
                 }
-            },
+            }
             Mode::Online { config, .. } => {
                 match NetHandle::start(config.clone()) {
                     Ok(handle) => net = Some(handle),
@@ -574,7 +603,12 @@ impl App {
                     player,
                     opponent,
                 ) {
-                    Ok(runner) => {
+                    Ok(mut runner) => {
+                        if self.args.record.is_some() {
+                            if let Err(e) = runner.start_recording(Default::default()) {
+                                self.error = Some(format!("recording: {e}"));
+                            }
+                        }
                         self.status_lines.push(format!(
                             "matched with {} ({}) in {:.0} ms: you are player {}",
                             info.opponent.name,
@@ -854,6 +888,7 @@ impl App {
             Mode::Local { .. } => "vs-bot",
             Mode::Online { .. } => "online",
         };
+        let replay = self.save_replay();
         let mut report = match &self.phase {
             Phase::Local(sim) => {
                 let game = sim.game();
@@ -882,6 +917,7 @@ impl App {
                     .map(super::report::winner_name)
                     .unwrap_or_else(|| super::report::winner_name(sim.runner.game()));
                 let outcome = PlayOutcome {
+                    replay: None,
                     completed,
                     ended_early: if completed {
                         None
@@ -921,18 +957,64 @@ impl App {
             }
             Phase::Connecting => FighterReport::not_started(mode_name, target, seconds),
         };
+        match replay {
+            Some(Ok(path)) => report.outcome.replay = Some(path),
+            Some(Err(e)) => {
+                self.error.get_or_insert(e);
+            }
+            None => {}
+        }
         report.error = self.error.clone();
         report.frame_time_us = frame_times;
-        let ok = report.error.is_none()
-            && report.desyncs == 0
-            && match self.mode {
-                Mode::Online { .. } => report.completed,
-                Mode::Local { .. } => true,
-            };
+        // an unattended run or one with --frames must play its match; a person who closes
+        // the window or leaves has not failed
+        let must_complete = matches!(
+            self.mode,
+            Mode::Online {
+                unattended: true,
+                ..
+            }
+        ) || (matches!(self.mode, Mode::Online { .. }) && target.is_some());
+        let ok =
+            report.error.is_none() && report.desyncs == 0 && (report.completed || !must_complete);
         RunResult {
             code: if ok { 0 } else { 1 },
             report,
             error_printed: self.error_printed,
+        }
+    }
+}
+
+impl App {
+    /// `--record`: ends the recording and writes the replay (online: cut at `--frames`).
+    fn save_replay(&mut self) -> Option<Result<PathBuf, String>> {
+        let target = self.args.frames;
+        match &mut self.phase {
+            Phase::Local(sim) => {
+                let completed = target.is_none_or(|t| sim.game().frame >= t);
+                sim.recording.take().map(|r| r.finish(completed))
+            }
+            Phase::Online(sim) => {
+                let path = self.args.record.clone()?;
+                let at = target.map(|t| t as i32);
+                let reached = at.and_then(|t| sim.runner.confirmed_checksums().checksum_at(t));
+                let reason = match (reached, sim.runner.end_reason()) {
+                    (Some(_), _) => rollback::replay::EndReason::Completed,
+                    (None, Some(_)) => rollback::replay::EndReason::Disconnected,
+                    (None, None) => rollback::replay::EndReason::Aborted,
+                };
+                let replay = sim.runner.take_replay(reason)?;
+                let replay = match (at, reached) {
+                    (Some(t), Some(c)) => replay.truncated(t as u32, c),
+                    _ => replay,
+                };
+                Some(
+                    rollback::replay::write_file(&path, &replay)
+                        .map(|()| path.clone())
+                        .map_err(|e| format!("writing the replay {}: {e}", path.display())),
+                )
+            }
+            Phase::Connecting => None,
         }
     }
 }

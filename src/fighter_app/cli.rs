@@ -83,6 +83,14 @@ pub struct Args {
     /// Start with the netcode overlay shown (F3; on by default online).
     #[arg(long)]
     pub overlay: bool,
+    /// Record the match into this replay file (local modes: the last match played;
+    /// online: our side, cut at `--frames` when given).
+    #[arg(long, value_name = "PATH", env = "FIGHTER_RECORD")]
+    pub record: Option<PathBuf>,
+    /// Watch this replay instead of playing: Space pause, `.` one frame, Left / Right
+    /// seek 10 s, Up / Down speed (0.25x to 4x), Home restart.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["server", "bots", "synctest", "record"])]
+    pub replay: Option<PathBuf>,
 }
 
 /// The local opponent.

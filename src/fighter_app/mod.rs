@@ -18,8 +18,7 @@
 //! std::process::exit(i32::from(code));
 //! ```
 //!
-//! Recording and replaying matches (`--record` / `--replay`) plug in as another
-//! [`cli::Mode`] that feeds recorded inputs to the local simulation.
+//! Recording and replaying matches (`--record PATH` / `--replay FILE`): [`replay`].
 
 pub mod app;
 pub mod cli;
@@ -28,6 +27,7 @@ pub mod input;
 pub mod online;
 pub mod overlay;
 pub mod render;
+pub mod replay;
 pub mod report;
 
 /// Seed of the game state, the same as the `bot` example's, so a fighter and a bot agree.

@@ -125,6 +125,7 @@ impl FighterReport {
             completed,
             error: None,
             outcome: PlayOutcome {
+                replay: None,
                 completed,
                 ended_early: None,
                 frames_simulated: game.frame as i32,

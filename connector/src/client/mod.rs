@@ -214,20 +214,28 @@ impl Connector {
         }
     }
 
-    /// Hands `cmd` to the driver of the open connection; gives it back with the local code
-    /// (60201 not connected, 60205 command queue full) when that is not possible.
-    fn dispatch(&self, cmd: Command) -> Result<(), (Command, u16)> {
+    /// Hands `cmd` to the driver of the open connection; when that is not possible the
+    /// command completes at once with the local code (60201 not connected, 60205 command
+    /// queue full) through its own completion.
+    fn dispatch(&self, cmd: Command) {
         let commands = {
             let state = self.shared().lock_link();
-            match state.active.as_ref().filter(|l| l.connected) {
-                Some(link) => link.commands.clone(),
-                None => return Err((cmd, DISCONNECTED)),
-            }
+            state
+                .active
+                .as_ref()
+                .filter(|l| l.connected)
+                .map(|l| l.commands.clone())
         };
-        commands.try_send(cmd).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(cmd) => (cmd, BACKPRESSURE),
-            mpsc::error::TrySendError::Closed(cmd) => (cmd, DISCONNECTED),
-        })
+        let Some(commands) = commands else {
+            return cmd.fail(&self.shared().events, DISCONNECTED);
+        };
+        if let Err(e) = commands.try_send(cmd) {
+            let (cmd, code) = match e {
+                mpsc::error::TrySendError::Full(cmd) => (cmd, BACKPRESSURE),
+                mpsc::error::TrySendError::Closed(cmd) => (cmd, DISCONNECTED),
+            };
+            cmd.fail(&self.shared().events, code);
+        }
     }
 
     /// Sends a one-way message without a stage. Failures arrive as `on_error`.
@@ -248,9 +256,7 @@ impl Connector {
             packet,
             result: None,
         };
-        if let Err((cmd, code)) = self.dispatch(cmd) {
-            cmd.fail(&self.shared().events, code);
-        }
+        self.dispatch(cmd);
     }
 
     /// Sends a one-way message without a stage; a local failure (60201 not connected,
@@ -280,9 +286,7 @@ impl Connector {
             packet,
             result: Some(tx),
         };
-        if let Err((_, code)) = self.dispatch(cmd) {
-            return Err(error(code));
-        }
+        self.dispatch(cmd);
         rx.await.unwrap_or(Err(DISCONNECTED)).map_err(error)
     }
 
@@ -297,9 +301,7 @@ impl Connector {
             completion,
             is_auth,
         };
-        if let Err((cmd, code)) = self.dispatch(cmd) {
-            cmd.fail(events, code);
-        }
+        self.dispatch(cmd);
     }
 
     async fn submit_async(
@@ -407,7 +409,7 @@ impl Connector {
     /// requests are kept and still complete.
     pub fn clear_cache(&self) {
         self.shared().events.clear();
-        let _ = self.dispatch(Command::ForgetCallbacks);
+        self.dispatch(Command::ForgetCallbacks);
     }
 
     /// Adds an `on_connect(success)` handler.

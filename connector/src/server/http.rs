@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
@@ -67,7 +67,11 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-async fn respond(stream: &mut TcpStream, r: &HttpResponse) {
+/// A byte stream the HTTP front serves (plain TCP or TLS).
+pub(crate) trait HttpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> HttpStream for S {}
+
+async fn respond<S: HttpStream>(stream: &mut S, r: &HttpResponse) {
     let head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         r.status,
@@ -131,7 +135,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, u16> {
 }
 
 /// Reads until the head is complete (bounded); returns it and every byte read so far.
-async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>), u16> {
+async fn read_head<S: HttpStream>(stream: &mut S) -> Result<(Head, Vec<u8>), u16> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -149,8 +153,11 @@ async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>), u16> {
     }
 }
 
-async fn serve_connection(server: ServerHandle, mut stream: TcpStream, routes: HttpRoutes) {
-    let _ = stream.set_nodelay(true);
+pub(crate) async fn serve_connection<S: HttpStream>(
+    server: ServerHandle,
+    mut stream: S,
+    routes: HttpRoutes,
+) {
     let read = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await;
     let (head, mut buf) = match read {
         Ok(Ok(x)) => x,
@@ -216,9 +223,79 @@ async fn serve_connection(server: ServerHandle, mut stream: TcpStream, routes: H
 
 pub(crate) async fn accept_http(server: ServerHandle, listener: TcpListener, routes: HttpRoutes) {
     while let Some(stream) = super::listener::accept(&server, &listener).await {
+        let _ = stream.set_nodelay(true);
         let s = server.clone();
         let r = routes.clone();
         server.shared.tasks.spawn(serve_connection(s, stream, r));
+    }
+}
+
+/// TLS settings of the HTTPS port.
+#[derive(Clone)]
+pub struct TlsConfig(pub(crate) Arc<tokio_rustls::rustls::ServerConfig>);
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig(..)")
+    }
+}
+
+/// Why the TLS settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// No certificate in the PEM, or it does not parse.
+    #[error("certificate PEM: {0}")]
+    Cert(String),
+    /// No private key in the PEM, or it does not parse.
+    #[error("private key PEM: {0}")]
+    Key(String),
+    /// rustls refused the pair.
+    #[error("tls: {0}")]
+    Rustls(String),
+}
+
+impl TlsConfig {
+    /// From a PEM certificate chain and a PEM private key.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
+        let certs = rustls_pemfile::certs(&mut &cert_pem[..])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::Cert(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(TlsError::Cert("no certificate".into()));
+        }
+        let key = rustls_pemfile::private_key(&mut &key_pem[..])
+            .map_err(|e| TlsError::Key(e.to_string()))?
+            .ok_or_else(|| TlsError::Key("no private key".into()))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+pub(crate) async fn accept_https(
+    server: ServerHandle,
+    listener: TcpListener,
+    routes: HttpRoutes,
+    tls: TlsConfig,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.0);
+    while let Some(stream) = super::listener::accept(&server, &listener).await {
+        let _ = stream.set_nodelay(true);
+        let (s, r, acceptor) = (server.clone(), routes.clone(), acceptor.clone());
+        server.shared.tasks.spawn(async move {
+            match tokio::time::timeout(READ_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => serve_connection(s, tls_stream, r).await,
+                _ => {
+                    tracing::info!("tls handshake failed");
+                    s.shared.release();
+                }
+            }
+        });
     }
 }
 

@@ -314,6 +314,8 @@ pub struct PlayServerBuilder {
     #[cfg(feature = "prost")]
     http: Option<(SocketAddr, http::HttpRoutes)>,
     #[cfg(feature = "prost")]
+    https: Option<(SocketAddr, http::HttpRoutes, http::TlsConfig)>,
+    #[cfg(feature = "prost")]
     relay: Option<Arc<relay::RelayState>>,
     extra_auth: Vec<String>,
     on_session_closed: Vec<SessionHook>,
@@ -340,6 +342,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The TLS certificate or key is unusable.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 impl PlayServerBuilder {
@@ -354,6 +359,8 @@ impl PlayServerBuilder {
             #[cfg(feature = "prost")]
             http: None,
             #[cfg(feature = "prost")]
+            https: None,
+            #[cfg(feature = "prost")]
             relay: None,
             extra_auth: Vec::new(),
             on_session_closed: Vec::new(),
@@ -366,6 +373,18 @@ impl PlayServerBuilder {
     #[cfg(feature = "prost")]
     pub fn http(mut self, addr: SocketAddr, routes: http::HttpRoutes) -> Self {
         self.http = Some((addr, routes));
+        self
+    }
+
+    /// Like [`http`](Self::http) over TLS: HTTPS routes and `wss` at the WebSocket path.
+    #[cfg(feature = "prost")]
+    pub fn https(
+        mut self,
+        addr: SocketAddr,
+        routes: http::HttpRoutes,
+        tls: http::TlsConfig,
+    ) -> Self {
+        self.https = Some((addr, routes, tls));
         self
     }
 
@@ -427,6 +446,11 @@ impl PlayServerBuilder {
             Some((a, routes)) => Some((bind(a).await?, routes)),
             None => None,
         };
+        #[cfg(feature = "prost")]
+        let https = match self.https {
+            Some((a, routes, tls)) => Some((bind(a).await?, routes, tls)),
+            None => None,
+        };
         let shared = Arc::new(ServerShared {
             config: self.config,
             extra_auth: self.extra_auth,
@@ -467,11 +491,23 @@ impl PlayServerBuilder {
                 .tasks
                 .spawn(http::accept_http(handle.clone(), l, routes));
         }
+        #[cfg(feature = "prost")]
+        let https_addr = https.as_ref().and_then(|(l, _, _)| l.local_addr().ok());
+        #[cfg(not(feature = "prost"))]
+        let https_addr = None;
+        #[cfg(feature = "prost")]
+        if let Some((l, routes, tls)) = https {
+            handle
+                .shared
+                .tasks
+                .spawn(http::accept_https(handle.clone(), l, routes, tls));
+        }
         Ok(PlayServer {
             handle,
             tcp_addr,
             ws_addr,
             http_addr,
+            https_addr,
             #[cfg(feature = "prost")]
             relay: self.relay,
         })
@@ -486,6 +522,7 @@ pub struct PlayServer {
     tcp_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
     #[cfg(feature = "prost")]
     relay: Option<Arc<relay::RelayState>>,
 }
@@ -515,6 +552,11 @@ impl PlayServer {
     /// The bound HTTP address (which also serves WebSocket at the WebSocket path).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The bound HTTPS address (which also serves `wss` at the WebSocket path).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The WebSocket URL path.

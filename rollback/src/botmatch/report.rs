@@ -1,9 +1,13 @@
 //! The serializable reports of a fighter bot match.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use super::{BotKind, DesyncInfo};
+use crate::fighter::FighterInput;
 use crate::netsim::LinkStats;
+use crate::replay::Replay;
 use crate::stats::RollbackStats;
 
 /// One peer's figures in a [`MatchReport`].
@@ -102,4 +106,14 @@ pub struct MatchReport {
     pub links: [LinkReport; 2],
     /// Per-peer figures.
     pub peers: [PeerReport; 2],
+    /// Each peer's replay when [`super::MatchConfig::record_interval`] is set (not
+    /// serialized; write them with [`crate::replay::write_file`]).
+    #[serde(skip)]
+    pub replays: [Option<Replay<FighterInput>>; 2],
+    /// The replay file written for this match (peer 0's), filled in by whoever writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<PathBuf>,
+    /// Peer 1's replay file, written when the match desynced (for `replay diff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_p1: Option<PathBuf>,
 }

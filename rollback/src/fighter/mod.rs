@@ -29,6 +29,15 @@ pub const DEFAULT_ROUNDS_TO_WIN: u8 = 2;
 pub const DEFAULT_ROUND_BREAK_FRAMES: u32 = 60;
 /// Stage width in pixels.
 pub const STAGE_WIDTH: i32 = 800;
+/// Longest round (and round break) a replay may ask for: 99 minutes at 60 fps.
+pub const MAX_ROUND_FRAMES: u32 = 99 * 60 * 60;
+/// Highest starting health a replay may ask for.
+pub const MAX_HEALTH: i32 = 1_000_000;
+/// The fighter's [`Game::game_id`] in replays.
+pub const FIGHTER_GAME_ID: &str = "netplay-fighter";
+/// Revision of the simulation code, part of [`Game::version_hash`]: bump it whenever a
+/// change to `sim` changes what a given input sequence produces.
+pub const FIGHTER_SIM_REVISION: u32 = 1;
 
 /// One player's buttons for one frame (a bit set, 1 byte on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
@@ -347,6 +356,56 @@ impl Game for FighterGame {
             f.hash_into(h);
         }
         h.write_u64(self.rng);
+    }
+
+    fn game_id() -> String {
+        FIGHTER_GAME_ID.to_owned()
+    }
+
+    fn version_hash() -> u64 {
+        // the rules that the simulation reads from tables, plus a revision bumped by hand
+        // whenever `sim` changes behaviour
+        let mut h = StateHasher::new();
+        h.write_u32(FIGHTER_SIM_REVISION);
+        h.write_bytes(format!("{MOVES:?}").as_bytes());
+        h.write_i32(STAGE_WIDTH);
+        h.write_i32(SUBPX);
+        h.finish() as u64
+    }
+
+    fn initial_bytes(&self) -> Vec<u8> {
+        let c = &self.config;
+        let mut out = Vec::with_capacity(21);
+        out.extend_from_slice(&c.round_frames.to_le_bytes());
+        out.extend_from_slice(&c.max_health.to_le_bytes());
+        out.push(c.rounds_to_win);
+        out.extend_from_slice(&c.round_break_frames.to_le_bytes());
+        out.extend_from_slice(&self.rng.to_le_bytes());
+        out
+    }
+
+    fn from_initial_bytes(bytes: &[u8]) -> Option<Self> {
+        let b: &[u8; 21] = bytes.try_into().ok()?;
+        let u32_at = |i: usize| b.get(i..i + 4)?.try_into().ok().map(u32::from_le_bytes);
+        let config = FighterConfig {
+            round_frames: u32_at(0)?,
+            max_health: u32_at(4)? as i32,
+            rounds_to_win: b[8],
+            round_break_frames: u32_at(9)?,
+        };
+        let rng = u64::from_le_bytes(b.get(13..21)?.try_into().ok()?);
+        // untrusted bytes: only rules the simulation is built for
+        let sane = (1..=MAX_ROUND_FRAMES).contains(&config.round_frames)
+            && (1..=MAX_HEALTH).contains(&config.max_health)
+            && (1..=9).contains(&config.rounds_to_win)
+            && config.round_break_frames <= MAX_ROUND_FRAMES
+            && rng != 0; // xorshift must not be seeded with 0
+        if !sane {
+            return None;
+        }
+        let mut game = Self::with_config(config, 0);
+        game.rng = rng;
+        Some(game)
     }
 
     fn describe(&self) -> Vec<(String, String)> {

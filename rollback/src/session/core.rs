@@ -119,6 +119,8 @@ pub(crate) struct SessionCore<G: Game> {
     /// Raw ns spent in the game during the current timed call.
     call_inside_ns: u64,
     log_steps: bool,
+    /// Replay recording (see `record.rs`); `None` when off.
+    pub(crate) recording: Option<super::record::Recording<G::Input>>,
 }
 
 impl<G: Game> SessionCore<G> {
@@ -136,6 +138,7 @@ impl<G: Game> SessionCore<G> {
             timing: false,
             call_inside_ns: 0,
             log_steps: false,
+            recording: None,
         }
     }
 
@@ -177,7 +180,7 @@ impl<G: Game> SessionCore<G> {
     pub fn enable_step_logging(&mut self) {
         self.log_steps = true;
         if self.log.is_empty() && self.frame == 0 {
-            self.log.push(self.game.checksum());
+            self.log_confirmed(self.game.checksum());
         }
     }
 
@@ -224,6 +227,9 @@ impl<G: Game> SessionCore<G> {
                     self.add_time(t, true);
                 }
                 GgrsRequest::AdvanceFrame { inputs } => {
+                    if let Some(rec) = &mut self.recording {
+                        rec.store_inputs(self.frame, &inputs);
+                    }
                     let t = self.timing.then(Instant::now);
                     self.game.step(&inputs);
                     self.add_time(t, false);
@@ -236,7 +242,7 @@ impl<G: Game> SessionCore<G> {
                             self.stats.predicted_frames += 1;
                         }
                         if self.log_steps && self.log.next_frame() == self.frame {
-                            self.log.push(self.game.checksum());
+                            self.log_confirmed(self.game.checksum());
                         }
                     }
                 }
@@ -271,7 +277,20 @@ impl<G: Game> SessionCore<G> {
                 break;
             }
             let ck = *ck;
-            self.log.push(ck);
+            self.log_confirmed(ck);
         }
+    }
+
+    /// Appends the checksum of the next confirmed frame to the log (and the recording).
+    fn log_confirmed(&mut self, checksum: u128) {
+        if let Some(rec) = &mut self.recording {
+            rec.confirm(self.log.next_frame(), checksum);
+        }
+        self.log.push(checksum);
+    }
+
+    /// Length of the state ring.
+    pub(crate) fn ring_len(&self) -> usize {
+        self.ring.len()
     }
 }

@@ -5,9 +5,11 @@
 //! time and jitter it measured on its own clock during the handshake (ggrs's sync
 //! requests and their echoes):
 //!
-//! `delay = ceil((rtt / 4 + jitter) / frame)`, at most [`AUTO_DELAY_CAP`]:
-//! enough frames to cover half of the one-way latency plus the jitter; rollback hides the
-//! rest. Covering the whole one-way latency would remove rollbacks but adds felt input lag
+//! `delay = round((rtt / 4 + jitter) / frame)`, at most [`AUTO_DELAY_CAP`]:
+//! the frames nearest to half of the one-way latency plus the jitter; rollback hides the
+//! rest. The RTT is measured between the two runners, so it includes each side's polling
+//! delay (up to a frame): on loopback it reads ~20–30 ms, which rounds to no delay (a
+//! ceiling would add a frame of felt latency to remove a handful of 1-frame rollbacks). Covering the whole one-way latency would remove rollbacks but adds felt input lag
 //! on every press; no delay at all makes every remote input a rollback of the full
 //! one-way latency. The bench_report "input delay" table (BENCHMARKS.md) compares this
 //! rule with fixed delays 0–4 across the RTT grid.
@@ -26,8 +28,8 @@ use super::{RunnerConfig, MAX_INPUT_DELAY};
 pub const AUTO_DELAY_CAP: usize = 3;
 
 /// The delay the automatic rule picks for a round-trip time `rtt` with `jitter`, at `fps`:
-/// `ceil((rtt / 4 + jitter) / frame)`, capped at [`AUTO_DELAY_CAP`] (exact integer
-/// arithmetic on nanoseconds).
+/// `round((rtt / 4 + jitter) / frame)`, capped at [`AUTO_DELAY_CAP`] (exact integer
+/// arithmetic on nanoseconds; halves round up).
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,13 +37,14 @@ pub const AUTO_DELAY_CAP: usize = 3;
 ///
 /// let ms = Duration::from_millis;
 /// assert_eq!(auto_input_delay(ms(0), ms(0), 60), 0);
-/// assert_eq!(auto_input_delay(ms(40), ms(0), 60), 1); // 10 ms: one frame
-/// assert_eq!(auto_input_delay(ms(100), ms(5), 60), 2); // 30 ms
+/// assert_eq!(auto_input_delay(ms(25), ms(0), 60), 0); // 6 ms: loopback with polling
+/// assert_eq!(auto_input_delay(ms(40), ms(0), 60), 1); // 10 ms: 0.6 frames
+/// assert_eq!(auto_input_delay(ms(100), ms(5), 60), 2); // 30 ms: 1.8 frames
 /// assert_eq!(auto_input_delay(ms(300), ms(10), 60), 3); // capped
 /// ```
 pub fn auto_input_delay(rtt: Duration, jitter: Duration, fps: u32) -> usize {
     let cover = rtt / 4 + jitter;
-    let frames = (cover.as_nanos() * u128::from(fps.max(1))).div_ceil(1_000_000_000);
+    let frames = (cover.as_nanos() * u128::from(fps.max(1)) + 500_000_000) / 1_000_000_000;
     usize::try_from(frames)
         .unwrap_or(usize::MAX)
         .min(AUTO_DELAY_CAP)

@@ -55,6 +55,7 @@ mod delay;
 mod link;
 mod p2p;
 mod pacer;
+mod record;
 mod rtt;
 mod spectator;
 mod synctest;

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ggrs::{
@@ -462,4 +462,73 @@ where
     let (tapped, tap) = tap(socket, clock, remote_addr);
     let session = builder.start_p2p_session(tapped)?;
     Ok((session, tap, delay_trick))
+}
+
+/// Replay recording (see `record.rs`).
+impl<G, A> P2PRunner<G, A>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    /// Starts recording confirmed frames into a [`crate::replay::ReplayRecorder`]. Call
+    /// before the first [`advance`](Self::advance).
+    pub fn start_recording(
+        &mut self,
+        settings: crate::replay::RecordSettings,
+    ) -> Result<(), RunnerError> {
+        self.core.start_recording(
+            2,
+            self.config.input_delay,
+            self.config.fps,
+            u8::try_from(self.local_player).ok(),
+            settings,
+        )
+    }
+
+    /// The recorder, if recording.
+    pub fn recorder(&self) -> Option<&crate::replay::ReplayRecorder<G::Input>> {
+        self.core.recorder()
+    }
+
+    /// Ends the recording and returns the replay (`None` if not recording).
+    pub fn take_replay(
+        &mut self,
+        reason: crate::replay::EndReason,
+    ) -> Option<crate::replay::Replay<G::Input>> {
+        self.core.take_replay(reason)
+    }
+
+    /// Adds the described state of a recent confirmed `frame` (and its checksum) to the
+    /// recording, e.g. where a desync was found.
+    pub fn note_recorded_state(&mut self, frame: Frame) {
+        self.core.note_recorded_state(frame);
+    }
+
+    /// When recording: writes the replay up to now, with the described state and checksum
+    /// of the desynced `frame`, as `dir/desync-p<player>-frame<frame>.replay` (next to the
+    /// state file a caller writes for a desync event), and logs the one `replay diff`
+    /// command to run on both peers' files. `Ok(None)` when not recording.
+    pub fn write_desync_replay(
+        &mut self,
+        dir: &Path,
+        frame: Frame,
+    ) -> Result<Option<PathBuf>, crate::replay::ReadError> {
+        self.core.note_recorded_state(frame);
+        let Some(replay) = self.core.replay_snapshot(crate::replay::EndReason::Desync {
+            frame: u32::try_from(frame).unwrap_or(0),
+        }) else {
+            return Ok(None);
+        };
+        let name = |p: usize| format!("desync-p{p}-frame{frame}.replay");
+        let path = dir.join(name(self.local_player));
+        crate::replay::write_file(&path, &replay)?;
+        let theirs = dir.join(name(self.remote_player));
+        tracing::error!(
+            frame,
+            replay = %path.display(),
+            "desync: to find the first diverging frame and field, run: {}",
+            crate::replay::diff_command(&path, &theirs)
+        );
+        Ok(Some(path))
+    }
 }

@@ -139,3 +139,36 @@ where
         self.disconnected
     }
 }
+
+/// Replay recording (see `record.rs`).
+impl<G, A> SpectatorRunner<G, A>
+where
+    G: Game,
+    A: Clone + PartialEq + Eq + Ord + Hash + Send + Sync + Debug + 'static,
+{
+    /// Starts recording the frames the spectator simulates (all confirmed). Call before
+    /// the first [`advance`](Self::advance). `input_delay` and `fps` are the players'
+    /// session settings, written into the header.
+    pub fn start_recording(
+        &mut self,
+        input_delay: usize,
+        fps: u32,
+        settings: crate::replay::RecordSettings,
+    ) -> Result<(), RunnerError> {
+        self.core
+            .start_recording(2, input_delay, fps, None, settings)
+    }
+
+    /// The recorder, if recording.
+    pub fn recorder(&self) -> Option<&crate::replay::ReplayRecorder<G::Input>> {
+        self.core.recorder()
+    }
+
+    /// Ends the recording and returns the replay (`None` if not recording).
+    pub fn take_replay(
+        &mut self,
+        reason: crate::replay::EndReason,
+    ) -> Option<crate::replay::Replay<G::Input>> {
+        self.core.take_replay(reason)
+    }
+}

@@ -15,6 +15,8 @@ pub struct SyncTestRunner<G: Game> {
     session: SyncTestSession<GgrsConfig<G, usize>>,
     core: SessionCore<G>,
     players: usize,
+    input_delay: usize,
+    fps: u32,
 }
 
 impl<G: Game> SyncTestRunner<G> {
@@ -37,6 +39,8 @@ impl<G: Game> SyncTestRunner<G> {
                 config.time_sample_every,
             ),
             players,
+            input_delay: config.input_delay,
+            fps: config.fps,
         })
     }
 
@@ -81,5 +85,32 @@ impl<G: Game> SyncTestRunner<G> {
     /// Checksums of frames older than the check distance.
     pub fn confirmed_checksums(&self) -> &ConfirmedLog {
         &self.core.log
+    }
+}
+
+/// Replay recording (see `record.rs`).
+impl<G: Game> SyncTestRunner<G> {
+    /// Starts recording confirmed frames (older than the check distance). Call before the
+    /// first [`advance`](Self::advance).
+    pub fn start_recording(
+        &mut self,
+        settings: crate::replay::RecordSettings,
+    ) -> Result<(), RunnerError> {
+        let (players, delay, fps) = (self.players, self.input_delay, self.fps);
+        self.core
+            .start_recording(players, delay, fps, None, settings)
+    }
+
+    /// The recorder, if recording.
+    pub fn recorder(&self) -> Option<&crate::replay::ReplayRecorder<G::Input>> {
+        self.core.recorder()
+    }
+
+    /// Ends the recording and returns the replay (`None` if not recording).
+    pub fn take_replay(
+        &mut self,
+        reason: crate::replay::EndReason,
+    ) -> Option<crate::replay::Replay<G::Input>> {
+        self.core.take_replay(reason)
     }
 }

@@ -19,6 +19,7 @@ struct TapInner<A> {
     received: u64,
     clock: SharedClock,
     remote: A,
+    from_remote: u64,
     rtt: RttEstimator,
 }
 
@@ -46,6 +47,7 @@ pub(crate) fn tap<A>(
         received: 0,
         clock,
         remote,
+        from_remote: 0,
         rtt: RttEstimator::default(),
     }));
     (TappedSocket(inner.clone()), Tap(inner))
@@ -85,6 +87,7 @@ where
         let now = t.clock.now();
         for (from, msg) in &msgs {
             if *from == t.remote {
+                t.from_remote = t.from_remote.saturating_add(1);
                 if let Some((ProbeDir::Reply, probe)) = probe_of(msg) {
                     t.rtt.on_reply(probe, now);
                 }
@@ -123,6 +126,11 @@ where
     pub fn rtt(&self) -> Option<(Duration, Duration, usize)> {
         let t = lock(&self.0);
         Some((t.rtt.mean()?, t.rtt.jitter()?, t.rtt.len()))
+    }
+
+    /// Packets received from the remote player (not from spectators).
+    pub fn received_from_remote(&self) -> u64 {
+        lock(&self.0).from_remote
     }
 
     /// Packets sent and received through the socket.

@@ -33,7 +33,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 50_000;
 pub const DEFAULT_WS_READ_BUFFER: usize = 4 * 1024;
 /// WebSocket write buffer target per connection: frames queued together are written with
 /// one syscall at the flush (or earlier, once this many bytes are buffered). The buffer
-/// grows only while frames wait, so idle connections do not pay for it.
+/// grows only while frames wait, so idle connections do not pay for it; a connection that
+/// received a burst keeps about this much capacity.
 pub const DEFAULT_WS_WRITE_BUFFER: usize = 16 * 1024;
 /// Upper bound of unflushed bytes per connection in the WebSocket layer.
 pub const DEFAULT_WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;

@@ -137,6 +137,7 @@ pub(crate) async fn run_hub(
 ) {
     let mut outboxes: HashMap<ConnId, Outbox> = HashMap::new();
     loop {
+        let mut full = false;
         let deadline = hub.poll_timeout();
         let sleep = async {
             match deadline {
@@ -150,10 +151,14 @@ pub(crate) async fn run_hub(
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
                 apply(&mut hub, &mut outboxes, cmd, now);
+                full = true;
                 for _ in 0..BATCH {
                     match rx.try_recv() {
                         Ok(cmd) => apply(&mut hub, &mut outboxes, cmd, now),
-                        Err(_) => break,
+                        Err(_) => {
+                            full = false;
+                            break;
+                        }
                     }
                 }
             }
@@ -161,6 +166,14 @@ pub(crate) async fn run_hub(
         }
         route_output(&mut hub, &mut outboxes, &metrics);
         metrics.set_hub_stats(&hub.stats());
+        if full {
+            // More commands are waiting: let the connection tasks drain their queues
+            // before the next batch. Otherwise, under overload, the hub keeps the worker
+            // for its whole coop budget (up to ~128 batches), fills healthy clients'
+            // outbound queues faster than their tasks can write and cuts them off as
+            // slow consumers.
+            tokio::task::yield_now().await;
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use super::http::{HttpRequest, HttpResponse, HttpRoutes};
+use super::http::{HttpRequest, HttpResponse, HttpRoutes, TlsConfig};
 use super::{Outcome, PlayServerBuilder, RequestContext, ServerConfig};
 use crate::packet::Packet;
 use proto::*;
@@ -239,17 +239,19 @@ pub fn routes(server_id: String, stages: Arc<TestStages>) -> HttpRoutes {
     })
 }
 
-/// A server builder with the test server's handlers and HTTP routes; add `.tcp(...)` and
-/// start it. `config` is usually [`server_config`].
+/// A server builder with the test server's handlers and HTTP routes (on `http`, and on
+/// `https` with TLS when given: HTTPS routes and `wss` at `/ws`, as the C# server does); add
+/// `.tcp(...)` and start it. `config` is usually [`server_config`].
 pub fn builder(
     config: ServerConfig,
     http: std::net::SocketAddr,
+    https: Option<(std::net::SocketAddr, TlsConfig)>,
     server_id: impl Into<String>,
 ) -> PlayServerBuilder {
     let stages = Arc::new(TestStages::new(config.max_stages));
     let accounts = Arc::new(AtomicI64::new(0));
     let (auth_stages, routes_stages) = (stages.clone(), stages);
-    PlayServerBuilder::new(config)
+    let builder = PlayServerBuilder::new(config)
         .handler(AUTH_MSG_ID, move |ctx, p| {
             authenticate(ctx, &p, &accounts, &auth_stages);
             Outcome::NoReply
@@ -259,6 +261,11 @@ pub fn builder(
         .handler("NoResponseRequest", |_, _| Outcome::NoReply)
         .handler("LargePayloadRequest", |_, _| large_payload())
         .handler("BroadcastRequest", |ctx, p| broadcast(ctx, &p))
-        .fallback(|ctx, _| Outcome::Reply(Packet::empty(format!("{}Reply", ctx.msg_id()))))
-        .http(http, routes(server_id.into(), routes_stages))
+        .fallback(|ctx, _| Outcome::Reply(Packet::empty(format!("{}Reply", ctx.msg_id()))));
+    let routes = routes(server_id.into(), routes_stages);
+    let builder = builder.http(http, routes.clone());
+    match https {
+        Some((addr, tls)) => builder.https(addr, routes, tls),
+        None => builder,
+    }
 }

@@ -79,7 +79,7 @@ where
             .link_status
             .as_ref()
             .map_or(LinkState::Up, LinkStatus::get);
-        let (_, received) = self.tap.counters();
+        let received = self.tap.received_from_remote();
         match self.watch.observe(self.clock.now(), received, state) {
             WatchEvent::None => {}
             WatchEvent::Interrupted => {
