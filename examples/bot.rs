@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use netplay::netmatch::{play, PlayConfig, PlayOutcome};
+use netplay::bot_report::BotReport;
+use netplay::netmatch::{play, PlayConfig};
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
 use rollback::session::InputDelay;
 
@@ -68,21 +69,6 @@ struct Args {
     /// Record the match into this replay file (`cargo run --example replay -- verify PATH`).
     #[arg(long, value_name = "PATH", env = "BOT_RECORD")]
     record: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct BotReport {
-    connected: bool,
-    player_id: String,
-    opponent_id: String,
-    opponent_name: String,
-    role: peer::Role,
-    time_to_connect_ms: f64,
-    frames: u32,
-    desyncs: u64,
-    completed: bool,
-    #[serde(flatten)]
-    outcome: PlayOutcome,
 }
 
 async fn run(args: &Args) -> Result<BotReport, String> {
@@ -144,7 +130,6 @@ async fn run(args: &Args) -> Result<BotReport, String> {
         time_to_connect_ms: info.connect_time.as_secs_f64() * 1e3,
         frames: args.frames,
         desyncs: outcome.ggrs_desyncs,
-        completed: outcome.completed,
         outcome,
     })
 }
@@ -169,7 +154,7 @@ fn main() -> ExitCode {
                 println!(
                     "bot {}: {} {} frames vs {}, desyncs {}, checksum {}, winner {}",
                     report.player_id,
-                    if report.completed {
+                    if report.outcome.completed {
                         "finished"
                     } else {
                         "stopped after"
@@ -184,7 +169,7 @@ fn main() -> ExitCode {
                     println!("bot {}: replay {}", report.player_id, path.display());
                 }
             }
-            if report.completed && report.desyncs == 0 {
+            if report.outcome.completed && report.desyncs == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bot_report;
 pub mod connector_cli;
 pub mod fighter_app;
 pub mod netmatch;

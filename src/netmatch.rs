@@ -69,7 +69,7 @@ pub struct Progress {
 }
 
 /// How one side's match went.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PlayOutcome {
     /// The replay file written (`PlayConfig::record`).
     pub replay: Option<PathBuf>,

@@ -7,10 +7,13 @@
 //!   magic "NP"    1 byte     little endian    standard config, size-limited
 //! ```
 //!
-//! Pure functions over byte buffers. [`decode_packet`] checks the size before anything else,
-//! decodes with a bincode allocation limit, refuses trailing bytes and never panics: a
-//! malformed, oversized or foreign packet is a [`DecodeError`] that the socket counts and
-//! drops. It is public so the fuzz target `ggrs_socket_decode` can drive it directly.
+//! Pure functions over byte buffers, and the workspace's only decoder of ggrs messages
+//! (`rollback::wire` only classifies and sizes them). [`decode_packet`] checks the size
+//! before anything else, decodes with a bincode allocation limit, refuses trailing bytes and
+//! never panics: a malformed, oversized or foreign packet is a [`DecodeError`] that the
+//! socket counts and drops. [`decode_message`] is the same for a bare message (the payload).
+//! Both are public so the fuzz targets `ggrs_socket_decode` and `ggrs_message_decode` can
+//! drive them directly.
 
 use bincode::config::{self, Configuration, Limit};
 use ggrs::Message;
@@ -24,6 +27,8 @@ pub const HEADER_SIZE: usize = 7;
 pub const MAGIC: [u8; 2] = [0x4E, 0x50];
 /// Version of this wire format.
 pub const VERSION: u8 = 1;
+/// Largest bare message accepted by [`decode_message`] (a packet without its header).
+pub const MAX_MESSAGE_SIZE: usize = MAX_PACKET_SIZE - HEADER_SIZE;
 
 type WireConfig = Configuration<config::LittleEndian, config::Varint, Limit<MAX_PACKET_SIZE>>;
 
@@ -54,8 +59,9 @@ pub enum EncodeError {
 /// Why a received packet was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// Over [`MAX_PACKET_SIZE`]; nothing was decoded.
-    #[error("packet of {0} bytes is over the {MAX_PACKET_SIZE}-byte limit")]
+    /// Over [`MAX_PACKET_SIZE`] (a packet) or [`MAX_MESSAGE_SIZE`] (a bare message);
+    /// nothing was decoded.
+    #[error("{0} bytes is over the size limit")]
     TooLarge(usize),
     /// Shorter than the header.
     #[error("packet of {0} bytes is shorter than the header")]
@@ -103,18 +109,33 @@ pub fn decode_packet(bytes: &[u8]) -> Result<Packet, DecodeError> {
     if version != VERSION {
         return Err(DecodeError::Version(version));
     }
-    let (message, used): (Message, usize) =
-        bincode::serde::decode_from_slice(payload, wire_config())
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if used != payload.len() {
-        return Err(DecodeError::TrailingBytes(
-            payload.len().saturating_sub(used),
-        ));
-    }
     Ok(Packet {
         sequence: u32::from_le_bytes([s0, s1, s2, s3]),
-        message,
+        message: decode_message(payload)?,
     })
+}
+
+/// Encodes a bare ggrs message (bincode 2, standard config; no header).
+pub fn encode_message(message: &Message) -> Result<Vec<u8>, EncodeError> {
+    let bytes = bincode::serde::encode_to_vec(message, wire_config())?;
+    if bytes.len() > MAX_MESSAGE_SIZE {
+        return Err(EncodeError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Decodes a bare ggrs message (no header); never panics, whatever the input. bincode
+/// accepts non-canonical varints, so a re-encoding may be shorter than the input.
+pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_SIZE {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let (message, used): (Message, usize) = bincode::serde::decode_from_slice(bytes, wire_config())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len().saturating_sub(used)));
+    }
+    Ok(message)
 }
 
 #[cfg(test)]

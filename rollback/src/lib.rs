@@ -76,9 +76,9 @@
 //! ```
 //!
 //! ## Panic policy
-//! Library code does not `unwrap`/`expect` on anything that comes from the network; the
-//! wire codec ([`wire::decode`]) is bounded and returns typed errors. ggrs itself may
-//! assert on internal invariants.
+//! Library code does not `unwrap`/`expect` on anything that comes from the network; it
+//! decodes no bytes itself (the transports do, e.g. `peer::codec`, bounded and fuzzed).
+//! ggrs itself may assert on internal invariants.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -7,7 +7,6 @@ use std::time::Duration;
 use ggrs::NonBlockingSocket;
 use rollback::clock::VirtualClock;
 use rollback::netsim::{LinkConditions, LinkShaper, SimNetwork};
-use rollback::wire;
 
 const N: u64 = 20_000;
 
@@ -160,7 +159,8 @@ fn sim_sockets_deliver_after_the_latency_on_the_virtual_clock() {
     )
     .unwrap();
     // a KeepAlive message: magic 5, variant 7
-    let msg = wire::decode(&[5, 7]).unwrap();
+    let (msg, _): (ggrs::Message, usize) =
+        bincode::serde::decode_from_slice(&[5, 7], bincode::config::standard()).unwrap();
     a.send_to(&msg, &b.addr());
     clock.set(Duration::from_millis(39));
     assert!(b.receive_all_messages().is_empty(), "delivered early");

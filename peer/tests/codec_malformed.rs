@@ -1,8 +1,11 @@
-//! The ggrs message codec never panics on arbitrary or mutated bytes, bounds its input, and
-//! whatever it accepts survives an encode/decode round trip.
+//! The ggrs message codec (`peer::codec`, the workspace's only decoder of ggrs messages)
+//! never panics on arbitrary or mutated bytes, bounds its input, and whatever it accepts
+//! survives an encode/decode round trip, as a bare message and as a packet.
 
+use peer::codec::{
+    decode_message, decode_packet, encode_message, encode_packet, DecodeError, MAX_MESSAGE_SIZE,
+};
 use proptest::prelude::*;
-use rollback::wire::{self, WireError, MAX_MESSAGE_BYTES};
 
 /// Valid encodings of a few message kinds (standard bincode config).
 fn seeds() -> Vec<Vec<u8>> {
@@ -22,9 +25,9 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        if let Ok(msg) = wire::decode(&bytes) {
-            let again = wire::encode(&msg).unwrap();
-            prop_assert_eq!(wire::decode(&again).unwrap(), msg);
+        if let Ok(msg) = decode_message(&bytes) {
+            let again = encode_message(&msg).unwrap();
+            prop_assert_eq!(decode_message(&again).unwrap(), msg);
         }
     }
 
@@ -42,9 +45,10 @@ proptest! {
             }
         }
         bytes.extend(extra);
-        if let Ok(msg) = wire::decode(&bytes) {
-            let _ = wire::kind(&msg);
-            prop_assert_eq!(wire::decode(&wire::encode(&msg).unwrap()).unwrap(), msg);
+        if let Ok(msg) = decode_message(&bytes) {
+            let packet = encode_packet(7, &msg).unwrap();
+            prop_assert_eq!(decode_packet(&packet).unwrap().message, msg.clone());
+            prop_assert_eq!(decode_message(&encode_message(&msg).unwrap()).unwrap(), msg);
         }
     }
 }
@@ -52,26 +56,27 @@ proptest! {
 #[test]
 fn valid_seeds_decode_and_oversized_input_is_refused_before_parsing() {
     for s in seeds() {
-        assert!(wire::decode(&s).is_ok(), "{s:?}");
+        assert!(decode_message(&s).is_ok(), "{s:?}");
     }
     // a length prefix claiming a huge vector must not allocate it
     let huge_len = [5u8, 2, 0xfc, 0xff, 0xff, 0xff, 0x7f];
-    assert!(wire::decode(&huge_len).is_err());
+    assert!(decode_message(&huge_len).is_err());
     assert!(matches!(
-        wire::decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]),
-        Err(WireError::TooLarge(_))
+        decode_message(&vec![0u8; MAX_MESSAGE_SIZE + 1]),
+        Err(DecodeError::TooLarge(_))
     ));
 }
 
-/// Found by the `rollback_wire_decode` fuzz target: bincode accepts a non-canonical varint
-/// (`fb b5 00` = 181 written as a u16). Decoding must not panic, and the re-encoding is the
-/// shorter canonical form, which decodes to the same message.
+/// Found by the `ggrs_message_decode` fuzz target (then `rollback_wire_decode`): bincode
+/// accepts a non-canonical varint (`fb b5 00` = 181 written as a u16). Decoding must not
+/// panic, and the re-encoding is the shorter canonical form, which decodes to the same
+/// message.
 #[test]
 fn non_canonical_varint_decodes_to_its_canonical_form() {
     let input = [0x00, 0x00, 0xfb, 0xb5, 0x00];
-    let message = wire::decode(&input).expect("bincode accepts the long varint");
-    let canonical = wire::encode(&message).unwrap();
+    let message = decode_message(&input).expect("bincode accepts the long varint");
+    let canonical = encode_message(&message).unwrap();
     assert_eq!(canonical, vec![0x00, 0x00, 0xb5]);
-    let again = wire::decode(&canonical).unwrap();
-    assert_eq!(wire::encode(&again).unwrap(), canonical);
+    let again = decode_message(&canonical).unwrap();
+    assert_eq!(encode_message(&again).unwrap(), canonical);
 }

@@ -6,14 +6,15 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use ggrs::{Message, NonBlockingSocket};
+use peer::codec::{decode_message, encode_message};
 use rollback::bot::{Bot, RandomBot, ReactiveBot};
 use rollback::clock::WallClock;
 use rollback::fighter::FighterGame;
 use rollback::netsim::{Impaired, LinkConditions};
 use rollback::session::{P2PRunner, RunnerOptions};
-use rollback::{wire, RunnerConfig};
+use rollback::RunnerConfig;
 
-/// A minimal non-blocking UDP transport using the crate's bounded wire codec.
+/// A minimal non-blocking UDP transport using the bounded ggrs message codec of `peer`.
 struct LoopbackUdp {
     socket: UdpSocket,
     decode_errors: u64,
@@ -35,7 +36,7 @@ impl LoopbackUdp {
 
 impl NonBlockingSocket<SocketAddr> for LoopbackUdp {
     fn send_to(&mut self, msg: &Message, addr: &SocketAddr) {
-        if let Ok(bytes) = wire::encode(msg) {
+        if let Ok(bytes) = encode_message(msg) {
             let _ = self.socket.send_to(&bytes, addr);
         }
     }
@@ -43,7 +44,7 @@ impl NonBlockingSocket<SocketAddr> for LoopbackUdp {
         let mut buf = [0u8; 4096];
         let mut out = Vec::new();
         while let Ok((n, from)) = self.socket.recv_from(&mut buf) {
-            match wire::decode(&buf[..n]) {
+            match decode_message(&buf[..n]) {
                 Ok(m) => out.push((from, m)),
                 Err(_) => self.decode_errors += 1,
             }
@@ -115,7 +116,7 @@ fn impaired_delays_and_drops_on_the_wall_clock() {
         ..LinkConditions::ideal()
     };
     let mut s0 = Impaired::new(u0, out, LinkConditions::ideal(), clock.shared(), 3).unwrap();
-    let msg = wire::decode(&[5, 7]).unwrap();
+    let msg = decode_message(&[5, 7]).unwrap();
     let sent_at = Instant::now();
     for _ in 0..200 {
         s0.send_to(&msg, &dest);

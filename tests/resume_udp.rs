@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ggrs::{Message, NonBlockingSocket};
+use peer::codec::{decode_message, encode_message};
 use rollback::bot::{Bot, RandomBot, ReactiveBot};
 use rollback::clock::WallClock;
 use rollback::fighter::FighterGame;
 use rollback::session::{FramePacer, LinkState, LinkStatus, P2PRunner, RunnerOptions};
-use rollback::{wire, RunnerConfig};
+use rollback::RunnerConfig;
 
 /// Loopback UDP with a switch that drops everything in both directions.
 struct CuttableUdp {
@@ -35,7 +36,7 @@ impl NonBlockingSocket<SocketAddr> for CuttableUdp {
         if self.cut.load(Ordering::Relaxed) {
             return;
         }
-        if let Ok(bytes) = wire::encode(msg) {
+        if let Ok(bytes) = encode_message(msg) {
             let _ = self.socket.send_to(&bytes, addr);
         }
     }
@@ -46,7 +47,7 @@ impl NonBlockingSocket<SocketAddr> for CuttableUdp {
             if self.cut.load(Ordering::Relaxed) {
                 continue;
             }
-            if let Ok(m) = wire::decode(&buf[..n]) {
+            if let Ok(m) = decode_message(&buf[..n]) {
                 out.push((from, m));
             }
         }
