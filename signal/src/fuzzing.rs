@@ -34,6 +34,11 @@ pub fn feed(data: &[u8]) -> FeedStats {
         negotiation_timeout: Duration::from_secs(30),
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: 3,
+        // Half the inputs run with the relay fallback (selected by the first byte).
+        relay: data.first().filter(|b| *b & 1 == 1).and_then(|_| {
+            crate::hub::RelayConfig::new(vec!["tcp://127.0.0.1:1".to_owned()], b"fuzz".to_vec())
+                .ok()
+        }),
     };
     let mut hub = Hub::with_seed(config, 7);
     let mut now = Instant::now();

@@ -92,6 +92,24 @@ struct ServeArgs {
     /// Players per lobby; one more `join_lobby` is refused with 409 "lobby full".
     #[arg(long, env = "SIGNAL_MAX_LOBBY_SIZE", default_value_t = signal::hub::DEFAULT_MAX_LOBBY_SIZE)]
     max_lobby_size: usize,
+    /// Relay fallback: the play server's relay (`tcp://HOST:PORT` or `ws://HOST:PORT/ws`;
+    /// repeatable, the first is the default). Needs --relay-secret.
+    #[arg(
+        long = "relay-url",
+        env = "SIGNAL_RELAY_URL",
+        value_delimiter = ',',
+        requires = "relay_secret"
+    )]
+    relay_urls: Vec<String>,
+    /// Secret shared with the play server (`connector_server --relay-secret`) that signs
+    /// relay tickets.
+    #[arg(
+        long,
+        env = "SIGNAL_RELAY_SECRET",
+        hide_env_values = true,
+        requires = "relay_urls"
+    )]
+    relay_secret: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +226,11 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
     config.hub.request_timeout = Duration::from_secs(args.request_timeout);
     config.hub.negotiation_timeout = Duration::from_secs(args.negotiation_timeout);
     config.hub.max_lobby_size = args.max_lobby_size;
+    if let Some(secret) = args.relay_secret {
+        let relay = signal::hub::RelayConfig::new(args.relay_urls, secret.into_bytes())
+            .map_err(|e| e.to_string())?;
+        config.hub.relay = Some(relay);
+    }
     config.validate()?;
     Ok(config)
 }

@@ -3,13 +3,15 @@
 //! error codes and resulting states must agree, and the invariants must hold (no player in
 //! two live sessions, lobby statuses agree with sessions, refused actions change nothing,
 //! every session is live or gone). Players move between two named lobbies, one of which
-//! can fill up (`--max-lobby-size`), and requests work only within a lobby.
+//! can fill up (`--max-lobby-size`), and requests work only within a lobby. Half the runs
+//! have a relay configured: then a failed or timed-out negotiation moves the session to
+//! `relaying`, and `report_connection relay` asks for it at once.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use signal::hub::{Hub, HubConfig, HubOutput, SessionState};
+use signal::hub::{Hub, HubConfig, HubOutput, RelayConfig, SessionState};
 use signal::protocol::*;
 
 const N: usize = 4;
@@ -30,7 +32,7 @@ enum Action {
     Offer(usize, usize, usize),
     Answer(usize, usize, usize),
     Ice(usize, usize, usize),
-    Report(usize, usize, bool),
+    Report(usize, usize, ConnectionState),
     End(usize, usize),
     Spoof(usize, usize),
     Reconnect(usize),
@@ -50,11 +52,19 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Offer(a, b, s)),
         3 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Answer(a, b, s)),
         2 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Ice(a, b, s)),
-        4 => (p.clone(), k.clone(), proptest::bool::weighted(0.8)).prop_map(|(a, s, c)| Action::Report(a, s, c)),
+        4 => (p.clone(), k.clone(), report_state()).prop_map(|(a, s, c)| Action::Report(a, s, c)),
         2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::End(a, s)),
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Spoof(a, b)),
         1 => p.clone().prop_map(Action::Reconnect),
         1 => prop_oneof![Just(1u64), Just(19), Just(21), Just(31)].prop_map(Action::Tick),
+    ]
+}
+
+fn report_state() -> impl Strategy<Value = ConnectionState> {
+    prop_oneof![
+        8 => Just(ConnectionState::Connected),
+        1 => Just(ConnectionState::Failed),
+        1 => Just(ConnectionState::Relay),
     ]
 }
 
@@ -72,6 +82,7 @@ struct Model {
     in_lobby: [Option<usize>; N],
     sessions: BTreeMap<String, MSession>,
     now: u64,
+    relay: bool,
 }
 
 fn pid(i: usize) -> String {
@@ -132,8 +143,26 @@ impl Model {
     fn tick(&mut self, secs: u64) {
         self.now += secs;
         let now = self.now;
+        let relay = self.relay;
+        for s in self.sessions.values_mut() {
+            let negotiating = matches!(s.state, SessionState::Accepted | SessionState::Connecting);
+            if relay && negotiating && s.deadline.is_some_and(|d| d <= now) {
+                s.state = SessionState::Relaying;
+                s.reported = [false; 2];
+                s.deadline = Some(now + NEGOTIATION_TIMEOUT);
+            }
+        }
         self.sessions
             .retain(|_, s| s.deadline.is_none_or(|d| d > now));
+    }
+
+    fn start_relaying(&mut self, sid: &str) {
+        let now = self.now;
+        if let Some(e) = self.sessions.get_mut(sid) {
+            e.state = SessionState::Relaying;
+            e.reported = [false; 2];
+            e.deadline = Some(now + NEGOTIATION_TIMEOUT);
+        }
     }
 }
 
@@ -147,16 +176,23 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
+    fn new(relay: bool) -> Self {
         let cfg = HubConfig {
             request_timeout: Duration::from_secs(REQUEST_TIMEOUT),
             negotiation_timeout: Duration::from_secs(NEGOTIATION_TIMEOUT),
             lobby_debounce: Duration::from_millis(100),
             max_lobby_size: MAX_LOBBY,
+            relay: relay.then(|| {
+                RelayConfig::new(vec!["tcp://127.0.0.1:34001".to_owned()], b"s".to_vec())
+                    .expect("valid relay config")
+            }),
         };
         let mut w = World {
             hub: Hub::with_seed(cfg, 42),
-            model: Model::default(),
+            model: Model {
+                relay,
+                ..Model::default()
+            },
             t0: Instant::now(),
             conns: [0; N],
             next_conn: 1,
@@ -373,21 +409,14 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 session_id: sid_or_empty.clone(),
             }),
         ),
-        Action::Report(p, _, connected) => {
-            let state = if connected {
-                ConnectionState::Connected
-            } else {
-                ConnectionState::Failed
-            };
-            (
-                p,
-                ClientMessage::ReportConnection(ReportConnection {
-                    player_id: pid(p),
-                    session_id: sid_or_empty.clone(),
-                    state,
-                }),
-            )
-        }
+        Action::Report(p, _, state) => (
+            p,
+            ClientMessage::ReportConnection(ReportConnection {
+                player_id: pid(p),
+                session_id: sid_or_empty.clone(),
+                state,
+            }),
+        ),
         Action::End(p, _) => (
             p,
             ClientMessage::EndMatch(EndMatch {
@@ -420,7 +449,7 @@ impl Model {
             Action::Offer(p, r, _) | Action::Answer(p, r, _) | Action::Ice(p, r, _) => {
                 self.relay(a, p, r, sid_s)
             }
-            Action::Report(p, _, connected) => self.report(p, sid_s, connected),
+            Action::Report(p, _, state) => self.report(p, sid_s, state),
             Action::End(p, _) => {
                 let s = self.member(p, sid_s, None)?;
                 if s.state != SessionState::Connected {
@@ -538,14 +567,24 @@ impl Model {
         Ok(())
     }
 
-    fn report(&mut self, p: usize, sid: &str, connected: bool) -> Result<(), u16> {
+    fn report(&mut self, p: usize, sid: &str, state: ConnectionState) -> Result<(), u16> {
         let s = self.member(p, sid, None)?;
-        if !matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
+        let relaying = s.state == SessionState::Relaying;
+        if !relaying && !matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
             return Err(409);
         }
-        if !connected {
-            self.sessions.remove(sid);
-            return Ok(());
+        match state {
+            ConnectionState::Connected => {}
+            ConnectionState::Relay if relaying => return Ok(()),
+            ConnectionState::Relay if !self.relay => return Err(409),
+            ConnectionState::Failed if relaying || !self.relay => {
+                self.sessions.remove(sid);
+                return Ok(());
+            }
+            ConnectionState::Relay | ConnectionState::Failed => {
+                self.start_relaying(sid);
+                return Ok(());
+            }
         }
         if let Some(e) = self.sessions.get_mut(sid) {
             e.reported[usize::from(s.req != p)] = true;
@@ -562,8 +601,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn hub_agrees_with_the_model(actions in proptest::collection::vec(action(), 1..80)) {
-        let mut w = World::new();
+    fn hub_agrees_with_the_model(
+        actions in proptest::collection::vec(action(), 1..80),
+        relay in any::<bool>(),
+    ) {
+        let mut w = World::new(relay);
         for a in &actions {
             let before = w.snapshot();
             let (got, expected) = w.step(a);
@@ -575,7 +617,9 @@ proptest! {
                 prop_assert!(false, "after {:?}: {}", a, e);
             }
         }
-        // Liveness: after the longest timeout every unconnected session is gone.
+        // Liveness: after the longest timeout (twice: a negotiation may first fall back to
+        // the relay) every unconnected session is gone.
+        let _ = w.step(&Action::Tick(REQUEST_TIMEOUT + 1));
         let _ = w.step(&Action::Tick(REQUEST_TIMEOUT + 1));
         for id in &w.known {
             if let Some(s) = w.hub.session(id) {

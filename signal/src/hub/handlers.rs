@@ -8,10 +8,10 @@ use super::{Hub, MatchSession, Refusal, SessionState, MAX_NAME_CHARS};
 use crate::protocol::{
     is_valid_lobby_name, AcceptMatch, CancelMatchRequest, CancelReason, ClientMessage,
     ConnectionState, DeclineMatch, DeclineReason, EndMatch, EndReason, ErrorCode, FailReason,
-    IceCandidateReceived, IceRelay, JoinLobby, LeaveLobby, MatchEnded, MatchRequestAccepted,
-    MatchRequestCancelled, MatchRequestDeclined, MatchRequestReceived, MatchRequestSent,
-    MatchStarted, ReportConnection, RequestMatch, SdpReceived, SdpRelay, ServerMessage,
-    MAX_LOBBY_NAME_CHARS,
+    IceCandidateReceived, IceRelay, JoinLobby, LeaveLobby, LinkKind, MatchEnded,
+    MatchRequestAccepted, MatchRequestCancelled, MatchRequestDeclined, MatchRequestReceived,
+    MatchRequestSent, MatchStarted, ReportConnection, RequestMatch, SdpReceived, SdpRelay,
+    ServerMessage, MAX_LOBBY_NAME_CHARS,
 };
 
 type Handled = Result<(), Refusal>;
@@ -138,6 +138,7 @@ impl Hub {
             state: SessionState::Requested,
             deadline: Some(now + self.config.request_timeout),
             reported: [false; 2],
+            link: LinkKind::P2p,
         });
         if let Some(p) = self.player_mut(sender) {
             p.outgoing = Some(sid.clone());
@@ -392,36 +393,57 @@ impl Hub {
     fn report_connection(&mut self, sender: &str, m: ReportConnection, now: Instant) -> Handled {
         require_self(sender, &m.player_id)?;
         let sid = m.session_id;
-        let (state, opponent) = self.member_session(sender, &sid, None)?;
+        let (state, _) = self.member_session(sender, &sid, None)?;
+        if state == SessionState::Relaying {
+            self.report_relaying(sender, &sid, m.state, now);
+            return Ok(());
+        }
         if !matches!(state, SessionState::Accepted | SessionState::Connecting) {
             return Err(conflict(
                 &format!("report not allowed in state {}", state.name()),
                 &sid,
             ));
         }
-        if m.state == ConnectionState::Failed {
-            self.fail_session(&sid, FailReason::ConnectionFailed, None, now);
-            return Ok(());
+        match m.state {
+            ConnectionState::Failed => {
+                self.relay_or_fail(&sid, FailReason::ConnectionFailed, now);
+                return Ok(());
+            }
+            ConnectionState::Relay => return self.request_relay(&sid, now),
+            ConnectionState::Connected => {}
         }
         let both = self
             .sessions
             .get_mut(&sid)
             .is_some_and(|s| s.mark_connected(sender));
         if both {
-            self.set_state(&sid, SessionState::Connected, None);
-            for (me, other) in [(sender, opponent.as_str()), (opponent.as_str(), sender)] {
-                let opponent_name = self.name_of(other);
-                self.send_player(
-                    me,
-                    ServerMessage::MatchStarted(MatchStarted {
-                        opponent_id: other.to_owned(),
-                        opponent_name,
-                        session_id: sid.clone(),
-                    }),
-                );
-            }
+            self.start_match(&sid);
         }
         Ok(())
+    }
+
+    /// Both players reported `connected`: the match runs; both get `match_started`.
+    pub(super) fn start_match(&mut self, sid: &str) {
+        let Some((requester, target, link)) = self
+            .sessions
+            .get(sid)
+            .map(|s| (s.requester.clone(), s.target.clone(), s.link))
+        else {
+            return;
+        };
+        self.set_state(sid, SessionState::Connected, None);
+        for (me, other) in [(&requester, &target), (&target, &requester)] {
+            let opponent_name = self.name_of(other);
+            self.send_player(
+                me,
+                ServerMessage::MatchStarted(MatchStarted {
+                    opponent_id: other.clone(),
+                    opponent_name,
+                    session_id: sid.to_owned(),
+                    link,
+                }),
+            );
+        }
     }
 
     fn end_match(&mut self, sender: &str, m: EndMatch, now: Instant) -> Handled {

@@ -15,7 +15,7 @@ impl Hub {
     /// property tests and the fuzz target.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live_members: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut counts = [0usize; 4];
+        let mut counts = [0usize; 5];
         for (sid, s) in &self.sessions {
             counts[s.state.index()] += 1;
             if s.requester == s.target {

@@ -11,6 +11,7 @@ mod handlers;
 mod lifecycle;
 mod lobby;
 mod mailbox;
+mod relay;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -26,6 +27,7 @@ use crate::protocol::{
 };
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
+pub use relay::{RelayConfig, RelayConfigError, DEFAULT_TICKET_TTL};
 pub use session::{MatchSession, SessionState};
 
 /// Identifies one WebSocket connection (assigned by the driver).
@@ -55,6 +57,8 @@ pub struct HubConfig {
     pub lobby_debounce: Duration,
     /// See [`DEFAULT_MAX_LOBBY_SIZE`].
     pub max_lobby_size: usize,
+    /// The relay fallback (none by default: a failed negotiation fails the session).
+    pub relay: Option<RelayConfig>,
 }
 
 impl Default for HubConfig {
@@ -64,6 +68,7 @@ impl Default for HubConfig {
             negotiation_timeout: DEFAULT_NEGOTIATION_TIMEOUT,
             lobby_debounce: DEFAULT_LOBBY_DEBOUNCE,
             max_lobby_size: DEFAULT_MAX_LOBBY_SIZE,
+            relay: None,
         }
     }
 }
@@ -154,7 +159,7 @@ pub struct HubStats {
     /// Lobbies with members.
     pub lobbies: usize,
     /// Sessions per state, indexed like [`SessionState::ALL`].
-    pub sessions: [usize; 4],
+    pub sessions: [usize; 5],
 }
 
 /// The lobby and match state machine (sans-IO).
@@ -169,7 +174,7 @@ pub struct Hub {
     dirty_lobbies: BTreeSet<String>,
     lobby_due: Option<Instant>,
     lobby_size: usize,
-    state_counts: [usize; 4],
+    state_counts: [usize; 5],
     out: VecDeque<HubOutput>,
     rng: StdRng,
 }
@@ -196,7 +201,7 @@ impl Hub {
             dirty_lobbies: BTreeSet::new(),
             lobby_due: None,
             lobby_size: 0,
-            state_counts: [0; 4],
+            state_counts: [0; 5],
             out: VecDeque::new(),
             rng,
         }
@@ -312,7 +317,7 @@ impl Hub {
             if session.state == SessionState::Requested {
                 self.end_request(&sid, DeclineReason::Expired, CancelReason::Expired, now);
             } else {
-                self.fail_session(&sid, FailReason::Timeout, None, now);
+                self.relay_or_fail(&sid, FailReason::Timeout, now);
             }
         }
         if self.lobby_due.is_some_and(|due| due <= now) {

@@ -15,15 +15,19 @@ pub enum SessionState {
     Connecting,
     /// Both players reported `connected`: the match runs.
     Connected,
+    /// The negotiation failed and both players were sent `relay_assigned`; waiting for
+    /// both `connected` reports over the relay (see `hub/relay.rs`).
+    Relaying,
 }
 
 impl SessionState {
     /// Every state, in order.
-    pub const ALL: [SessionState; 4] = [
+    pub const ALL: [SessionState; 5] = [
         Self::Requested,
         Self::Accepted,
         Self::Connecting,
         Self::Connected,
+        Self::Relaying,
     ];
 
     /// The name used in metrics (`requested`, `accepted`, ...).
@@ -33,6 +37,7 @@ impl SessionState {
             Self::Accepted => "accepted",
             Self::Connecting => "connecting",
             Self::Connected => "connected",
+            Self::Relaying => "relaying",
         }
     }
 
@@ -42,6 +47,7 @@ impl SessionState {
             Self::Accepted => 1,
             Self::Connecting => 2,
             Self::Connected => 3,
+            Self::Relaying => 4,
         }
     }
 
@@ -66,6 +72,8 @@ pub struct MatchSession {
     pub deadline: Option<Instant>,
     /// `connected` reports: `[requester, target]`.
     pub reported: [bool; 2],
+    /// How the game packets travel once connected (`relay` after `relay_assigned`).
+    pub link: crate::protocol::LinkKind,
 }
 
 impl MatchSession {

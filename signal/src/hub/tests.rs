@@ -17,6 +17,7 @@ fn cfg() -> HubConfig {
         negotiation_timeout: Duration::from_secs(20),
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: crate::hub::DEFAULT_MAX_LOBBY_SIZE,
+        relay: None,
     }
 }
 
@@ -670,7 +671,7 @@ fn stats_count_sessions_by_state() {
     b.request("a", "b");
     b.connected("c", "d");
     let stats = b.hub.stats();
-    assert_eq!(stats.sessions, [1, 0, 0, 1]);
+    assert_eq!(stats.sessions, [1, 0, 0, 1, 0]);
     assert_eq!(stats.lobby_size, 4);
 }
 
@@ -835,3 +836,5 @@ fn a_delta_round_trips_through_json_with_the_spec_field_names() {
     )
     .is_err());
 }
+
+mod relay;

@@ -165,6 +165,9 @@ pub enum ConnectionState {
     Connected,
     /// The connection could not be established.
     Failed,
+    /// Skip peer-to-peer and use the relay at once (a client that knows UDP is blocked);
+    /// 409 when the server has no relay.
+    Relay,
 }
 
 /// `report_connection` payload.

@@ -95,6 +95,8 @@ pub enum ServerMessage {
     MatchStarted(MatchStarted),
     /// To both: the negotiation failed or timed out.
     MatchFailed(MatchFailed),
+    /// To each player: the session continues through a relay stage (its own ticket).
+    RelayAssigned(RelayAssigned),
     /// To the opponent: the running match ended.
     MatchEnded(MatchEnded),
     /// To the sender of an offending message.
@@ -118,6 +120,7 @@ impl ServerMessage {
             Self::IceCandidateReceived(_) => "ice_candidate_received",
             Self::MatchStarted(_) => "match_started",
             Self::MatchFailed(_) => "match_failed",
+            Self::RelayAssigned(_) => "relay_assigned",
             Self::MatchEnded(_) => "match_ended",
             Self::Error(_) => "error",
         }
@@ -136,6 +139,7 @@ impl ServerMessage {
             Self::IceCandidateReceived(m) => Some(&m.session_id),
             Self::MatchStarted(m) => Some(&m.session_id),
             Self::MatchFailed(m) => Some(&m.session_id),
+            Self::RelayAssigned(m) => Some(&m.session_id),
             Self::MatchEnded(m) => Some(&m.session_id),
             Self::Error(e) => e.session_id.as_deref(),
         }

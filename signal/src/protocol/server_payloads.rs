@@ -212,6 +212,50 @@ pub struct MatchStarted {
     pub opponent_name: String,
     /// The session.
     pub session_id: String,
+    /// How the game packets travel: `p2p` (the data channel) or `relay` (a play-server
+    /// relay stage). Absent means `p2p` (servers older than the relay fallback).
+    #[serde(default)]
+    pub link: LinkKind,
+}
+
+/// How the game packets of a match travel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// Peer to peer over the WebRTC data channel.
+    #[default]
+    P2p,
+    /// Through a relay stage on a play server (`relay_assigned`).
+    Relay,
+}
+
+impl LinkKind {
+    /// The wire name (`p2p`, `relay`), also used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::P2p => "p2p",
+            Self::Relay => "relay",
+        }
+    }
+}
+
+/// `relay_assigned` payload: the negotiation failed (or a player asked for the relay) and
+/// the session goes on through a play-server relay stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayAssigned {
+    /// The session.
+    pub session_id: String,
+    /// The play server: `tcp://HOST:PORT` or `ws://HOST:PORT/PATH` (the first configured).
+    pub url: String,
+    /// Every configured relay URL, in the server's order (`url` is the first).
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// The relay stage both players join.
+    pub stage_id: i64,
+    /// A short-lived HS256 JWT for this player and stage (claims `sub`, `sessionId`,
+    /// `stageId`, `exp`), signed with the secret the play server shares.
+    pub ticket: String,
 }
 
 /// Why a negotiation failed.

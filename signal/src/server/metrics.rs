@@ -25,7 +25,7 @@ const CLIENT_TYPES: [&str; 11] = [
     "end_match",
 ];
 
-const SERVER_TYPES: [&str; 15] = [
+const SERVER_TYPES: [&str; 16] = [
     "welcome",
     "lobby_update",
     "lobby_delta",
@@ -39,6 +39,7 @@ const SERVER_TYPES: [&str; 15] = [
     "ice_candidate_received",
     "match_started",
     "match_failed",
+    "relay_assigned",
     "match_ended",
     "error",
 ];
@@ -66,7 +67,7 @@ pub struct Metrics {
     pub connections: Gauge,
     lobby_size: Gauge,
     lobbies: Gauge,
-    sessions: [Gauge; 4],
+    sessions: [Gauge; 5],
     messages_in: HashMap<&'static str, Counter>,
     messages_in_invalid: Counter,
     messages_out: HashMap<&'static str, Counter>,
