@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the signaling server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print an HS256 JWT for development.
     Token(TokenArgs),
 }
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Token(args) => token(args),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
     }
 }
 
