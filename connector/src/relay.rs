@@ -348,6 +348,19 @@ impl RelayMember {
         inbox.events.drain(..).collect()
     }
 
+    /// Waits until something was received, then returns everything received since the last
+    /// call, in order (cancel-safe: nothing is lost if the future is dropped). For one
+    /// async consumer, such as `peer`'s relay link.
+    pub async fn next_events(&self) -> Vec<RelayEvent> {
+        loop {
+            let events = self.poll_events();
+            if !events.is_empty() {
+                return events;
+            }
+            self.connector.events_arrived().await;
+        }
+    }
+
     /// Packets dropped because the member's inbox was full (the oldest go first).
     pub fn dropped_packets(&self) -> u64 {
         self.inbox

@@ -21,7 +21,8 @@ use crate::channel::{ChannelConfig, GgrsSocket, LinkCounters, PeerId};
 use crate::error::PeerError;
 use crate::ice::IceConfig;
 use crate::link::{transport_stats, MatchEvent, MatchInfo, MatchLink, TransportStats};
-use crate::machine::{Action, ChannelInput, MatchMachine, TransportInput};
+use crate::machine::{Action, ChannelInput, MatchMachine, RelayInput, TransportInput};
+use crate::relay_link::{RelayLink, RelayLinkEvent};
 use crate::transport::{Transport, TransportEvent};
 
 /// Match events buffered for the game; more are dropped (and counted) if it never reads.
@@ -83,6 +84,8 @@ pub(crate) struct DriverSetup {
     pub(crate) ice: IceConfig,
     pub(crate) ice_servers: Vec<IceServer>,
     pub(crate) channel: ChannelConfig,
+    /// Join the relay over WebSocket when the server offers a `ws://` URL.
+    pub(crate) relay_ws: bool,
 }
 
 /// Spawns the driver and waits until the match runs (a [`MatchLink`]) or cannot start
@@ -104,6 +107,8 @@ pub(crate) async fn start(setup: DriverSetup) -> Result<MatchLink, PeerError> {
         channel: setup.channel,
         transport: None,
         transport_events: None,
+        relay: None,
+        relay_ws: setup.relay_ws,
         inbound: inbound_tx,
         outbound: outbound_rx,
         socket_gone: false,
@@ -149,6 +154,9 @@ struct Driver {
     channel: ChannelConfig,
     transport: Option<Transport>,
     transport_events: Option<mpsc::Receiver<TransportEvent>>,
+    /// The relay stage, once the match moved to it (see [`crate::relay_link`]).
+    relay: Option<RelayLink>,
+    relay_ws: bool,
     inbound: mpsc::Sender<Bytes>,
     outbound: mpsc::Receiver<Bytes>,
     /// The game dropped its socket; the link lives until the handle says so.
@@ -171,6 +179,7 @@ impl Driver {
             }
             let deadline = self.machine.poll_timeout();
             let wants_transport = self.machine.wants_transport() && self.transport.is_some();
+            let wants_relay = self.machine.wants_transport() && self.relay.is_some();
             let running = self.machine.is_running() && !self.socket_gone;
             tokio::select! {
                 command = self.commands.recv() => self.on_command(command).await,
@@ -184,6 +193,9 @@ impl Driver {
                 event = recv_transport_event(self.transport_events.as_mut()), if wants_transport => {
                     self.on_transport_event(event);
                 }
+                events = relay_events(self.relay.as_mut()), if wants_relay => {
+                    self.on_relay_events(events);
+                }
                 message = recv_signal(self.signal.as_mut()), if self.signal.is_some() => match message {
                     Some(message) => self.machine.handle_signal(Instant::now(), message),
                     None => self.signal_lost(),
@@ -195,6 +207,9 @@ impl Driver {
         }
         if let Some(transport) = self.transport.take() {
             transport.close().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.leave();
         }
         if let Some(signal) = self.signal.take() {
             signal.close().await;
@@ -310,6 +325,28 @@ impl Driver {
                     transport.close().await;
                 }
                 self.transport_events = None;
+                if let Some(relay) = self.relay.take() {
+                    relay.leave();
+                }
+            }
+            Action::JoinRelay(target) => {
+                let timeout = self.machine.connect_timeout();
+                match RelayLink::join(&target, self.relay_ws, timeout).await {
+                    Ok(mut relay) => {
+                        let open = relay.peer_present();
+                        if open {
+                            relay.mark_open();
+                        }
+                        self.relay = Some(relay);
+                        if open {
+                            self.machine.handle_relay(Instant::now(), RelayInput::Open);
+                        }
+                    }
+                    Err(error) => {
+                        self.machine
+                            .handle_relay(Instant::now(), RelayInput::Failed(error));
+                    }
+                }
             }
             Action::CloseSignal => {
                 if let Some(signal) = self.signal.take() {
@@ -320,12 +357,36 @@ impl Driver {
     }
 
     async fn send_packet(&mut self, packet: Bytes) {
+        if let Some(relay) = &self.relay {
+            if let Err(error) = relay.send(packet) {
+                tracing::debug!(%error, "game packet not relayed");
+                LinkCounters::add(&self.counters.dropped_overflow, 1);
+            }
+            return;
+        }
         let Some(transport) = &self.transport else {
             return LinkCounters::add(&self.counters.dropped_overflow, 1);
         };
         if let Err(error) = transport.channel.send(BytesMut::from(&packet[..])).await {
             tracing::debug!(%error, "game packet not sent");
             LinkCounters::add(&self.counters.dropped_overflow, 1);
+        }
+    }
+
+    /// Relayed game packets go straight to the socket's queue, like the channel's.
+    fn on_relay_events(&mut self, events: Vec<RelayLinkEvent>) {
+        for event in events {
+            let input = match event {
+                RelayLinkEvent::Packet(bytes) => {
+                    if self.inbound.try_send(bytes).is_err() {
+                        LinkCounters::add(&self.counters.dropped_overflow, 1);
+                    }
+                    continue;
+                }
+                RelayLinkEvent::Open => RelayInput::Open,
+                RelayLinkEvent::Closed(why) => RelayInput::Closed(why),
+            };
+            self.machine.handle_relay(Instant::now(), input);
         }
     }
 
@@ -393,6 +454,13 @@ async fn recv_transport_event(
 ) -> Option<TransportEvent> {
     match events {
         Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn relay_events(relay: Option<&mut RelayLink>) -> Vec<RelayLinkEvent> {
+    match relay {
+        Some(relay) => relay.next_events().await,
         None => std::future::pending().await,
     }
 }

@@ -15,6 +15,8 @@
 //!   [`ChannelMode::Sequenced`]) and the [`GgrsSocket`].
 //! - [`codec`]: the size-limited packet codec ([`codec::decode_packet`] is fuzzed).
 //! - [`link`]: the running match: the [`MatchLink`] handle, events, stats.
+//! - [`relay_link`]: when peer-to-peer cannot connect, the game packets go through a
+//!   play-server relay stage (`relay_assigned`), behind the same socket ([`RelayPolicy`]).
 //! - [`loopback`]: two peers in one process over real WebRTC with an in-memory hub instead
 //!   of a signal server, optionally through the impairing UDP [`relay`] (measurements,
 //!   transport tests).
@@ -91,11 +93,13 @@ pub mod loopback;
 pub mod machine;
 pub mod negotiate;
 pub mod relay;
+pub mod relay_link;
 mod transport;
 
 pub use channel::{ChannelConfig, ChannelMode, GgrsSocket, LinkCounters, PeerId};
 pub use error::PeerError;
 pub use ice::{IceConfig, IceMode};
 pub use link::{CloseReason, MatchEvent, MatchInfo, MatchLink, Opponent, Role, TransportStats};
-pub use machine::{AcceptRule, MatchMachine, MatchRule};
+pub use machine::{AcceptRule, MatchMachine, MatchRule, RelayPolicy};
 pub use negotiate::{Peer, PeerConfig};
+pub use signal::protocol::LinkKind;

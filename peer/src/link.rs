@@ -54,6 +54,9 @@ pub struct MatchInfo {
     pub mode: ChannelMode,
     /// Time from the acceptance of the match to `match_started` with an open channel.
     pub connect_time: Duration,
+    /// How the game packets travel: `p2p` (the data channel) or `relay` (a play-server
+    /// relay stage, after peer-to-peer failed).
+    pub link: signal::protocol::LinkKind,
 }
 
 /// Why a match ended from the link's point of view.

@@ -71,6 +71,7 @@ pub async fn connect_pair(
             match_timeout: DEFAULT_PAIR_TIMEOUT,
             connect_timeout: DEFAULT_PAIR_TIMEOUT,
             mode: channel.mode,
+            relay: crate::machine::RelayPolicy::Never,
         };
         let pairing = Pairing {
             session_id: SESSION_ID.to_owned(),
@@ -89,6 +90,7 @@ pub async fn connect_pair(
             ice: IceConfig::loopback(),
             ice_servers: Vec::new(),
             channel: channel.clone(),
+            relay_ws: false,
         })
     };
     let (offerer, answerer) = tokio::join!(
@@ -172,7 +174,8 @@ impl MemoryHub {
             }
             ClientMessage::ReportConnection(report) => match report.state {
                 ConnectionState::Connected => self.on_connected(from, &report.session_id),
-                ConnectionState::Failed => self.send(
+                // The loopback pair has no relay.
+                ConnectionState::Failed | ConnectionState::Relay => self.send(
                     to,
                     ServerMessage::MatchFailed(MatchFailed {
                         session_id: report.session_id,
@@ -204,6 +207,7 @@ impl MemoryHub {
                     opponent_id: opponent.to_owned(),
                     opponent_name: opponent.to_owned(),
                     session_id: session_id.to_owned(),
+                    link: signal::protocol::LinkKind::P2p,
                 }),
             );
         }

@@ -12,16 +12,23 @@
 //!   Lobby ──(accepted)──> Negotiating ──(channel open + match_started)──> Running ──> Ended
 //!     │                        │                                             │
 //!     └──(timeout, declined)───┴──(failed, timeout: report `failed`)─────────┴──(end, closed)
+//!                              │                                             ^
+//!                              └──(p2p failed, relay_assigned)──> Relaying ──┘
 //! ```
+//! The relaying path (a play-server relay stage when peer-to-peer cannot connect) is in
+//! [`relaying`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use signal::protocol::{
     AcceptMatch, CancelMatchRequest, ClientMessage, ConnectionState, DeclineMatch, EndMatch,
-    EndReason, IceRelay, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch,
-    SdpRelay, ServerMessage,
+    EndReason, IceRelay, LinkKind, MatchRequestReceived, PlayerStatus, ReportConnection,
+    RequestMatch, SdpRelay, ServerMessage,
 };
+
+pub mod relaying;
+pub use relaying::{RelayInput, RelayPolicy, RelayTarget};
 
 use crate::channel::ChannelMode;
 use crate::error::PeerError;
@@ -96,6 +103,8 @@ pub struct MachineConfig {
     pub connect_timeout: Duration,
     /// Channel ordering mode (reported in [`MatchInfo`]).
     pub mode: ChannelMode,
+    /// Whether the match may go through a play-server relay stage.
+    pub relay: RelayPolicy,
 }
 
 /// What the driver reports about the peer connection and the results of its operations.
@@ -152,7 +161,10 @@ pub enum Action {
     Ready(Result<MatchInfo, PeerError>),
     /// Tell the game.
     Emit(MatchEvent),
-    /// Close the peer connection.
+    /// Join this relay stage; answer with [`RelayInput::Open`] once both members are in
+    /// it, or [`RelayInput::Failed`].
+    JoinRelay(RelayTarget),
+    /// Close the peer connection (and the relay link, if any).
     CloseTransport,
     /// Close the signaling connection (after flushing what was sent).
     CloseSignal,
@@ -192,6 +204,7 @@ struct Running {
 enum Phase {
     Lobby(Lobby),
     Negotiating(Negotiating),
+    Relaying(relaying::Relaying),
     Running(Running),
     Ended,
 }
@@ -245,6 +258,7 @@ impl MatchMachine {
         match &self.phase {
             Phase::Lobby(lobby) => Some(lobby.deadline),
             Phase::Negotiating(negotiating) => Some(negotiating.deadline),
+            Phase::Relaying(relaying) => Some(relaying.deadline),
             Phase::Running(_) | Phase::Ended => None,
         }
     }
@@ -258,7 +272,7 @@ impl MatchMachine {
     /// after the link is over).
     pub fn wants_transport(&self) -> bool {
         match &self.phase {
-            Phase::Negotiating(_) => true,
+            Phase::Negotiating(_) | Phase::Relaying(_) => true,
             Phase::Running(running) => !running.over,
             Phase::Lobby(_) | Phase::Ended => false,
         }
@@ -267,6 +281,11 @@ impl MatchMachine {
     /// Whether game packets flow (the match runs and its link is not over).
     pub fn is_running(&self) -> bool {
         matches!(&self.phase, Phase::Running(running) if !running.over)
+    }
+
+    /// Time allowed to connect a link (the driver bounds a relay join by it).
+    pub fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout
     }
 
     /// Whether the signaling connection is still usable.
@@ -304,11 +323,12 @@ impl MatchMachine {
             }
             Phase::Negotiating(negotiating) if now >= negotiating.deadline => {
                 let after = self.config.connect_timeout;
-                self.fail(PeerError::Timeout {
+                self.link_failed(PeerError::Timeout {
                     phase: "connecting",
                     after,
                 });
             }
+            Phase::Relaying(_) => self.relaying_timeout(now),
             _ => {}
         }
     }
@@ -321,6 +341,7 @@ impl MatchMachine {
         match &self.phase {
             Phase::Lobby(_) => self.lobby_signal(now, message),
             Phase::Negotiating(_) => self.negotiating_signal(now, message),
+            Phase::Relaying(_) => self.relaying_signal(now, message),
             Phase::Running(_) => self.running_signal(message),
             Phase::Ended => {}
         }
@@ -333,7 +354,9 @@ impl MatchMachine {
         }
         self.signal_alive = false;
         match &self.phase {
-            Phase::Lobby(_) | Phase::Negotiating(_) => self.fail(PeerError::SignalClosed),
+            Phase::Lobby(_) | Phase::Negotiating(_) | Phase::Relaying(_) => {
+                self.fail(PeerError::SignalClosed)
+            }
             Phase::Running(_) => {
                 tracing::info!("signaling connection lost; the match continues peer to peer");
                 self.actions
@@ -355,7 +378,7 @@ impl MatchMachine {
             TransportInput::Closed => {
                 self.link_down("closed", MatchEvent::Closed(CloseReason::ChannelClosed))
             }
-            TransportInput::Error(error) => self.fail(error),
+            TransportInput::Error(error) => self.link_failed(error),
             TransportInput::Created => self.on_created(),
             TransportInput::LocalOffer(sdp) => {
                 if let Some(relay) = self.sdp_relay(sdp) {
@@ -492,6 +515,9 @@ impl MatchMachine {
     }
 
     fn negotiate(&mut self, pairing: Pairing) {
+        if self.config.relay == RelayPolicy::Always {
+            return self.ask_for_relay(pairing);
+        }
         let deadline = pairing.accepted_at + self.config.connect_timeout;
         self.phase = Phase::Negotiating(Negotiating {
             pairing,
@@ -521,6 +547,7 @@ impl MatchMachine {
     fn session_id(&self) -> Option<&str> {
         match &self.phase {
             Phase::Negotiating(negotiating) => Some(&negotiating.pairing.session_id),
+            Phase::Relaying(relaying) => Some(&relaying.pairing.session_id),
             Phase::Running(running) => Some(&running.session_id),
             Phase::Lobby(_) | Phase::Ended => None,
         }
@@ -596,6 +623,7 @@ impl MatchMachine {
                     tracing::debug!("too many candidates before the remote description; dropped");
                 }
             }
+            ServerMessage::RelayAssigned(assigned) => self.relay_while_negotiating(now, assigned),
             ServerMessage::MatchStarted(started) => {
                 negotiating.pairing.opponent_name = started.opponent_name;
                 negotiating.started = true;
@@ -650,6 +678,11 @@ impl MatchMachine {
             return;
         }
         let pairing = negotiating.pairing.clone();
+        self.run(pairing, LinkKind::P2p, now);
+    }
+
+    /// The link is up and the server started the match: the match runs.
+    fn run(&mut self, pairing: Pairing, link: LinkKind, now: Instant) {
         let info = MatchInfo {
             session_id: pairing.session_id.clone(),
             player_id: self.me(),
@@ -660,6 +693,7 @@ impl MatchMachine {
             role: pairing.role,
             mode: self.config.mode,
             connect_time: now.saturating_duration_since(pairing.accepted_at),
+            link,
         };
         self.phase = Phase::Running(Running {
             session_id: pairing.session_id,
@@ -671,9 +705,10 @@ impl MatchMachine {
     /// The link went down: a failure while negotiating, a terminal event while running.
     fn link_down(&mut self, what: &str, event: MatchEvent) {
         match &self.phase {
-            Phase::Negotiating(_) => self.fail(PeerError::Connection(what.to_owned())),
+            Phase::Negotiating(_) => self.link_failed(PeerError::Connection(what.to_owned())),
             Phase::Running(_) => self.link_over(event),
-            Phase::Lobby(_) | Phase::Ended => {}
+            // The peer connection being torn down; only the relay link matters now.
+            Phase::Relaying(_) | Phase::Lobby(_) | Phase::Ended => {}
         }
     }
 
@@ -706,6 +741,16 @@ impl MatchMachine {
                 self.signal(ClientMessage::ReportConnection(ReportConnection {
                     player_id: self.me(),
                     session_id: negotiating.pairing.session_id,
+                    state: ConnectionState::Failed,
+                }));
+                self.actions.push_back(Action::CloseTransport);
+                self.actions.push_back(Action::CloseSignal);
+                self.actions.push_back(Action::Ready(Err(error)));
+            }
+            Phase::Relaying(relaying) => {
+                self.signal(ClientMessage::ReportConnection(ReportConnection {
+                    player_id: self.me(),
+                    session_id: relaying.pairing.session_id,
                     state: ConnectionState::Failed,
                 }));
                 self.actions.push_back(Action::CloseTransport);

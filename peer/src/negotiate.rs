@@ -20,7 +20,7 @@ use crate::error::PeerError;
 use crate::ice::IceConfig;
 use crate::link::MatchLink;
 pub use crate::machine::{AcceptRule, MatchRule};
-use crate::machine::{MachineConfig, MatchMachine};
+use crate::machine::{MachineConfig, MatchMachine, RelayPolicy};
 
 /// Default time to find an opponent (challenge accepted, or a challenge received).
 pub const DEFAULT_MATCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +40,12 @@ pub struct PeerConfig {
     pub match_timeout: Duration,
     /// Time from acceptance to an open, started match ([`DEFAULT_CONNECT_TIMEOUT`]).
     pub connect_timeout: Duration,
+    /// Whether the match may go through the server's play-server relay
+    /// ([`RelayPolicy::Fallback`]: when peer-to-peer fails).
+    pub relay: RelayPolicy,
+    /// Join the relay over WebSocket when the server offers a `ws://` URL (false: its
+    /// first URL).
+    pub relay_ws: bool,
 }
 
 impl PeerConfig {
@@ -51,6 +57,8 @@ impl PeerConfig {
             channel: ChannelConfig::default(),
             match_timeout: DEFAULT_MATCH_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            relay: RelayPolicy::Fallback,
+            relay_ws: false,
         }
     }
 
@@ -130,6 +138,7 @@ impl Peer {
             match_timeout: self.config.match_timeout,
             connect_timeout: self.config.connect_timeout,
             mode: self.config.channel.mode,
+            relay: self.config.relay,
         };
         let machine = MatchMachine::lobby(machine_config, rule, std::time::Instant::now());
         crate::driver::start(DriverSetup {
@@ -138,6 +147,7 @@ impl Peer {
             signal: SignalPort::Server(self.client),
             ice: self.config.ice,
             channel: self.config.channel,
+            relay_ws: self.config.relay_ws,
         })
         .await
     }

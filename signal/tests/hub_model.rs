@@ -575,9 +575,9 @@ impl Model {
         }
         match state {
             ConnectionState::Connected => {}
-            ConnectionState::Relay if relaying => return Ok(()),
+            ConnectionState::Relay | ConnectionState::Failed if relaying => return Ok(()),
             ConnectionState::Relay if !self.relay => return Err(409),
-            ConnectionState::Failed if relaying || !self.relay => {
+            ConnectionState::Failed if !self.relay => {
                 self.sessions.remove(sid);
                 return Ok(());
             }

@@ -82,6 +82,8 @@ pub(crate) struct EventQueue {
     handlers: Mutex<Handlers>,
     capacity: usize,
     drained: Notify,
+    /// Woken when an event is queued (for async consumers such as the relay member).
+    arrived: Notify,
 }
 
 impl Default for EventQueue {
@@ -91,6 +93,7 @@ impl Default for EventQueue {
             handlers: Mutex::default(),
             capacity: DEFAULT_MAX_QUEUED_EVENTS,
             drained: Notify::new(),
+            arrived: Notify::new(),
         }
     }
 }
@@ -98,6 +101,7 @@ impl Default for EventQueue {
 impl EventQueue {
     pub(crate) fn push(&self, event: Event) {
         lock(&self.queue).events.push_back(event);
+        self.arrived.notify_one();
     }
 
     /// Queues the outcome of a callback-style request registered at `epoch`; dropped when
@@ -106,7 +110,14 @@ impl EventQueue {
         let mut q = lock(&self.queue);
         if q.epoch == epoch {
             q.events.push_back(event);
+            drop(q);
+            self.arrived.notify_one();
         }
+    }
+
+    /// Completes once an event was queued since the last wake-up (at most one waiter).
+    pub(crate) async fn arrived(&self) {
+        self.arrived.notified().await;
     }
 
     /// The current callback epoch.

@@ -399,6 +399,13 @@ impl Connector {
         self.shared().events.run()
     }
 
+    /// Completes once an event was queued since the last wake-up: lets one async consumer
+    /// (such as `relay::RelayMember::next_events`) sleep until
+    /// [`main_thread_action`](Self::main_thread_action) has work. May wake spuriously.
+    pub async fn events_arrived(&self) {
+        self.shared().events.arrived().await;
+    }
+
     /// Number of events waiting for `main_thread_action`.
     pub fn queued_events(&self) -> usize {
         self.shared().events.len()

@@ -21,6 +21,7 @@ fn config(player: &str) -> MachineConfig {
         match_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(20),
         mode: ChannelMode::Sequenced,
+        relay: RelayPolicy::Never,
     }
 }
 
@@ -55,6 +56,8 @@ struct Side {
     candidates_added: usize,
     connected: bool,
     ready: Option<Result<MatchInfo, PeerError>>,
+    /// The relay stage this side joined ([`Action::JoinRelay`]).
+    relay_joined: Option<RelayTarget>,
     events: Vec<MatchEvent>,
     sent: Vec<ClientMessage>,
     closed_transport: bool,
@@ -69,6 +72,7 @@ impl Side {
             candidates_added: 0,
             connected: false,
             ready: None,
+            relay_joined: None,
             events: Vec::new(),
             sent: Vec::new(),
             closed_transport: false,
@@ -94,6 +98,13 @@ struct Pair {
     connected_reports: [bool; 2],
     /// Whether the fake transports may connect at all.
     network_up: bool,
+    /// The fake server's relay: `None` ignores `failed` reports (the tests before the
+    /// relay), `Some(false)` answers `match_failed`, `Some(true)` assigns a relay stage.
+    relay: Option<bool>,
+    /// The link of the match the fake server starts.
+    link: LinkKind,
+    /// Whether the fake relay stage opens once both sides joined it.
+    relay_up: bool,
 }
 
 impl Pair {
@@ -109,6 +120,9 @@ impl Pair {
             in_flight: VecDeque::new(),
             connected_reports: [false, false],
             network_up: true,
+            relay: None,
+            link: LinkKind::P2p,
+            relay_up: true,
         };
         pair.deliver_later(0, lobby_with("bob"));
         pair
@@ -176,11 +190,13 @@ impl Pair {
                                 opponent_id: opponent.into(),
                                 opponent_name: opponent.to_uppercase(),
                                 session_id: SESSION.into(),
+                                link: self.link,
                             }),
                         );
                     }
                 }
             }
+            ClientMessage::ReportConnection(report) => self.fallback(report.state),
             ClientMessage::EndMatch(end) => self.deliver_later(
                 to,
                 ServerMessage::MatchEnded(MatchEnded {
@@ -225,6 +241,7 @@ impl Pair {
                 Action::Nudge => {}
                 Action::Ready(result) => side.ready = Some(result),
                 Action::Emit(event) => side.events.push(event),
+                Action::JoinRelay(target) => side.relay_joined = Some(target),
                 Action::CloseTransport => side.closed_transport = true,
                 Action::CloseSignal => side.closed_signal = true,
             }
@@ -253,6 +270,7 @@ impl Pair {
         loop {
             let mut progressed = self.drain(0) | self.drain(1);
             progressed |= self.connect_transports();
+            progressed |= self.connect_relays();
             if let Some(index) = self.in_flight.iter().position(|(at, _, _)| *at <= self.now) {
                 if let Some((_, to, message)) = self.in_flight.remove(index) {
                     self.sides[to].machine.handle_signal(self.now, message);
@@ -577,3 +595,5 @@ fn server_verdicts_while_connecting_are_typed_errors() {
         ));
     }
 }
+
+mod relaying;

@@ -395,7 +395,7 @@ impl Hub {
         let sid = m.session_id;
         let (state, _) = self.member_session(sender, &sid, None)?;
         if state == SessionState::Relaying {
-            self.report_relaying(sender, &sid, m.state, now);
+            self.report_relaying(sender, &sid, m.state);
             return Ok(());
         }
         if !matches!(state, SessionState::Accepted | SessionState::Connecting) {

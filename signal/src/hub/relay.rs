@@ -151,20 +151,14 @@ impl Hub {
         Ok(())
     }
 
-    /// `report_connection` while `relaying`: `connected` counts, `relay` is a no-op (both
-    /// players may ask), `failed` ends the session.
-    pub(super) fn report_relaying(
-        &mut self,
-        sender: &str,
-        sid: &str,
-        state: ConnectionState,
-        now: Instant,
-    ) {
+    /// `report_connection` while `relaying`: `connected` counts; `relay` (both players may
+    /// ask) and `failed` are no-ops: a `failed` here is most likely the late report of the
+    /// peer-to-peer attempt, racing `relay_assigned`. A player that cannot reach the relay
+    /// closes its connection (the session then fails `peer_disconnected`), or the relaying
+    /// timeout fails it.
+    pub(super) fn report_relaying(&mut self, sender: &str, sid: &str, state: ConnectionState) {
         match state {
-            ConnectionState::Relay => {}
-            ConnectionState::Failed => {
-                self.fail_session(sid, FailReason::ConnectionFailed, None, now);
-            }
+            ConnectionState::Relay | ConnectionState::Failed => {}
             ConnectionState::Connected => {
                 let both = self
                     .sessions
