@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use netplay::bot_report::BotReport;
 use netplay::netmatch::{play, PlayConfig};
-use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig};
+use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig, RelayPolicy};
 use rollback::session::InputDelay;
 
 /// Command-line flags.
@@ -57,6 +57,19 @@ struct Args {
     /// Use only TURN relay candidates.
     #[arg(long)]
     relay_only: bool,
+    /// The play-server relay (when the signal server has one): `fallback` when
+    /// peer-to-peer fails, `always` (skip peer-to-peer), or `never`.
+    #[arg(long, default_value = "fallback", env = "BOT_RELAY_POLICY")]
+    relay_policy: RelayPolicy,
+    /// Join the play-server relay over WebSocket (when the server offers a ws:// URL).
+    #[arg(long)]
+    relay_ws: bool,
+    /// Seconds from acceptance to a connected link before peer-to-peer counts as failed.
+    #[arg(long, default_value_t = peer::negotiate::DEFAULT_CONNECT_TIMEOUT.as_secs(), env = "BOT_CONNECT_TIMEOUT")]
+    connect_timeout_s: u64,
+    /// Test hook: never exchange ICE candidates, as if all UDP were blocked.
+    #[arg(long, hide = true)]
+    block_ice: bool,
     /// Seconds to find an opponent.
     #[arg(long, default_value_t = 60, env = "BOT_MATCH_TIMEOUT")]
     match_timeout_s: u64,
@@ -79,6 +92,10 @@ async fn run(args: &Args) -> Result<BotReport, String> {
         IceConfig::standard()
     };
     config.ice.relay_only = args.relay_only;
+    config.ice.block_candidates = args.block_ice;
+    config.relay = args.relay_policy;
+    config.relay_ws = args.relay_ws;
+    config.connect_timeout = Duration::from_secs(args.connect_timeout_s.max(1));
     config.channel = config.channel.with_mode(args.mode);
     config.match_timeout = Duration::from_secs(args.match_timeout_s.max(1));
     let rule = match (&args.challenge, &args.accept) {
@@ -100,10 +117,11 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     let info = link.info().clone();
     if !args.json {
         eprintln!(
-            "bot {player_id}: connected to {} ({}) in {:.0} ms, playing {} frames",
+            "bot {player_id}: connected to {} ({}) in {:.0} ms ({}), playing {} frames",
             info.opponent.id,
             info.opponent.name,
             info.connect_time.as_secs_f64() * 1e3,
+            info.link.name(),
             args.frames
         );
     }
@@ -123,6 +141,7 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     let outcome = outcome?;
     Ok(BotReport {
         connected: true,
+        link: info.link,
         player_id,
         opponent_id: info.opponent.id,
         opponent_name: info.opponent.name,

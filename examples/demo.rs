@@ -61,6 +61,8 @@ struct Args {
 #[derive(Debug, serde::Serialize)]
 struct DemoReport {
     connected: bool,
+    /// `p2p` or `relay` (how the game packets travelled).
+    link: &'static str,
     time_to_connect_ms: f64,
     accept_to_started_ms: [f64; 2],
     frames: u32,
@@ -148,6 +150,7 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         }
     };
     let accept_to_started_ms = [&l0, &l1].map(|l| l.info().connect_time.as_secs_f64() * 1e3);
+    let link_kind = l0.info().link;
     let one_way = Duration::from_millis(args.rtt_ms / 2);
     let mut play_config = PlayConfig::new(args.frames);
     play_config.realtime = !args.fast;
@@ -208,6 +211,7 @@ async fn run(args: Args) -> Result<DemoReport, String> {
         o0.completed && o1.completed && o0.checksum.is_some() && o0.checksum == o1.checksum;
     Ok(DemoReport {
         connected: true,
+        link: link_kind.name(),
         time_to_connect_ms: time_to_connect.as_secs_f64() * 1e3,
         accept_to_started_ms,
         frames: args.frames,

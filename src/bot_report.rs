@@ -9,6 +9,8 @@ use crate::netmatch::PlayOutcome;
 pub struct BotReport {
     /// Whether the match started.
     pub connected: bool,
+    /// How the game packets travelled: `p2p` or `relay` (a play-server relay stage).
+    pub link: peer::LinkKind,
     /// Our player id.
     pub player_id: String,
     /// The opponent's player id.

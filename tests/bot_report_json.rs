@@ -78,6 +78,7 @@ fn the_strict_parser_rejects_duplicate_keys() {
 fn the_bot_report_is_strict_json_with_every_field_once() {
     let report = BotReport {
         connected: true,
+        link: peer::LinkKind::Relay,
         player_id: "alice".into(),
         opponent_id: "bob".into(),
         opponent_name: "Bob".into(),
@@ -98,5 +99,7 @@ fn the_bot_report_is_strict_json_with_every_field_once() {
     assert_eq!(value["completed"], true);
     assert_eq!(value["checksum"], "00ff");
     assert_eq!(value["player_id"], "alice");
+    assert_eq!(value["link"], "relay");
+    assert!(value["transport"].is_object(), "{json}");
     assert_eq!(json.matches("\"completed\"").count(), 1);
 }

@@ -298,6 +298,7 @@ impl Driver {
                     self.machine.handle_transport(Instant::now(), input);
                 }
             }
+            Action::AddCandidate(_) if self.ice.block_candidates => {}
             Action::AddCandidate(candidate) => {
                 if let Some(transport) = &self.transport {
                     if let Err(error) = transport.add_remote_candidate(candidate).await {
@@ -408,6 +409,7 @@ impl Driver {
 
     fn on_transport_event(&mut self, event: Option<TransportEvent>) {
         let input = match event {
+            Some(TransportEvent::LocalCandidate(_)) if self.ice.block_candidates => return,
             Some(TransportEvent::LocalCandidate(init)) => match &self.transport {
                 Some(transport) => TransportInput::LocalCandidate(transport.candidate_json(init)),
                 None => return,

@@ -67,6 +67,9 @@ pub struct IceConfig {
     pub failed_timeout: Duration,
     /// Keep-alive interval ([`DEFAULT_KEEPALIVE_INTERVAL`]).
     pub keepalive_interval: Duration,
+    /// Test hook (false): neither send nor apply ICE candidates, so ICE can never connect,
+    /// as if all UDP between the peers were blocked (the relay fallback's tests).
+    pub block_candidates: bool,
 }
 
 impl Default for IceConfig {
@@ -87,6 +90,7 @@ impl IceConfig {
             disconnected_timeout: DEFAULT_DISCONNECTED_TIMEOUT,
             failed_timeout: DEFAULT_FAILED_TIMEOUT,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            block_candidates: false,
         }
     }
 

@@ -35,6 +35,21 @@ pub enum RelayPolicy {
     Always,
 }
 
+impl std::str::FromStr for RelayPolicy {
+    type Err = String;
+    /// `never`, `fallback` or `always`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "never" => Ok(Self::Never),
+            "fallback" => Ok(Self::Fallback),
+            "always" => Ok(Self::Always),
+            other => Err(format!(
+                "relay policy {other:?} is not never, fallback or always"
+            )),
+        }
+    }
+}
+
 /// What the driver reports about the relay link.
 #[derive(Debug)]
 pub enum RelayInput {
