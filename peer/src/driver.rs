@@ -271,7 +271,7 @@ impl Driver {
             Action::CreateOffer => {
                 let input = match self.transport.as_mut() {
                     Some(transport) => match transport.create_offer().await {
-                        Ok(sdp) => TransportInput::LocalOffer(sdp),
+                        Ok(sdp) => TransportInput::LocalOffer(self.outgoing_sdp(sdp)),
                         Err(error) => failed(&self.ice, error),
                     },
                     None => no_transport(),
@@ -281,7 +281,7 @@ impl Driver {
             Action::AnswerOffer(offer) => {
                 let input = match self.transport.as_mut() {
                     Some(transport) => match transport.answer_offer(offer).await {
-                        Ok(sdp) => TransportInput::LocalAnswer(sdp),
+                        Ok(sdp) => TransportInput::LocalAnswer(self.outgoing_sdp(sdp)),
                         Err(error) => failed(&self.ice, error),
                     },
                     None => no_transport(),
@@ -355,6 +355,19 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Our SDP as it goes out: without its candidates under the
+    /// [`IceConfig::block_candidates`] test hook (gathering may have put some in already).
+    fn outgoing_sdp(&self, sdp: String) -> String {
+        if !self.ice.block_candidates {
+            return sdp;
+        }
+        sdp.split_inclusive('\n')
+            .filter(|line| {
+                !line.starts_with("a=candidate") && !line.starts_with("a=end-of-candidates")
+            })
+            .collect()
     }
 
     async fn send_packet(&mut self, packet: Bytes) {
