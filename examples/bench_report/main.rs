@@ -11,6 +11,7 @@
 //! ```text
 //! cargo run --release --example bench_report -- --quick   # reduced: about 1-2 minutes
 //! cargo run --release --example bench_report              # full grid
+//! cargo run --release --example bench_report -- --relay-table-only   # the relay fallback's cost
 //! ```
 
 use netplay::netmatch;
@@ -20,6 +21,7 @@ mod grid;
 mod live;
 mod markdown;
 mod plots;
+mod relay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,10 @@ struct Args {
     /// Play only the input-delay table (fixed 0–4 vs auto) and print it.
     #[arg(long)]
     delay_table_only: bool,
+    /// Measure only the relay fallback (relay RTT vs TCP, relayed vs direct WebRTC match)
+    /// and print its table.
+    #[arg(long)]
+    relay_table_only: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -378,6 +384,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if args.relay_table_only {
+        return relay_table(&args);
+    }
     let load_at_start = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .trim()
@@ -450,6 +459,35 @@ fn main() -> ExitCode {
         &info,
         &plot_errors,
     )
+}
+
+/// `--relay-table-only`: the relay fallback's table on stdout.
+fn relay_table(args: &Args) -> ExitCode {
+    let plan = relay::RelayPlan {
+        pings: if args.quick { 500 } else { 2000 },
+        frames: args
+            .live_frames
+            .unwrap_or(if args.quick { 600 } else { 1800 }),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench_report: tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(relay::run(plan));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(md) => {
+            println!("{md}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench_report: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn summarise(
