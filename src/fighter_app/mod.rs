@@ -24,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod draw;
 pub mod input;
+pub mod lobby;
 pub mod online;
 pub mod overlay;
 pub mod render;
