@@ -595,10 +595,7 @@ mod tests {
             assert_eq!(s.incoming(request("x", &format!("q{i}"))), None);
         }
         let over = request("y", "over");
-        assert_eq!(
-            s.incoming(over.clone()),
-            Some(LobbyAction::Decline(over))
-        );
+        assert_eq!(s.incoming(over.clone()), Some(LobbyAction::Decline(over)));
         // decline bob: alice's request comes up; alice withdraws: the next one
         assert_eq!(
             s.key(LobbyKey::No),
@@ -636,7 +633,9 @@ mod tests {
         s.incoming(request("bob", "s1"));
         s.key(LobbyKey::Yes);
         s.no_match("match failed: Timeout");
-        assert!(s.notices().any(|n| n == "no match with BOB: match failed: Timeout"));
+        assert!(s
+            .notices()
+            .any(|n| n == "no match with BOB: match failed: Timeout"));
         assert_eq!(s.state(), &LobbyState::Connecting);
         assert_eq!(s.key(LobbyKey::Enter), None, "no keys while connecting");
     }
@@ -648,7 +647,10 @@ mod tests {
             s.match_over(&format!("r{i}"));
         }
         let notices: Vec<_> = s.notices().collect();
-        assert_eq!(notices, ["match ended: r7", "match ended: r8", "match ended: r9"]);
+        assert_eq!(
+            notices,
+            ["match ended: r7", "match ended: r8", "match ended: r9"]
+        );
     }
 
     #[test]
@@ -684,7 +686,10 @@ mod tests {
         assert!(matches!(s.key(LobbyKey::No), Some(LobbyAction::Decline(_))));
         s.incoming(request("alice", "s2"));
         let key = script.next_key(&s).unwrap_or(LobbyKey::Quit);
-        assert_eq!(s.key(key), Some(LobbyAction::Accept(request("alice", "s2"))));
+        assert_eq!(
+            s.key(key),
+            Some(LobbyAction::Accept(request("alice", "s2")))
+        );
         s.match_started();
         assert_eq!(script.next_key(&s), None, "quit waits for the lobby");
         s.match_over("frames reached");
