@@ -897,7 +897,9 @@ impl App {
     }
 
     fn shapes(&self) -> Vec<super::render::Shape> {
-        let overlay = self.show_overlay.then(|| self.overlay_view());
+        // the lobby screen's list takes the window's middle: no overlay there
+        let in_lobby = self.lobby.is_some() && matches!(self.phase, Phase::Connecting);
+        let overlay = (self.show_overlay && !in_lobby).then(|| self.overlay_view());
         let names: [String; 2] = match &self.phase {
             Phase::Local(sim) => {
                 let name = |i: usize| match sim.kinds[i] {

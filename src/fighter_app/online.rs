@@ -1,7 +1,10 @@
 //! The network side of an online match: a tokio runtime on its own thread connects to the
 //! signal server, finds the opponent (with `peer`'s [`MatchRule`]s, as the `bot` example
-//! does), hands the ggrs socket to the render loop, then forwards the link's events and
-//! transport statistics. The render loop owns the rollback session and talks to this
+//! does, or as the lobby screen asks: [`NetCommand::Challenge`], [`NetCommand::Accept`]),
+//! hands the ggrs socket to the render loop, then forwards the link's events and
+//! transport statistics. With the lobby screen it reports the lobby and incoming challenges
+//! ([`NetEvent::Lobby`], [`NetEvent::Challenged`]) and, after each match or failed attempt,
+//! joins the lobby again. The render loop owns the rollback session and talks to this
 //! thread only through two bounded channels, so a slow network never blocks a frame and a
 //! closed window never waits on the network for more than [`FINISH_WAIT`].
 
