@@ -450,6 +450,10 @@ fn closing_the_window_ends_the_process_within_a_second() {
     );
     assert_eq!(rc, 0, "leaving the lobby is not a failure");
     assert!(ms < 1000, "online: exit {ms} ms after the close");
+    // on the lobby screen (no rule)
+    let (ms, rc) = close_after_start(3, &["--server", &url, "--token", &token, "--loopback"]);
+    assert_eq!(rc, 0, "closing the lobby screen is not a failure");
+    assert!(ms < 1000, "lobby screen: exit {ms} ms after the close");
 }
 
 fn spawn_bot(args: &[&str]) -> Child {
