@@ -46,6 +46,9 @@ pub(crate) fn clean_name(raw: &str) -> Result<String, Refusal> {
 
 impl Hub {
     pub(super) fn dispatch(&mut self, sender: &str, msg: ClientMessage, now: Instant) -> Handled {
+        if self.is_spectator_message(&msg) {
+            return self.dispatch_spectate(sender, msg, now);
+        }
         match msg {
             ClientMessage::JoinLobby(m) => self.join_lobby(sender, m, now),
             ClientMessage::LeaveLobby(m) => self.leave_lobby(sender, m, now),
@@ -58,6 +61,7 @@ impl Hub {
             ClientMessage::SendIceCandidate(m) => self.relay_ice(sender, m),
             ClientMessage::ReportConnection(m) => self.report_connection(sender, m, now),
             ClientMessage::EndMatch(m) => self.end_match(sender, m, now),
+            msg @ ClientMessage::WatchMatch(_) => self.dispatch_spectate(sender, msg, now),
         }
     }
 

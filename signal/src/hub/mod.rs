@@ -12,6 +12,7 @@ mod lifecycle;
 mod lobby;
 mod mailbox;
 mod session;
+mod spectate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::protocol::{
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};
+pub use spectate::SpectatorSession;
 
 /// Identifies one WebSocket connection (assigned by the driver).
 pub type ConnId = u64;
@@ -172,6 +174,7 @@ pub struct Hub {
     state_counts: [usize; 4],
     out: VecDeque<HubOutput>,
     rng: StdRng,
+    spectating: spectate::Spectating,
 }
 
 impl Hub {
@@ -199,6 +202,7 @@ impl Hub {
             state_counts: [0; 4],
             out: VecDeque::new(),
             rng,
+            spectating: spectate::Spectating::default(),
         }
     }
 
@@ -246,6 +250,7 @@ impl Hub {
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
             self.abort_live_session(&sid, &player_id, now);
         }
+        self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
         self.players.remove(&player_id);
     }
@@ -304,6 +309,7 @@ impl Hub {
             }
             self.timers.remove(&(at, sid.clone()));
             let Some(session) = self.sessions.get(&sid) else {
+                self.spectator_timeout(&sid, at, now);
                 continue;
             };
             if session.deadline != Some(at) {
