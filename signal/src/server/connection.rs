@@ -15,6 +15,7 @@ use super::hub_driver::{
 use super::Shared;
 use crate::auth::{turn_credentials, Identity};
 use crate::hub::ConnId;
+use crate::lobby_deflate::LobbyCompression;
 use crate::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, Welcome};
 use crate::ratelimit::{RateDecision, RateLimiter};
 
@@ -28,7 +29,12 @@ type PumpEnd = Option<CloseRequest>;
 const WRITE_BATCH: usize = 64;
 
 /// Drives one upgraded connection to its end.
-pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, shared: Arc<Shared>) {
+pub(crate) async fn run_connection(
+    mut socket: WebSocket,
+    identity: Identity,
+    compression: LobbyCompression,
+    shared: Arc<Shared>,
+) {
     let conn = shared
         .next_conn
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -38,7 +44,7 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
         ice_servers: ice_servers_for(&shared, &identity.player_id),
     });
     if write(&mut socket, &shared, &welcome).await.is_ok() {
-        serve(socket, conn, identity, &shared).await;
+        serve(socket, conn, identity, compression, &shared).await;
     }
     shared.metrics.connections.dec();
     shared
@@ -46,9 +52,18 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: &Arc<Shared>) {
+async fn serve(
+    mut socket: WebSocket,
+    conn: ConnId,
+    identity: Identity,
+    compression: LobbyCompression,
+    shared: &Arc<Shared>,
+) {
     let (queue_tx, mut queue_rx) = mpsc::channel(shared.config.outbound_queue);
-    let lobby = Arc::new(LobbySlot::new(shared.config.lobby_delta_backlog));
+    let lobby = Arc::new(LobbySlot::new(
+        shared.config.lobby_delta_backlog,
+        compression,
+    ));
     let (kick_tx, mut kick_rx) = oneshot::channel();
     let outbox = Outbox {
         queue: queue_tx,
@@ -123,8 +138,12 @@ async fn pump(
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
             _ = lobby.notify.notified() => {
-                for (kind, text) in lobby.take() {
-                    socket.send(Message::Text(text)).await.ok()?;
+                for (kind, frames) in lobby.take() {
+                    // One flush per frame: the write buffer never holds more than one
+                    // (compressed messages come in bounded chunks).
+                    for frame in frames.iter() {
+                        socket.send(frame.clone()).await.ok()?;
+                    }
                     shared.metrics.message_out(kind, None);
                 }
             }

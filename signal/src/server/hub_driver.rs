@@ -6,13 +6,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use crate::hub::{ConnId, Hub, HubOutput, LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
+use crate::lobby_deflate::{self, LobbyCompression};
 use crate::protocol::{ClientMessage, ServerMessage};
 
 /// Close code for policy violations (slow consumer, rate abuse).
@@ -30,27 +31,31 @@ pub(crate) enum Outbound {
     Close(CloseRequest),
 }
 
-/// A serialized lobby message and its wire name (for metrics).
-pub(crate) type LobbyFrame = (&'static str, Utf8Bytes);
+/// A serialized lobby message and its wire name (for metrics): one text frame, or the
+/// binary frames of its compressed form (shared by every recipient).
+pub(crate) type LobbyFrame = (&'static str, Arc<[Message]>);
 
 /// The unsent lobby messages of one connection (coalescing, see [`LobbyMailbox`]).
 #[derive(Debug)]
 pub(crate) struct LobbySlot {
     mailbox: Mutex<LobbyMailbox<LobbyFrame>>,
     pub(crate) notify: Notify,
+    /// How this connection wants its lobby messages (fixed at connect).
+    compression: LobbyCompression,
 }
 
 impl Default for LobbySlot {
     fn default() -> Self {
-        Self::new(DEFAULT_LOBBY_DELTA_BACKLOG)
+        Self::new(DEFAULT_LOBBY_DELTA_BACKLOG, LobbyCompression::None)
     }
 }
 
 impl LobbySlot {
-    pub(crate) fn new(max_deltas: usize) -> Self {
+    pub(crate) fn new(max_deltas: usize, compression: LobbyCompression) -> Self {
         Self {
             mailbox: Mutex::new(LobbyMailbox::new(max_deltas)),
             notify: Notify::new(),
+            compression,
         }
     }
 
@@ -115,14 +120,49 @@ struct Envelope<'a, T> {
     payload: &'a T,
 }
 
-/// Serializes a payload once as a shared text frame.
-fn frame<T: Serialize>(kind: &'static str, payload: &T) -> Option<LobbyFrame> {
-    let text = serde_json::to_string(&Envelope {
-        r#type: kind,
-        payload,
-    })
-    .ok()?;
-    Some((kind, Utf8Bytes::from(text)))
+/// One lobby message, serialized once and compressed at most once, in the encodings its
+/// recipients asked for.
+struct Encoded {
+    kind: &'static str,
+    text: Utf8Bytes,
+    plain: Option<Arc<[Message]>>,
+    deflated: Option<Arc<[Message]>>,
+}
+
+impl Encoded {
+    fn new<T: Serialize>(kind: &'static str, payload: &T) -> Option<Self> {
+        let text = serde_json::to_string(&Envelope {
+            r#type: kind,
+            payload,
+        })
+        .ok()?;
+        Some(Self {
+            kind,
+            text: Utf8Bytes::from(text),
+            plain: None,
+            deflated: None,
+        })
+    }
+
+    /// The frames for a connection that wants `compression`.
+    fn frames(&mut self, compression: LobbyCompression) -> LobbyFrame {
+        let deflate = compression == LobbyCompression::Deflate
+            && self.text.len() >= lobby_deflate::MIN_DEFLATE_LEN;
+        let frames = if deflate {
+            let text = &self.text;
+            self.deflated.get_or_insert_with(|| {
+                lobby_deflate::deflate_chunks(text.as_str().as_bytes(), lobby_deflate::MAX_CHUNK)
+                    .into_iter()
+                    .map(|chunk| Message::Binary(chunk.into()))
+                    .collect()
+            })
+        } else {
+            let text = &self.text;
+            self.plain
+                .get_or_insert_with(|| Arc::from([Message::Text(text.clone())]))
+        };
+        (self.kind, frames.clone())
+    }
 }
 
 /// Upper bound of commands applied before routing output and checking timers.
@@ -231,34 +271,37 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                 }
             }
             HubOutput::Lobby { update, recipients } => {
-                let Some(full) = frame("lobby_update", &*update) else {
+                let Some(mut full) = Encoded::new("lobby_update", &*update) else {
                     continue;
                 };
                 for conn in recipients {
                     if let Some(outbox) = outboxes.get(&conn) {
-                        if outbox.lobby.put_full(full.clone()) == Pushed::Replaced {
+                        let frames = full.frames(outbox.lobby.compression);
+                        if outbox.lobby.put_full(frames) == Pushed::Replaced {
                             metrics.lobby_updates_dropped.inc();
                         }
                     }
                 }
             }
             HubOutput::LobbyDelta { delta, recipients } => {
-                let Some(text) = frame("lobby_delta", &*delta) else {
+                let Some(mut encoded) = Encoded::new("lobby_delta", &*delta) else {
                     continue;
                 };
                 // Serialized at most once, and only if some connection fell behind.
-                let mut resync: Option<Option<LobbyFrame>> = None;
+                let mut resync: Option<Option<Encoded>> = None;
                 for conn in recipients {
                     let Some(outbox) = outboxes.get(&conn) else {
                         continue;
                     };
-                    let pushed = outbox.lobby.put_delta(text.clone(), || {
+                    let compression = outbox.lobby.compression;
+                    let pushed = outbox.lobby.put_delta(encoded.frames(compression), || {
                         resync
                             .get_or_insert_with(|| {
                                 let update = hub.published_lobby(&delta.lobby)?;
-                                frame("lobby_update", &update)
+                                Encoded::new("lobby_update", &update)
                             })
-                            .clone()
+                            .as_mut()
+                            .map(|full| full.frames(compression))
                     });
                     if pushed == Pushed::Resynced {
                         metrics.lobby_resyncs.inc();
@@ -283,7 +326,12 @@ mod tests {
     #[test]
     fn lobby_slot_keeps_only_the_newest_snapshot() {
         let slot = LobbySlot::default();
-        let f = |t: &'static str| ("lobby_update", Utf8Bytes::from_static(t));
+        let f = |t: &'static str| -> LobbyFrame {
+            (
+                "lobby_update",
+                Arc::from([Message::Text(Utf8Bytes::from_static(t))]),
+            )
+        };
         assert_eq!(slot.put_full(f("one")), Pushed::Queued);
         assert_eq!(slot.put_full(f("two")), Pushed::Replaced);
         assert_eq!(slot.take(), [f("two")]);
