@@ -9,6 +9,7 @@ use futures_util::SinkExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, MissedTickBehavior};
 
+use super::fast_relay::IceFrame;
 use super::hub_driver::{
     CloseRequest, HubCommand, LobbySlot, Outbound, Outbox, CLOSE_GOING_AWAY, CLOSE_POLICY,
 };
@@ -129,12 +130,12 @@ async fn pump(
     loop {
         tokio::select! {
             out = queue_rx.recv() => match out {
-                Some(Outbound::Message(msg)) => {
-                    if let Some(end) = write_queued(socket, shared, msg, queue_rx).await.ok()? {
+                Some(Outbound::Close(close)) => return Some(close),
+                Some(first) => {
+                    if let Some(end) = write_queued(socket, shared, first, queue_rx).await.ok()? {
                         return Some(end);
                     }
                 }
-                Some(Outbound::Close(close)) => return Some(close),
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
             _ = lobby.notify.notified() => {
@@ -201,17 +202,23 @@ async fn inbound(
                 shared.config.max_message_size
             ),
         )),
-        Some(t) => match ClientMessage::parse(t.as_str()) {
-            Ok(msg) => {
-                shared.metrics.message_in(Some(msg.kind()));
-                let cmd = HubCommand::Message { conn, msg };
-                return match shared.hub_tx.send(cmd).await {
-                    Ok(()) => None,
-                    Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
-                };
+        Some(t) => {
+            let parsed = match IceFrame::parse(&t) {
+                Some(frame) => Ok(("send_ice_candidate", HubCommand::Ice { conn, frame })),
+                None => ClientMessage::parse(t.as_str())
+                    .map(|msg| (msg.kind(), HubCommand::Message { conn, msg })),
+            };
+            match parsed {
+                Ok((kind, cmd)) => {
+                    shared.metrics.message_in(Some(kind));
+                    return match shared.hub_tx.send(cmd).await {
+                        Ok(()) => None,
+                        Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
+                    };
+                }
+                Err(e) => Some((ErrorCode::BadRequest, format!("bad message: {e}"))),
             }
-            Err(e) => Some((ErrorCode::BadRequest, format!("bad message: {e}"))),
-        },
+        }
     };
     let (code, message) = refusal?;
     shared.metrics.message_in(None);
@@ -225,19 +232,27 @@ async fn inbound(
 async fn write_queued(
     socket: &mut WebSocket,
     shared: &Shared,
-    first: ServerMessage,
+    first: Outbound,
     queue_rx: &mut mpsc::Receiver<Outbound>,
 ) -> Result<Option<CloseRequest>, ()> {
-    feed(socket, shared, &first).await?;
+    let mut next = Some(first);
     let mut close = None;
-    for _ in 1..WRITE_BATCH {
-        match queue_rx.try_recv() {
-            Ok(Outbound::Message(msg)) => feed(socket, shared, &msg).await?,
-            Ok(Outbound::Close(request)) => {
+    let mut written = 0;
+    while let Some(out) = next.take() {
+        match out {
+            Outbound::Message(msg) => feed(socket, shared, &msg).await?,
+            Outbound::Text(kind, text) => {
+                socket.feed(Message::Text(text)).await.map_err(|_| ())?;
+                shared.metrics.message_out(kind, None);
+            }
+            Outbound::Close(request) => {
                 close = Some(request);
                 break;
             }
-            Err(_) => break,
+        }
+        written += 1;
+        if written < WRITE_BATCH {
+            next = queue_rx.try_recv().ok();
         }
     }
     socket.flush().await.map_err(|_| ())?;

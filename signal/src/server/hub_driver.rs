@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::fast_relay::IceFrame;
 use super::metrics::Metrics;
 use crate::hub::{ConnId, Hub, HubOutput, LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 use crate::lobby_deflate::{self, LobbyCompression};
@@ -28,6 +29,8 @@ pub(crate) type CloseRequest = (u16, &'static str);
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Message(ServerMessage),
+    /// An already serialized message and its wire name (relayed ICE candidates).
+    Text(&'static str, Utf8Bytes),
     Close(CloseRequest),
 }
 
@@ -108,6 +111,11 @@ pub(crate) enum HubCommand {
     Message {
         conn: ConnId,
         msg: ClientMessage,
+    },
+    /// A `send_ice_candidate` parsed by the fast path (see [`IceFrame`]).
+    Ice {
+        conn: ConnId,
+        frame: IceFrame,
     },
     Unregister {
         conn: ConnId,
@@ -190,11 +198,11 @@ pub(crate) async fn run_hub(
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
-                apply(&mut hub, &mut outboxes, cmd, now);
+                apply(&mut hub, &mut outboxes, &metrics, cmd, now);
                 full = true;
                 for _ in 0..BATCH {
                     match rx.try_recv() {
-                        Ok(cmd) => apply(&mut hub, &mut outboxes, cmd, now),
+                        Ok(cmd) => apply(&mut hub, &mut outboxes, &metrics, cmd, now),
                         Err(_) => {
                             full = false;
                             break;
@@ -217,7 +225,13 @@ pub(crate) async fn run_hub(
     }
 }
 
-fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand, now: Instant) {
+fn apply(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    cmd: HubCommand,
+    now: Instant,
+) {
     match cmd {
         HubCommand::Register {
             conn,
@@ -231,6 +245,39 @@ fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand,
         HubCommand::Message { conn, msg } => {
             let _ = hub.handle_message(conn, msg, now);
         }
+        HubCommand::Ice { conn, frame } => {
+            let route = hub.ice_route(
+                conn,
+                frame.sender_id(),
+                frame.receiver_id(),
+                frame.session_id(),
+            );
+            match route {
+                Some(to) => {
+                    // What the hub queued before this relay goes out first.
+                    route_output(hub, outboxes, metrics);
+                    let text = frame.relayed();
+                    deliver(
+                        hub,
+                        outboxes,
+                        metrics,
+                        to,
+                        Outbound::Text("ice_candidate_received", text),
+                    );
+                }
+                // Refused: the handler answers with the error, as for any message.
+                None => match frame.into_message() {
+                    Ok(msg) => {
+                        let _ = hub.handle_message(conn, msg, now);
+                    }
+                    Err(e) => {
+                        let refusal = format!("bad message: {e}");
+                        let err = crate::protocol::ErrorCode::BadRequest.message(refusal, None);
+                        deliver(hub, outboxes, metrics, conn, Outbound::Message(err));
+                    }
+                },
+            }
+        }
         HubCommand::Unregister { conn } => {
             outboxes.remove(&conn);
             hub.disconnect(conn, now);
@@ -242,22 +289,7 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
     while let Some(out) = hub.poll_output() {
         match out {
             HubOutput::Send { conn, msg } => {
-                let Some(outbox) = outboxes.get_mut(&conn) else {
-                    continue;
-                };
-                if outbox.kick.is_none() {
-                    continue;
-                }
-                match outbox.queue.try_send(Outbound::Message(msg)) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        metrics.slow_consumers.inc();
-                        tracing::info!(conn, "slow consumer disconnected");
-                        kick(outbox, (CLOSE_POLICY, "slow consumer"));
-                        hub.disconnect(conn, Instant::now());
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                }
+                deliver(hub, outboxes, metrics, conn, Outbound::Message(msg));
             }
             HubOutput::Close { conn, code, reason } => {
                 if let Some(outbox) = outboxes.get_mut(&conn) {
@@ -310,6 +342,32 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                 }
             }
         }
+    }
+}
+
+/// Queues `out` for `conn`; a full queue cuts the connection off as a slow consumer.
+fn deliver(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    conn: ConnId,
+    out: Outbound,
+) {
+    let Some(outbox) = outboxes.get_mut(&conn) else {
+        return;
+    };
+    if outbox.kick.is_none() {
+        return;
+    }
+    match outbox.queue.try_send(out) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics.slow_consumers.inc();
+            tracing::info!(conn, "slow consumer disconnected");
+            kick(outbox, (CLOSE_POLICY, "slow consumer"));
+            hub.disconnect(conn, Instant::now());
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 
