@@ -252,7 +252,9 @@ fn apply(
                 frame.receiver_id(),
                 frame.session_id(),
             );
-            match route {
+            // Only to a connection of this process; anything else (a refusal, a player
+            // the hub reaches another way) takes the hub's normal path.
+            match route.filter(|to| outboxes.contains_key(to)) {
                 Some(to) => {
                     // What the hub queued before this relay goes out first.
                     route_output(hub, outboxes, metrics);
@@ -265,7 +267,6 @@ fn apply(
                         Outbound::Text("ice_candidate_received", text),
                     );
                 }
-                // Refused: the handler answers with the error, as for any message.
                 None => match frame.into_message() {
                     Ok(msg) => {
                         let _ = hub.handle_message(conn, msg, now);
