@@ -377,11 +377,7 @@ impl Hub {
     }
 
     fn relay_ice(&mut self, sender: &str, m: IceRelay) -> Handled {
-        require_self(sender, &m.sender_id)?;
-        let (state, opponent) = self.member_session(sender, &m.session_id, Some(&m.receiver_id))?;
-        if state == SessionState::Requested {
-            return Err(conflict("ice candidate before accept", &m.session_id));
-        }
+        let opponent = self.ice_target(sender, &m.sender_id, &m.session_id, &m.receiver_id)?;
         self.send_player(
             &opponent,
             ServerMessage::IceCandidateReceived(IceCandidateReceived {
@@ -391,6 +387,23 @@ impl Hub {
             }),
         );
         Ok(())
+    }
+
+    /// Checks an ICE relay from `sender` (also used by [`Hub::ice_route`]); returns the
+    /// opponent's player id.
+    pub(super) fn ice_target(
+        &self,
+        sender: &str,
+        sender_id: &str,
+        session_id: &str,
+        receiver_id: &str,
+    ) -> Result<String, Refusal> {
+        require_self(sender, sender_id)?;
+        let (state, opponent) = self.member_session(sender, session_id, Some(receiver_id))?;
+        if state == SessionState::Requested {
+            return Err(conflict("ice candidate before accept", session_id));
+        }
+        Ok(opponent)
     }
 
     fn report_connection(&mut self, sender: &str, m: ReportConnection, now: Instant) -> Handled {

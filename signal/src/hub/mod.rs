@@ -7,6 +7,7 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod fast_relay;
 mod handlers;
 mod lifecycle;
 mod lobby;
