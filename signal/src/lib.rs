@@ -69,6 +69,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod fuzzing;
 pub mod hub;
 pub mod lobby_view;

@@ -164,7 +164,7 @@ pub(crate) async fn run_hub(
             }
             _ = sleep => hub.handle_timeout(Instant::now()),
         }
-        route_output(&mut hub, &mut outboxes, &metrics);
+        route_output(&mut hub, &mut outboxes, &metrics, false);
         metrics.set_hub_stats(&hub.stats());
         if full {
             // More commands are waiting: let the connection tasks drain their queues
@@ -198,7 +198,15 @@ fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand,
     }
 }
 
-fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: &Metrics) {
+/// Delivers the hub's output to the connections in `outboxes` (others are skipped). A
+/// `replicated` hub (cluster mode) is not told about a slow consumer here: the kicked
+/// connection's own `Unregister` reaches it through the cluster log.
+pub(crate) fn route_output(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    replicated: bool,
+) {
     while let Some(out) = hub.poll_output() {
         match out {
             HubOutput::Send { conn, msg } => {
@@ -214,7 +222,9 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                         metrics.slow_consumers.inc();
                         tracing::info!(conn, "slow consumer disconnected");
                         kick(outbox, (CLOSE_POLICY, "slow consumer"));
-                        hub.disconnect(conn, Instant::now());
+                        if !replicated {
+                            hub.disconnect(conn, Instant::now());
+                        }
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
@@ -311,7 +321,7 @@ mod tests {
         for _ in 0..2 {
             let _ = hub.handle_text(1, "junk", now);
         }
-        route_output(&mut hub, &mut outboxes, &metrics);
+        route_output(&mut hub, &mut outboxes, &metrics, false);
         assert_eq!(
             kick_rx.try_recv().ok(),
             Some((CLOSE_POLICY, "slow consumer"))

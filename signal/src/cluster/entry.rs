@@ -1,0 +1,160 @@
+//! The cluster log: every input that changes the shared hub state is one [`LogEntry`],
+//! appended to a Redis stream and applied by every node in the stream's order.
+//!
+//! Entries are JSON (`{"k": "connect", ...}`) in the field [`ENTRY_FIELD`] of a stream
+//! entry. Decoding checks the size before parsing and never panics: a bad entry is an
+//! [`EntryError`], counted and skipped by the node.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hub::ConnId;
+use crate::protocol::ClientMessage;
+
+/// The stream field that holds an entry.
+pub const ENTRY_FIELD: &str = "e";
+/// Largest entry accepted (a maximal client message plus the envelope).
+pub const MAX_ENTRY_BYTES: usize = 4 * crate::server::DEFAULT_MAX_MESSAGE_SIZE + 1024;
+
+/// One input of the replicated hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum LogEntry {
+    /// An authenticated connection opened (newest connection of `player` wins).
+    Connect {
+        /// Cluster-wide connection id ([`global_conn`]).
+        conn: ConnId,
+        /// Authenticated player id (JWT `sub`).
+        player: String,
+        /// Display name from the token.
+        name: String,
+    },
+    /// A message from a connection.
+    Message {
+        /// Cluster-wide connection id.
+        conn: ConnId,
+        /// The message as parsed by the connection's node.
+        msg: ClientMessage,
+    },
+    /// A connection closed.
+    Disconnect {
+        /// Cluster-wide connection id.
+        conn: ConnId,
+    },
+    /// Time passed: deadlines up to the entry's timestamp fire.
+    Tick,
+    /// A node stopped heartbeating: all its connections are gone (appended once, by the
+    /// heartbeat script of the node that noticed).
+    NodeDown {
+        /// The node number.
+        node: u64,
+    },
+}
+
+/// Why a stream entry was skipped.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EntryError {
+    /// Larger than [`MAX_ENTRY_BYTES`].
+    #[error("entry of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// Not a valid entry.
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+    /// The stream entry id is not `<ms>-<seq>`.
+    #[error("malformed stream id")]
+    BadId,
+}
+
+/// Bits of a cluster-wide connection id that hold the node-local id.
+pub const LOCAL_CONN_BITS: u32 = 40;
+
+/// The cluster-wide id of a node's local connection.
+pub fn global_conn(node: u64, local: ConnId) -> ConnId {
+    (node << LOCAL_CONN_BITS) | (local & ((1 << LOCAL_CONN_BITS) - 1))
+}
+
+/// The node a cluster-wide connection id belongs to.
+pub fn node_of(conn: ConnId) -> u64 {
+    conn >> LOCAL_CONN_BITS
+}
+
+impl LogEntry {
+    /// The JSON text of the entry.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"k":"tick"}"#.to_owned())
+    }
+
+    /// Parses an entry, checking its size first.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))
+    }
+}
+
+/// The millisecond part of a stream entry id (`<ms>-<seq>`).
+pub fn id_millis(id: &str) -> Result<u64, EntryError> {
+    let (ms, seq) = id.split_once('-').ok_or(EntryError::BadId)?;
+    seq.parse::<u64>().map_err(|_| EntryError::BadId)?;
+    ms.parse().map_err(|_| EntryError::BadId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::JoinLobby;
+
+    #[test]
+    fn entries_round_trip() {
+        let entries = [
+            LogEntry::Connect {
+                conn: global_conn(3, 7),
+                player: "alice".into(),
+                name: "Alice".into(),
+            },
+            LogEntry::Message {
+                conn: 9,
+                msg: ClientMessage::JoinLobby(JoinLobby::new("alice", "Alice")),
+            },
+            LogEntry::Disconnect { conn: 1 },
+            LogEntry::Tick,
+            LogEntry::NodeDown { node: 2 },
+        ];
+        for e in entries {
+            assert_eq!(LogEntry::decode(e.encode().as_bytes()), Ok(e));
+        }
+        // The heartbeat script writes this one by hand.
+        assert_eq!(
+            LogEntry::decode(br#"{"k":"node_down","node":4}"#),
+            Ok(LogEntry::NodeDown { node: 4 })
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_errors() {
+        assert!(matches!(
+            LogEntry::decode(b"{"),
+            Err(EntryError::Malformed(_))
+        ));
+        assert!(matches!(
+            LogEntry::decode(br#"{"k":"message","conn":1,"msg":{"type":"nope"}}"#),
+            Err(EntryError::Malformed(_))
+        ));
+        let big = vec![b' '; MAX_ENTRY_BYTES + 1];
+        assert_eq!(
+            LogEntry::decode(&big),
+            Err(EntryError::TooLarge(MAX_ENTRY_BYTES + 1))
+        );
+        assert_eq!(id_millis("1700000000000-3"), Ok(1_700_000_000_000));
+        for bad in ["", "12", "a-1", "1-b", "-"] {
+            assert_eq!(id_millis(bad), Err(EntryError::BadId));
+        }
+    }
+
+    #[test]
+    fn connection_ids_carry_the_node() {
+        let c = global_conn(5, 12);
+        assert_eq!(node_of(c), 5);
+        assert_ne!(global_conn(5, 12), global_conn(6, 12));
+    }
+}
