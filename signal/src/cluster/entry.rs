@@ -99,6 +99,33 @@ pub fn id_millis(id: &str) -> Result<u64, EntryError> {
     ms.parse().map_err(|_| EntryError::BadId)
 }
 
+/// Decodes one stream entry (its id and the value of [`ENTRY_FIELD`]) without panicking:
+/// what a node does with every entry it reads from Redis.
+pub fn decode_stream_entry(
+    id: &str,
+    value: Option<&redis::Value>,
+) -> Result<(u64, LogEntry), EntryError> {
+    let ms = id_millis(id)?;
+    let bytes: &[u8] = match value {
+        Some(redis::Value::BulkString(b)) => b,
+        Some(redis::Value::SimpleString(s)) => s.as_bytes(),
+        _ => return Err(EntryError::Malformed("no entry field".into())),
+    };
+    Ok((ms, LogEntry::decode(bytes)?))
+}
+
+/// Fuzzing entry point: `data` split at the first `\n` into a stream id and an entry.
+/// Never panics; returns whether the entry decoded.
+pub fn fuzz_stream_entry(data: &[u8]) -> bool {
+    let (id, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    let id = String::from_utf8_lossy(id);
+    let value = redis::Value::BulkString(body.to_vec());
+    decode_stream_entry(&id, Some(&value)).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamReadReply;
-use redis::{AsyncCommands, Client, Script, Value};
+use redis::{AsyncCommands, Client, Script};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::entry::{id_millis, LogEntry, ENTRY_FIELD};
+use super::entry::{decode_stream_entry, LogEntry, ENTRY_FIELD};
 use super::{ClusterConfig, ClusterError};
 use crate::hub::ConnId;
 
@@ -346,7 +346,7 @@ pub(crate) async fn run_reader(
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for id in key.ids {
                 last.clone_from(&id.id);
-                match decode(&id.id, id.map.get(ENTRY_FIELD)) {
+                match decode_stream_entry(&id.id, id.map.get(ENTRY_FIELD)) {
                     Ok(e) => entries.push(e),
                     Err(e) => {
                         metrics.cluster.entries_invalid.inc();
@@ -365,20 +365,6 @@ pub(crate) async fn run_reader(
             }
         }
     }
-}
-
-/// Decodes one stream entry (id and field value) without panicking.
-pub(crate) fn decode(
-    id: &str,
-    value: Option<&Value>,
-) -> Result<(u64, LogEntry), super::EntryError> {
-    let ms = id_millis(id)?;
-    let bytes: &[u8] = match value {
-        Some(Value::BulkString(b)) => b,
-        Some(Value::SimpleString(s)) => s.as_bytes(),
-        _ => return Err(super::EntryError::Malformed("no entry field".into())),
-    };
-    Ok((ms, LogEntry::decode(bytes)?))
 }
 
 async fn sleep_or_stop(shutdown: &CancellationToken, backoff: &mut Duration) {
