@@ -46,10 +46,10 @@ fn action() -> impl Strategy<Value = Action> {
     let p = 0..PLAYERS;
     let k = 0..6usize;
     prop_oneof![
-        3 => (p.clone(), 0..2usize, any::<bool>()).prop_map(|(p, l, d)| Action::Join(p, l, d)),
+        2 => (p.clone(), proptest::bool::weighted(0.2), any::<bool>()).prop_map(|(p, side, d)| Action::Join(p, usize::from(side), d)),
         1 => p.clone().prop_map(Action::Leave),
-        4 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Request(a, b)),
-        4 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Accept(a, b, s)),
+        6 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Request(a, b)),
+        6 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Accept(a, b, s)),
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Decline(a, b)),
         1 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Cancel(a, b, s)),
         2 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Offer(a, b, s)),
@@ -189,15 +189,27 @@ impl World {
                     target_id: pid(q),
                 }),
             )],
-            Action::Accept(p, q, k) => vec![msg(
-                self,
-                p,
-                ClientMessage::AcceptMatch(AcceptMatch {
-                    accepter_id: pid(p),
-                    requester_id: pid(q),
-                    session_id: (k % 2 == 0).then(|| self.sid(k)),
-                }),
-            )],
+            Action::Accept(p, q, k) => {
+                // Mostly answer a request that was actually made (by its target).
+                let pending: Vec<(usize, (usize, String))> = self
+                    .last_request
+                    .iter()
+                    .map(|(t, r)| (*t, r.clone()))
+                    .collect();
+                let (p, q, sid) = match pending.get(k % pending.len().max(1)) {
+                    Some((t, (r, sid))) if k % 3 != 0 => (*t, *r, Some(sid.clone())),
+                    _ => (p, q, (k % 2 == 0).then(|| self.sid(k))),
+                };
+                vec![msg(
+                    self,
+                    p,
+                    ClientMessage::AcceptMatch(AcceptMatch {
+                        accepter_id: pid(p),
+                        requester_id: pid(q),
+                        session_id: sid,
+                    }),
+                )]
+            }
             Action::Decline(p, q) => vec![msg(
                 self,
                 p,
@@ -378,7 +390,7 @@ fn three_nodes_keep_the_single_node_invariants() {
         .unwrap();
     let case = std::cell::Cell::new(0u64);
     let accepted = std::cell::Cell::new(0usize);
-    let strategy = proptest::collection::vec(proptest::collection::vec(action(), 1..=3), 1..25);
+    let strategy = proptest::collection::vec(proptest::collection::vec(action(), 1..=3), 1..40);
     let mut runner = TestRunner::new(Config {
         cases: 32,
         failure_persistence: None,
