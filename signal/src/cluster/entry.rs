@@ -114,16 +114,31 @@ pub fn decode_stream_entry(
     Ok((ms, LogEntry::decode(bytes)?))
 }
 
-/// Fuzzing entry point: `data` split at the first `\n` into a stream id and an entry.
-/// Never panics; returns whether the entry decoded.
-pub fn fuzz_stream_entry(data: &[u8]) -> bool {
-    let (id, body) = match data.iter().position(|b| *b == b'\n') {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (&data[..0], data),
-    };
-    let id = String::from_utf8_lossy(id);
-    let value = redis::Value::BulkString(body.to_vec());
-    decode_stream_entry(&id, Some(&value)).is_ok()
+/// Fuzzing entry point: `data` is split into lines, each `<stream id> <entry bytes>`;
+/// every line is decoded as a node decodes what it reads from Redis, and what decodes is
+/// applied to a replica, whose invariants must hold after every entry. Never panics on any
+/// input, except to report a broken invariant (the bug the fuzzer looks for). Returns the
+/// number of entries applied.
+pub fn fuzz_stream_entries(data: &[u8]) -> usize {
+    let mut replica = super::Replica::new(crate::hub::HubConfig::default(), 1, 1, 0);
+    let mut applied = 0;
+    for line in data.split(|b| *b == b'\n') {
+        let (id, body) = match line.iter().position(|b| *b == b' ') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &line[..0]),
+        };
+        let id = String::from_utf8_lossy(id);
+        let value = redis::Value::BulkString(body.to_vec());
+        if let Ok((ms, entry)) = decode_stream_entry(&id, Some(&value)) {
+            replica.apply(ms, entry);
+            while replica.poll_output().is_some() {}
+            applied += 1;
+            if let Err(e) = replica.hub().check_invariants() {
+                panic!("invariant broken: {e}");
+            }
+        }
+    }
+    applied
 }
 
 #[cfg(test)]
@@ -176,6 +191,15 @@ mod tests {
         for bad in ["", "12", "a-1", "1-b", "-"] {
             assert_eq!(id_millis(bad), Err(EntryError::BadId));
         }
+    }
+
+    #[test]
+    fn fuzz_entry_point_applies_what_decodes() {
+        let data = b"5-0 {\"k\":\"connect\",\"conn\":1,\"player\":\"a\",\"name\":\"a\"}\n\
+                     6-0 {\"k\":\"tick\"}\nbad\n7-x {\"k\":\"tick\"}\n\xff\xfe {\n\
+                     99999999999999999999999-0 {\"k\":\"tick\"}\n\
+                     18446744073709551615-0 {\"k\":\"tick\"}\n8-0 {\"k\":\"node_down\",\"node\":0}";
+        assert_eq!(fuzz_stream_entries(data), 4);
     }
 
     #[test]

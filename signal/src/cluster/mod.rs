@@ -40,8 +40,8 @@ mod replica;
 use std::time::Duration;
 
 pub use entry::{
-    decode_stream_entry, fuzz_stream_entry, global_conn, id_millis, node_of, EntryError, LogEntry,
-    ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES,
+    decode_stream_entry, fuzz_stream_entries, global_conn, id_millis, node_of, EntryError,
+    LogEntry, ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES,
 };
 pub use metrics::ClusterMetrics;
 pub(crate) use node::run_node;

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use super::entry::{node_of, LogEntry};
 use crate::hub::{ConnId, Hub, HubConfig, HubOutput, Membership};
 
+/// Log times are clamped to this far past the epoch's start (about 30 years).
+const MAX_LOG_SPAN_MS: u64 = 30 * 365 * 24 * 3600 * 1000;
+
 /// What applying an entry means for the node itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
@@ -54,7 +57,10 @@ impl Replica {
     }
 
     fn instant(&self, ms: u64) -> Instant {
-        self.anchor + Duration::from_millis(ms.saturating_sub(self.origin_ms))
+        // Log times beyond the horizon (only a corrupt entry has them) are clamped, so
+        // that no instant arithmetic can overflow.
+        let since = ms.saturating_sub(self.origin_ms).min(MAX_LOG_SPAN_MS);
+        self.anchor + Duration::from_millis(since)
     }
 
     /// Log milliseconds of a hub instant.
