@@ -353,3 +353,31 @@ async fn cluster_metrics_count_redis_traffic() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[test]
+fn an_unreachable_redis_at_start_is_one_line_and_exit_2() {
+    // A free port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signal"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--redis"])
+        .arg(format!("redis://127.0.0.1:{port}"))
+        .env("SIGNAL_JWT_SECRET", "s")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // --node-id needs --redis.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signal"))
+        .args(["serve", "--node-id", "n1", "--jwt-secret", "s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
