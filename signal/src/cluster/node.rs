@@ -76,6 +76,7 @@ pub(crate) async fn run_node(
     let tasks = [
         tokio::spawn(run_writer(
             conn.clone(),
+            keys.clone(),
             writer_rx,
             events_tx.clone(),
             metrics.clone(),
@@ -164,12 +165,14 @@ impl Node {
 
     fn append(&mut self, entry: LogEntry, origin: Origin) {
         let append = Append {
+            epoch: self.epoch.id.as_str().into(),
             stream: self.keys.log(&self.epoch),
             text: entry.encode(),
             origin,
         };
         if self.writer.try_send(append).is_err() {
-            self.failed(vec![origin]);
+            let epoch = self.epoch.id.as_str().into();
+            self.failed(vec![(epoch, origin)]);
         }
     }
 
@@ -231,9 +234,18 @@ impl Node {
         }
     }
 
-    fn failed(&mut self, origins: Vec<Origin>) {
-        self.set_healthy(false);
-        for origin in origins {
+    fn failed(&mut self, origins: Vec<(Arc<str>, Origin)>) {
+        if origins.iter().any(|(e, _)| **e == *self.epoch.id) {
+            self.set_healthy(false);
+        }
+        for (epoch, origin) in origins {
+            if *epoch != *self.epoch.id {
+                // A write of an epoch this node already left: only its sender cares.
+                if let Origin::Message(conn) = origin {
+                    self.unavailable(conn);
+                }
+                continue;
+            }
             match origin {
                 Origin::Message(conn) => self.unavailable(conn),
                 Origin::Connect(conn) => {

@@ -57,6 +57,16 @@ end
 return live
 "#;
 
+/// Appends one entry, but only to the current epoch's log: a node that has not yet noticed
+/// a new epoch gets an error (its messages are answered 503) instead of writing to a log
+/// nobody reads. KEYS: epoch, log. ARGV: epoch, entry.
+const APPEND_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('EPOCH the cluster epoch changed')
+end
+return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+";
+
 /// One epoch of the cluster state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Epoch {
@@ -222,6 +232,8 @@ pub(crate) enum Origin {
 /// One append request.
 #[derive(Debug)]
 pub(crate) struct Append {
+    /// The epoch the entry belongs to.
+    pub(crate) epoch: Arc<str>,
     pub(crate) stream: Arc<str>,
     pub(crate) text: String,
     pub(crate) origin: Origin,
@@ -235,8 +247,8 @@ pub(crate) enum Event {
         epoch: String,
         entries: Vec<(u64, LogEntry)>,
     },
-    /// These appends failed.
-    WriteFailed(Vec<Origin>),
+    /// These appends (of the epoch named) failed.
+    WriteFailed(Vec<(Arc<str>, Origin)>),
     /// A heartbeat succeeded; the live node numbers.
     Healthy(Vec<u64>),
     /// A heartbeat failed.
@@ -248,6 +260,7 @@ pub(crate) enum Event {
 /// Appends entries in pipelines, in order.
 pub(crate) async fn run_writer(
     mut conn: ConnectionManager,
+    keys: Keys,
     mut rx: mpsc::Receiver<Append>,
     events: mpsc::Sender<Event>,
     metrics: Arc<crate::server::Metrics>,
@@ -256,10 +269,14 @@ pub(crate) async fn run_writer(
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut pipe = redis::pipe();
         for a in &batch {
-            pipe.cmd("XADD")
+            // EVAL (not EVALSHA): nothing to reload after Redis restarts; Redis caches
+            // the compiled script by its hash.
+            pipe.cmd("EVAL")
+                .arg(APPEND_SCRIPT)
+                .arg(2)
+                .arg(keys.epoch())
                 .arg(&*a.stream)
-                .arg("*")
-                .arg(ENTRY_FIELD)
+                .arg(&*a.epoch)
                 .arg(&a.text)
                 .ignore();
         }
@@ -271,7 +288,7 @@ pub(crate) async fn run_writer(
             }
             Err(e) => {
                 tracing::warn!(error = %e, entries = batch.len(), "cluster append failed");
-                let failed = batch.drain(..).map(|a| a.origin).collect();
+                let failed = batch.drain(..).map(|a| (a.epoch, a.origin)).collect();
                 if events.send(Event::WriteFailed(failed)).await.is_err() {
                     return;
                 }

@@ -87,7 +87,12 @@ impl Replica {
         let now = self.instant(ms);
         let mut applied = Applied::default();
         match entry {
-            LogEntry::Connect { conn, player, name } => self.hub.connect(conn, &player, &name, now),
+            LogEntry::Connect { conn, player, name } => {
+                // A connection announced twice (a retried append) is still the same one.
+                if self.hub.player_of(conn) != Some(player.as_str()) {
+                    self.hub.connect(conn, &player, &name, now);
+                }
+            }
             LogEntry::Message { conn, msg } => {
                 let _ = self.hub.handle_message(conn, msg, now);
             }
@@ -224,6 +229,23 @@ mod tests {
         let lost = lost.unwrap();
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].1.as_ref().map(|m| m.lobby.as_str()), Some("main"));
+    }
+
+    #[test]
+    fn a_connection_announced_twice_is_not_replaced_by_itself() {
+        let mut r = Replica::new(HubConfig::default(), 1, 1, 0);
+        let connect = LogEntry::Connect {
+            conn: 5,
+            player: "a".into(),
+            name: "a".into(),
+        };
+        r.apply(1, connect.clone());
+        r.apply(2, join(5, "a"));
+        r.apply(3, connect);
+        assert!(!drain(&mut r)
+            .iter()
+            .any(|o| matches!(o, HubOutput::Close { .. })));
+        assert_eq!(r.hub().lobby_name_of("a"), Some("main"));
     }
 
     #[test]
