@@ -27,9 +27,40 @@
 //!   lobby memberships; while Redis is unreachable, messages are answered `error 503` and
 //!   `/healthz` says `degraded`.
 //!
-//! The driver ([`node`]) is a thin async layer: one task owns the replica and the
+//! The driver (`node.rs`) is a thin async layer: one task owns the replica and the
 //! connections' outboxes, one appends entries (pipelined), one reads the stream (blocking
 //! `XREAD`), one heartbeats.
+//!
+//! # Driving loop (sans-IO)
+//!
+//! What every node does with the entries it reads, here with two replicas of one log:
+//!
+//! ```
+//! use signal::cluster::{global_conn, LogEntry, Replica};
+//! use signal::hub::{HubConfig, HubOutput};
+//! use signal::protocol::{ClientMessage, JoinLobby};
+//!
+//! let alice = global_conn(1, 1); // connection 1 of node 1
+//! let log = vec![
+//!     (1_000, LogEntry::Connect { conn: alice, player: "alice".into(), name: "Alice".into() }),
+//!     (1_001, LogEntry::Message {
+//!         conn: alice,
+//!         msg: ClientMessage::JoinLobby(JoinLobby::new("alice", "Alice")),
+//!     }),
+//! ];
+//! let mut nodes = [1, 2].map(|node| Replica::new(HubConfig::default(), 7, node, 1_000));
+//! for replica in &mut nodes {
+//!     for (ms, entry) in log.clone() {
+//!         replica.apply(ms, entry);
+//!     }
+//!     // Deadlines (here the lobby debounce) fire at the first `Tick` past them.
+//!     let due = replica.due_ms().expect("a lobby update is due");
+//!     replica.apply(due, LogEntry::Tick);
+//!     let out: Vec<HubOutput> = std::iter::from_fn(|| replica.poll_output()).collect();
+//!     // Both replicas produce the same output; only node 1 holds alice's socket.
+//!     assert!(matches!(&out[..], [HubOutput::Lobby { recipients, .. }] if recipients == &[alice]));
+//! }
+//! ```
 
 mod entry;
 mod metrics;
