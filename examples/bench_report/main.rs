@@ -22,6 +22,7 @@ mod live;
 mod markdown;
 mod plots;
 mod relay;
+mod spectate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ struct Args {
     /// and print its table.
     #[arg(long)]
     relay_table_only: bool,
+    /// Play only the spectator table (8 spectators joining mid-match vs none) and print it.
+    #[arg(long)]
+    spectator_table_only: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -386,6 +390,19 @@ fn main() -> ExitCode {
         .init();
     if args.relay_table_only {
         return relay_table(&args);
+    }
+    if args.spectator_table_only {
+        let (seeds, frames) = (plan.grid.seeds.min(5), plan.grid.frames.min(3600));
+        return match spectate::run_spectator_table(seeds, frames) {
+            Ok(md) => {
+                println!("{md}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let load_at_start = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()

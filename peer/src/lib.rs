@@ -17,6 +17,8 @@
 //! - [`link`]: the running match: the [`MatchLink`] handle, events, stats.
 //! - [`relay_link`]: when peer-to-peer cannot connect, the game packets go through a
 //!   play-server relay stage (`relay_assigned`), behind the same socket ([`RelayPolicy`]).
+//! - [`lobby`]: staying in the lobby and picking the opponent by hand (a lobby screen):
+//!   [`Peer::challenge`], [`Peer::accept`], [`Peer::decline`].
 //! - [`loopback`]: two peers in one process over real WebRTC with an in-memory hub instead
 //!   of a signal server, optionally through the impairing UDP [`relay`] (measurements,
 //!   transport tests).
@@ -89,6 +91,7 @@ pub mod driver;
 pub mod error;
 pub mod ice;
 pub mod link;
+pub mod lobby;
 pub mod loopback;
 pub mod machine;
 pub mod negotiate;

@@ -110,6 +110,13 @@ struct ServeArgs {
         requires = "relay_urls"
     )]
     relay_secret: Option<String>,
+    /// Run as one node of a cluster sharing this Redis (`redis://HOST:PORT`). Without it,
+    /// the server is a single process with its state in memory.
+    #[arg(long, env = "SIGNAL_REDIS")]
+    redis: Option<String>,
+    /// This node's name in the cluster (default: `node-<pid>`; only with --redis).
+    #[arg(long, env = "SIGNAL_NODE_ID", requires = "redis")]
+    node_id: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -231,6 +238,12 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| e.to_string())?;
         config.hub.relay = Some(relay);
     }
+    if let Some(url) = args.redis {
+        let node_id = args
+            .node_id
+            .unwrap_or_else(|| format!("node-{}", std::process::id()));
+        config.cluster = Some(signal::cluster::ClusterConfig::new(url, node_id));
+    }
     config.validate()?;
     Ok(config)
 }
@@ -261,6 +274,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     runtime.block_on(async move {
         let server = match SignalServer::start(config).await {
             Ok(server) => server,
+            Err(e @ signal::server::ServerError::Cluster(_)) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;

@@ -7,12 +7,15 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod cluster;
+mod fast_relay;
 mod handlers;
 mod lifecycle;
 mod lobby;
 mod mailbox;
 mod relay;
 mod session;
+mod spectate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,10 +28,12 @@ use crate::protocol::{
     CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyDelta, LobbyUpdate,
     LobbyUpdates, ServerMessage, DEFAULT_LOBBY,
 };
+pub use cluster::Membership;
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use relay::{RelayConfig, RelayConfigError, DEFAULT_TICKET_TTL};
 pub use session::{MatchSession, SessionState};
+pub use spectate::SpectatorSession;
 
 /// Identifies one WebSocket connection (assigned by the driver).
 pub type ConnId = u64;
@@ -177,6 +182,7 @@ pub struct Hub {
     state_counts: [usize; 5],
     out: VecDeque<HubOutput>,
     rng: StdRng,
+    spectating: spectate::Spectating,
 }
 
 impl Hub {
@@ -204,6 +210,7 @@ impl Hub {
             state_counts: [0; 5],
             out: VecDeque::new(),
             rng,
+            spectating: spectate::Spectating::default(),
         }
     }
 
@@ -251,6 +258,7 @@ impl Hub {
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
             self.abort_live_session(&sid, &player_id, now);
         }
+        self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
         self.players.remove(&player_id);
     }
@@ -309,6 +317,7 @@ impl Hub {
             }
             self.timers.remove(&(at, sid.clone()));
             let Some(session) = self.sessions.get(&sid) else {
+                self.spectator_timeout(&sid, at, now);
                 continue;
             };
             if session.deadline != Some(at) {
