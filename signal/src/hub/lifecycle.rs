@@ -68,6 +68,7 @@ impl Hub {
                 }
             }
         }
+        self.check_spectating()?;
         self.check_lobbies()
     }
 
@@ -117,6 +118,7 @@ impl Hub {
                 self.touch_player(member, now);
             }
         }
+        self.end_spectators_of_match(sid, now);
         Some(s)
     }
 

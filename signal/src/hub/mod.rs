@@ -7,11 +7,14 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod cluster;
+mod fast_relay;
 mod handlers;
 mod lifecycle;
 mod lobby;
 mod mailbox;
 mod session;
+mod spectate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,9 +27,11 @@ use crate::protocol::{
     CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyDelta, LobbyUpdate,
     LobbyUpdates, ServerMessage, DEFAULT_LOBBY,
 };
+pub use cluster::Membership;
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};
+pub use spectate::SpectatorSession;
 
 /// Identifies one WebSocket connection (assigned by the driver).
 pub type ConnId = u64;
@@ -172,6 +177,7 @@ pub struct Hub {
     state_counts: [usize; 4],
     out: VecDeque<HubOutput>,
     rng: StdRng,
+    spectating: spectate::Spectating,
 }
 
 impl Hub {
@@ -199,6 +205,7 @@ impl Hub {
             state_counts: [0; 4],
             out: VecDeque::new(),
             rng,
+            spectating: spectate::Spectating::default(),
         }
     }
 
@@ -246,6 +253,7 @@ impl Hub {
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
             self.abort_live_session(&sid, &player_id, now);
         }
+        self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
         self.players.remove(&player_id);
     }
@@ -304,6 +312,7 @@ impl Hub {
             }
             self.timers.remove(&(at, sid.clone()));
             let Some(session) = self.sessions.get(&sid) else {
+                self.spectator_timeout(&sid, at, now);
                 continue;
             };
             if session.deadline != Some(at) {

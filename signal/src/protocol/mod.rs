@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 mod client_payloads;
 mod server_payloads;
+mod spectate_payloads;
 
 pub use client_payloads::*;
 pub use server_payloads::*;
+pub use spectate_payloads::*;
 
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +41,8 @@ pub enum ClientMessage {
     ReportConnection(ReportConnection),
     /// Finish a running match; both players become available again.
     EndMatch(EndMatch),
+    /// Watch the running match of another player (a spectator session).
+    WatchMatch(WatchMatch),
 }
 
 impl ClientMessage {
@@ -56,6 +60,7 @@ impl ClientMessage {
             Self::SendIceCandidate(_) => "send_ice_candidate",
             Self::ReportConnection(_) => "report_connection",
             Self::EndMatch(_) => "end_match",
+            Self::WatchMatch(_) => "watch_match",
         }
     }
 
@@ -99,6 +104,10 @@ pub enum ServerMessage {
     MatchEnded(MatchEnded),
     /// To the sender of an offending message.
     Error(ErrorPayload),
+    /// To a watcher: its spectator session, and the host to negotiate with.
+    WatchStarted(WatchStarted),
+    /// To a host: a watcher will negotiate a spectator session with it.
+    SpectatorJoined(SpectatorJoined),
 }
 
 impl ServerMessage {
@@ -120,6 +129,8 @@ impl ServerMessage {
             Self::MatchFailed(_) => "match_failed",
             Self::MatchEnded(_) => "match_ended",
             Self::Error(_) => "error",
+            Self::WatchStarted(_) => "watch_started",
+            Self::SpectatorJoined(_) => "spectator_joined",
         }
     }
 
@@ -138,6 +149,8 @@ impl ServerMessage {
             Self::MatchFailed(m) => Some(&m.session_id),
             Self::MatchEnded(m) => Some(&m.session_id),
             Self::Error(e) => e.session_id.as_deref(),
+            Self::WatchStarted(m) => Some(&m.session_id),
+            Self::SpectatorJoined(m) => Some(&m.session_id),
         }
     }
 }
@@ -159,11 +172,14 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: internal error.
     Internal,
+    /// 503: cluster mode only; the node lost Redis, so nothing that needs the cluster
+    /// can be done until it reconnects.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for metrics and tests.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         Self::BadRequest,
         Self::Forbidden,
         Self::NotFound,
@@ -171,6 +187,7 @@ impl ErrorCode {
         Self::TooLarge,
         Self::RateLimited,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     /// The numeric code sent on the wire.
@@ -183,6 +200,7 @@ impl ErrorCode {
             Self::TooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 
