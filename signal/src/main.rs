@@ -92,6 +92,10 @@ struct ServeArgs {
     /// Players per lobby; one more `join_lobby` is refused with 409 "lobby full".
     #[arg(long, env = "SIGNAL_MAX_LOBBY_SIZE", default_value_t = signal::hub::DEFAULT_MAX_LOBBY_SIZE)]
     max_lobby_size: usize,
+    /// Seconds an interrupted match may take to resume before it ends with
+    /// `match_ended peer_disconnected`; 0 turns resuming off.
+    #[arg(long, env = "SIGNAL_RESUME_TIMEOUT", default_value_t = signal::hub::DEFAULT_RESUME_TIMEOUT.as_secs())]
+    resume_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +212,7 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
     config.hub.request_timeout = Duration::from_secs(args.request_timeout);
     config.hub.negotiation_timeout = Duration::from_secs(args.negotiation_timeout);
     config.hub.max_lobby_size = args.max_lobby_size;
+    config.hub.resume_timeout = Duration::from_secs(args.resume_timeout);
     config.validate()?;
     Ok(config)
 }

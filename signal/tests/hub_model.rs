@@ -3,7 +3,9 @@
 //! error codes and resulting states must agree, and the invariants must hold (no player in
 //! two live sessions, lobby statuses agree with sessions, refused actions change nothing,
 //! every session is live or gone). Players move between two named lobbies, one of which
-//! can fill up (`--max-lobby-size`), and requests work only within a lobby.
+//! can fill up (`--max-lobby-size`), and requests work only within a lobby. A running match
+//! is `interrupted` by `resume_match`, a `failed` report or a player's reconnect, resumes
+//! once both report `connected`, and ends at the resume timeout.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ const MAX_LOBBY: usize = 3;
 const LOBBIES: [&str; 2] = ["main", "side.2"];
 const REQUEST_TIMEOUT: u64 = 30;
 const NEGOTIATION_TIMEOUT: u64 = 20;
+const RESUME_TIMEOUT: u64 = 20;
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -32,6 +35,10 @@ enum Action {
     Ice(usize, usize, usize),
     Report(usize, usize, bool),
     End(usize, usize),
+    Resume(usize, usize),
+    /// Request, accept, offer, answer and both reports: a running match (each step is
+    /// checked like a single action).
+    Play(usize, usize),
     Spoof(usize, usize),
     Reconnect(usize),
     Tick(u64),
@@ -52,6 +59,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Ice(a, b, s)),
         4 => (p.clone(), k.clone(), proptest::bool::weighted(0.8)).prop_map(|(a, s, c)| Action::Report(a, s, c)),
         2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::End(a, s)),
+        2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::Resume(a, s)),
+        2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Play(a, b)),
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Spoof(a, b)),
         1 => p.clone().prop_map(Action::Reconnect),
         1 => prop_oneof![Just(1u64), Just(19), Just(21), Just(31)].prop_map(Action::Tick),
@@ -65,6 +74,8 @@ struct MSession {
     state: SessionState,
     reported: [bool; 2],
     deadline: Option<u64>,
+    /// Why an `interrupted` session is interrupted.
+    reason: Option<InterruptReason>,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +164,7 @@ impl World {
             negotiation_timeout: Duration::from_secs(NEGOTIATION_TIMEOUT),
             lobby_debounce: Duration::from_millis(100),
             max_lobby_size: MAX_LOBBY,
+            resume_timeout: Duration::from_secs(RESUME_TIMEOUT),
         };
         let mut w = World {
             hub: Hub::with_seed(cfg, 42),
@@ -215,6 +227,30 @@ impl World {
                 while self.hub.poll_output().is_some() {}
                 (Ok(()), Ok(()))
             }
+            Action::Play(p, q) => {
+                let (got, expected) = self.step_message(&Action::Request(p, q));
+                if got.is_err() || got != expected {
+                    return (got, expected);
+                }
+                let k = self.known.len() - 1;
+                let steps = [
+                    Action::Accept(q, p, Some(k)),
+                    Action::Offer(p, q, k),
+                    Action::Answer(q, p, k),
+                    Action::Report(p, k, true),
+                    Action::Report(q, k, true),
+                ];
+                for step in &steps {
+                    let (got, expected) = self.step_message(step);
+                    if got != expected {
+                        return (got, expected);
+                    }
+                    if got.is_err() {
+                        break;
+                    }
+                }
+                (Ok(()), Ok(()))
+            }
             Action::Tick(secs) => {
                 self.model.tick(secs);
                 let now = self.now();
@@ -234,7 +270,8 @@ impl World {
             | Action::Answer(_, _, k)
             | Action::Ice(_, _, k)
             | Action::Report(_, k, _)
-            | Action::End(_, k) => Some(self.sid_at(k)),
+            | Action::End(_, k)
+            | Action::Resume(_, k) => Some(self.sid_at(k)),
             _ => None,
         };
         let (sender, msg) = message_for(a, sid.clone());
@@ -265,12 +302,12 @@ impl World {
             let hub = self
                 .hub
                 .session(id)
-                .map(|s| (s.state, s.requester.clone(), s.target.clone()));
+                .map(|s| (s.state, s.requester.clone(), s.target.clone(), s.reported));
             let model = self
                 .model
                 .sessions
                 .get(id)
-                .map(|s| (s.state, pid(s.req), pid(s.tgt)));
+                .map(|s| (s.state, pid(s.req), pid(s.tgt), s.reported));
             if hub != model {
                 return Err(format!("session {id}: hub {hub:?} model {model:?}"));
             }
@@ -395,7 +432,16 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 session_id: sid_or_empty.clone(),
             }),
         ),
-        Action::Reconnect(_) | Action::Tick(_) => unreachable!("not a message"),
+        Action::Resume(p, _) => (
+            p,
+            ClientMessage::ResumeMatch(ResumeMatch {
+                player_id: pid(p),
+                session_id: sid_or_empty.clone(),
+            }),
+        ),
+        Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) => {
+            unreachable!("not a message")
+        }
     }
 }
 
@@ -423,13 +469,14 @@ impl Model {
             Action::Report(p, _, connected) => self.report(p, sid_s, connected),
             Action::End(p, _) => {
                 let s = self.member(p, sid_s, None)?;
-                if s.state != SessionState::Connected {
+                if !matches!(s.state, SessionState::Connected | SessionState::Interrupted) {
                     return Err(409);
                 }
                 self.sessions.remove(sid_s);
                 Ok(())
             }
-            Action::Reconnect(_) | Action::Tick(_) => Ok(()),
+            Action::Resume(p, _) => self.resume(p, sid_s),
+            Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) => Ok(()),
         }
     }
 
@@ -456,9 +503,53 @@ impl Model {
         Ok(())
     }
 
+    /// The WebSocket of `p` drops (it reconnects right after): requests and negotiations
+    /// end, a running match is interrupted.
     fn disconnect(&mut self, p: usize) {
-        self.sessions.retain(|_, s| s.req != p && s.tgt != p);
+        let now = self.now;
+        self.sessions.retain(|_, s| {
+            !(s.req == p || s.tgt == p)
+                || matches!(s.state, SessionState::Connected | SessionState::Interrupted)
+        });
+        for s in self.sessions.values_mut() {
+            if s.req != p && s.tgt != p {
+                continue;
+            }
+            if s.state == SessionState::Connected {
+                s.state = SessionState::Interrupted;
+                s.deadline = Some(now + RESUME_TIMEOUT);
+                s.reason = Some(InterruptReason::SignalingLost);
+                s.reported = [true, true];
+            }
+            s.reported[usize::from(s.req != p)] = false;
+        }
         self.in_lobby[p] = None;
+    }
+
+    fn interrupt(&mut self, sid: &str) {
+        let now = self.now;
+        if let Some(s) = self.sessions.get_mut(sid) {
+            if s.state == SessionState::Connected {
+                s.state = SessionState::Interrupted;
+                s.deadline = Some(now + RESUME_TIMEOUT);
+            }
+            s.reason = Some(InterruptReason::ConnectionFailed);
+            s.reported = [false, false];
+        }
+    }
+
+    fn resume(&mut self, p: usize, sid: &str) -> Result<(), u16> {
+        let s = self.member(p, sid, None)?;
+        match (s.state, s.reason) {
+            (SessionState::Interrupted, Some(InterruptReason::ConnectionFailed)) => {
+                if let Some(e) = self.sessions.get_mut(sid) {
+                    e.reported[usize::from(s.req != p)] = false;
+                }
+            }
+            (SessionState::Connected | SessionState::Interrupted, _) => self.interrupt(sid),
+            _ => return Err(409),
+        }
+        Ok(())
     }
 
     fn check_request(&self, p: usize, q: usize) -> Result<(), u16> {
@@ -484,6 +575,7 @@ impl Model {
             state: SessionState::Requested,
             reported: [false; 2],
             deadline: Some(self.now + REQUEST_TIMEOUT),
+            reason: None,
         };
         self.sessions.insert(sid, session);
     }
@@ -519,10 +611,16 @@ impl Model {
     fn relay(&mut self, a: &Action, p: usize, r: usize, sid: &str) -> Result<(), u16> {
         let s = self.member(p, sid, Some(r))?;
         let allowed = match a {
-            Action::Offer(..) => {
-                matches!(s.state, SessionState::Accepted | SessionState::Connecting)
+            Action::Offer(..) => matches!(
+                s.state,
+                SessionState::Accepted | SessionState::Connecting | SessionState::Interrupted
+            ),
+            Action::Answer(..) => {
+                matches!(
+                    s.state,
+                    SessionState::Connecting | SessionState::Interrupted
+                )
             }
-            Action::Answer(..) => s.state == SessionState::Connecting,
             _ => s.state != SessionState::Requested,
         };
         if !allowed {
@@ -540,6 +638,25 @@ impl Model {
 
     fn report(&mut self, p: usize, sid: &str, connected: bool) -> Result<(), u16> {
         let s = self.member(p, sid, None)?;
+        let me = usize::from(s.req != p);
+        match (s.state, connected) {
+            (SessionState::Connected, false) => {
+                self.interrupt(sid);
+                return Ok(());
+            }
+            (SessionState::Interrupted, _) => {
+                if let Some(e) = self.sessions.get_mut(sid) {
+                    e.reported[me] = connected;
+                    if e.reported == [true, true] {
+                        e.state = SessionState::Connected;
+                        e.deadline = None;
+                        e.reason = None;
+                    }
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
         if !matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
             return Err(409);
         }

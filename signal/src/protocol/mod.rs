@@ -8,9 +8,11 @@
 use serde::{Deserialize, Serialize};
 
 mod client_payloads;
+mod resume_payloads;
 mod server_payloads;
 
 pub use client_payloads::*;
+pub use resume_payloads::*;
 pub use server_payloads::*;
 
 /// A message from a client to the server.
@@ -39,6 +41,8 @@ pub enum ClientMessage {
     ReportConnection(ReportConnection),
     /// Finish a running match; both players become available again.
     EndMatch(EndMatch),
+    /// Renegotiate the link of a running or interrupted match in the same session.
+    ResumeMatch(ResumeMatch),
 }
 
 impl ClientMessage {
@@ -56,6 +60,7 @@ impl ClientMessage {
             Self::SendIceCandidate(_) => "send_ice_candidate",
             Self::ReportConnection(_) => "report_connection",
             Self::EndMatch(_) => "end_match",
+            Self::ResumeMatch(_) => "resume_match",
         }
     }
 
@@ -99,6 +104,10 @@ pub enum ServerMessage {
     MatchEnded(MatchEnded),
     /// To the sender of an offending message.
     Error(ErrorPayload),
+    /// To both: the running match is interrupted (link or WebSocket down).
+    MatchInterrupted(MatchInterrupted),
+    /// To both: the interrupted match runs again.
+    MatchResumed(MatchResumed),
 }
 
 impl ServerMessage {
@@ -120,6 +129,8 @@ impl ServerMessage {
             Self::MatchFailed(_) => "match_failed",
             Self::MatchEnded(_) => "match_ended",
             Self::Error(_) => "error",
+            Self::MatchInterrupted(_) => "match_interrupted",
+            Self::MatchResumed(_) => "match_resumed",
         }
     }
 
@@ -138,6 +149,8 @@ impl ServerMessage {
             Self::MatchFailed(m) => Some(&m.session_id),
             Self::MatchEnded(m) => Some(&m.session_id),
             Self::Error(e) => e.session_id.as_deref(),
+            Self::MatchInterrupted(m) => Some(&m.session_id),
+            Self::MatchResumed(m) => Some(&m.session_id),
         }
     }
 }
