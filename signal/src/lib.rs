@@ -74,6 +74,7 @@ pub mod hub;
 pub mod lobby_view;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reconnect;
 pub mod server;
 
 pub use client::{ClientError, SignalClient, SignalSender};
