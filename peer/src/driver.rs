@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use signal::client::{ClientError, SignalClient};
-use signal::reconnect::{reconnect, Backoff};
 use signal::protocol::{ClientMessage, IceServer, ServerMessage};
+use signal::reconnect::{reconnect, Backoff};
 use tokio::sync::{mpsc, oneshot};
 use webrtc::data_channel::DataChannelEvent;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -451,7 +451,9 @@ async fn recv_signal(signal: Option<&mut SignalPort>) -> Option<ServerMessage> {
     }
 }
 
-async fn poll_reconnect(reconnecting: Option<&mut Reconnecting>) -> Result<SignalClient, ClientError> {
+async fn poll_reconnect(
+    reconnecting: Option<&mut Reconnecting>,
+) -> Result<SignalClient, ClientError> {
     match reconnecting {
         Some(future) => future.await,
         None => std::future::pending().await,

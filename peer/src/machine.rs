@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use signal::protocol::{
     AcceptMatch, CancelMatchRequest, ClientMessage, ConnectionState, DeclineMatch, EndMatch,
-    IceRelay, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch,
-    SdpRelay, ServerMessage,
+    IceRelay, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch, SdpRelay,
+    ServerMessage,
 };
 
 use crate::channel::ChannelMode;

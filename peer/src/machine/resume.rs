@@ -141,7 +141,8 @@ impl MatchMachine {
         };
         tracing::warn!(session = %running.session_id, "game link down: resuming");
         running.resume = Some(Resuming::new(now, timeout));
-        self.actions.push_back(Action::Emit(MatchEvent::Interrupted));
+        self.actions
+            .push_back(Action::Emit(MatchEvent::Interrupted));
         if let Some(message) = self.resume_message() {
             self.signal(message);
         }
@@ -184,7 +185,10 @@ impl MatchMachine {
             return;
         };
         if now >= resume.deadline {
-            tracing::warn!(attempts = resume.attempts, "the link did not come back in time");
+            tracing::warn!(
+                attempts = resume.attempts,
+                "the link did not come back in time"
+            );
             self.actions.push_back(Action::CloseTransport);
             return self.link_over(MatchEvent::Closed(CloseReason::ResumeTimeout));
         }
@@ -239,7 +243,8 @@ impl MatchMachine {
         };
         self.signal(ClientMessage::ReportConnection(report));
         self.actions.push_back(Action::Nudge);
-        self.actions.push_back(Action::Emit(MatchEvent::Resumed { after }));
+        self.actions
+            .push_back(Action::Emit(MatchEvent::Resumed { after }));
     }
 
     fn report_connected(&mut self) {
@@ -333,7 +338,9 @@ impl MatchMachine {
             ServerMessage::Error(error) if resuming => {
                 tracing::warn!(code = error.code, message = %error.message, "resume refused");
                 self.actions.push_back(Action::CloseTransport);
-                self.link_over(MatchEvent::Closed(CloseReason::ResumeRefused(error.message)));
+                self.link_over(MatchEvent::Closed(CloseReason::ResumeRefused(
+                    error.message,
+                )));
             }
             other => return Some(other),
         }

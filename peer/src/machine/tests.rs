@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 
 use signal::protocol::{
-    CancelReason, DeclineReason, EndReason, ErrorPayload, IceCandidateReceived, LobbyPlayer, LobbyUpdate,
-    MatchEnded, MatchRequestAccepted, MatchRequestCancelled, MatchRequestDeclined,
+    CancelReason, DeclineReason, EndReason, ErrorPayload, IceCandidateReceived, LobbyPlayer,
+    LobbyUpdate, MatchEnded, MatchRequestAccepted, MatchRequestCancelled, MatchRequestDeclined,
     MatchRequestSent, MatchStarted, SdpReceived,
 };
 

@@ -19,10 +19,16 @@ fn resume_config(player: &str) -> MachineConfig {
 fn running_pair() -> Pair {
     let mut pair = Pair::new();
     let start = pair.now;
-    pair.sides[0].machine =
-        MatchMachine::lobby(resume_config("alice"), MatchRule::Challenge("bob".into()), start);
-    pair.sides[1].machine =
-        MatchMachine::lobby(resume_config("bob"), MatchRule::Accept(AcceptRule::Any), start);
+    pair.sides[0].machine = MatchMachine::lobby(
+        resume_config("alice"),
+        MatchRule::Challenge("bob".into()),
+        start,
+    );
+    pair.sides[1].machine = MatchMachine::lobby(
+        resume_config("bob"),
+        MatchRule::Accept(AcceptRule::Any),
+        start,
+    );
     pair.drive_for(Duration::from_secs(5));
     assert!(pair.sides.iter().all(|s| s.machine.is_running()));
     for side in &mut pair.sides {
