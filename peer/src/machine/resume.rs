@@ -27,7 +27,7 @@ pub const RESUME_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause before the second attempt; it doubles per attempt up to [`MAX_RESUME_BACKOFF`].
 pub const FIRST_RESUME_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest pause between two attempts.
-pub const MAX_RESUME_BACKOFF: Duration = Duration::from_secs(2);
+pub const MAX_RESUME_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The renegotiation in progress while a running match is interrupted.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ impl Resuming {
     }
 }
 
-/// Pause before attempt `attempts + 1`: 250 ms, 500 ms, 1 s, 2 s, 2 s, ...
+/// Pause before attempt `attempts + 1`: 250 ms, 500 ms, 1 s, 1 s, ...
 pub(super) fn backoff(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1).min(16);
     FIRST_RESUME_BACKOFF
