@@ -1,6 +1,7 @@
 //! `fighter`: the reference fighter in a window. You against the bot (default), two players
 //! on one keyboard (`--vs local`), bot against bot (`--bots ai,random`), or online through
-//! a signal server (`--server URL --token T --challenge ID | --accept any`). The code lives
+//! a signal server (`--server URL --token T`, then pick the opponent on the lobby screen, or
+//! `--challenge ID` / `--accept any`). The code lives
 //! in `netplay::fighter_app`; see the README's Fighter section for keys and commands.
 //!
 //! ```text

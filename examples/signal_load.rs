@@ -11,7 +11,10 @@
 //! With `--lobby-updates delta|snapshot` the idle population joins lobbies (spread over
 //! `--lobbies K`) in that update mode, and the tool reports the lobby traffic every idle
 //! client received (bytes and messages of `lobby_update` / `lobby_delta`) until it settles,
-//! and the server RSS per connection with the lobbies populated.
+//! and the server RSS per connection with the lobbies populated. `--lobby-compression
+//! deflate` connects the idle population with `?lobby_compression=deflate`: bytes are then
+//! counted on the wire (compressed binary frames) and the frames are inflated to count the
+//! messages.
 //!
 //! ```text
 //! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
@@ -65,9 +68,18 @@ struct Args {
     /// Number of lobbies the idle population is spread over (`lobby0` .. `lobbyK-1`).
     #[arg(long, default_value_t = 1)]
     lobbies: usize,
+    /// Idle clients ask for compressed lobby messages (`?lobby_compression=deflate`).
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    lobby_compression: CompressionArg,
     /// Internal: run only the server and print its URL (used for the child process).
     #[arg(long, hide = true)]
     serve_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CompressionArg {
+    None,
+    Deflate,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -91,18 +103,41 @@ struct LobbyTraffic {
     bytes: AtomicU64,
     updates: AtomicU64,
     deltas: AtomicU64,
+    /// Inflated size of the lobby messages that came compressed.
+    inflated: AtomicU64,
 }
 
 impl LobbyTraffic {
+    /// Counts a text frame.
     fn count(&self, text: &str) {
+        if self.classify(text) {
+            self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a binary frame (wire bytes) and, when it completes a message, the message.
+    fn count_binary(&self, frame: &[u8], inflater: &mut signal::lobby_deflate::LobbyInflater) {
+        self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        match inflater.push(frame) {
+            Ok(Some(text)) => {
+                self.classify(&text);
+                self.inflated
+                    .fetch_add(text.len() as u64, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("bad compressed lobby frame: {e}"),
+        }
+    }
+
+    fn classify(&self, text: &str) -> bool {
         if text.starts_with(r#"{"type":"lobby_update""#) {
             self.updates.fetch_add(1, Ordering::Relaxed);
         } else if text.starts_with(r#"{"type":"lobby_delta""#) {
             self.deltas.fetch_add(1, Ordering::Relaxed);
         } else {
-            return;
+            return false;
         }
-        self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+        true
     }
 }
 
@@ -111,6 +146,7 @@ impl LobbyTraffic {
 struct LobbyPlan {
     updates: Option<UpdatesArg>,
     lobbies: usize,
+    compression: CompressionArg,
 }
 
 impl LobbyPlan {
@@ -268,7 +304,12 @@ async fn connect_idle(
                 let config = WebSocketConfig::default()
                     .read_buffer_size(4096)
                     .write_buffer_size(0);
-                let request = format!("{url}?token={token}");
+                let request = match plan.compression {
+                    CompressionArg::None => format!("{url}?token={token}"),
+                    CompressionArg::Deflate => {
+                        format!("{url}?lobby_compression=deflate&token={token}")
+                    }
+                };
                 match tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                     .await
                 {
@@ -284,9 +325,14 @@ async fn connect_idle(
                         // Keep reading so pings are answered; hold until the process exits.
                         let traffic = traffic.clone();
                         tokio::spawn(async move {
+                            let mut inflater = signal::lobby_deflate::LobbyInflater::default();
                             while let Some(Ok(frame)) = ws.next().await {
-                                if let Message::Text(text) = frame {
-                                    traffic.count(text.as_str());
+                                match frame {
+                                    Message::Text(text) => traffic.count(text.as_str()),
+                                    Message::Binary(data) => {
+                                        traffic.count_binary(&data, &mut inflater)
+                                    }
+                                    _ => {}
                                 }
                             }
                         });
@@ -476,6 +522,13 @@ fn print_lobby_traffic(label: &str, traffic: &LobbyTraffic) {
         traffic.updates.load(Ordering::Relaxed),
         traffic.deltas.load(Ordering::Relaxed),
     );
+    let inflated = traffic.inflated.load(Ordering::Relaxed);
+    if inflated > 0 {
+        println!(
+            "{label}: compressed messages inflate to {inflated} bytes ({:.1} MB)",
+            inflated as f64 / 1e6
+        );
+    }
 }
 
 /// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 120 s),
@@ -523,6 +576,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let plan = LobbyPlan {
         updates: args.lobby_updates,
         lobbies: args.lobbies,
+        compression: args.lobby_compression,
     };
     let traffic = Arc::new(LobbyTraffic::default());
     let idle = connect_idle(

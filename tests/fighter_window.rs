@@ -450,4 +450,129 @@ fn closing_the_window_ends_the_process_within_a_second() {
     );
     assert_eq!(rc, 0, "leaving the lobby is not a failure");
     assert!(ms < 1000, "online: exit {ms} ms after the close");
+    // on the lobby screen (no rule)
+    let (ms, rc) = close_after_start(3, &["--server", &url, "--token", &token, "--loopback"]);
+    assert_eq!(rc, 0, "closing the lobby screen is not a failure");
+    assert!(ms < 1000, "lobby screen: exit {ms} ms after the close");
+}
+
+fn spawn_bot(args: &[&str]) -> Child {
+    Command::new(example("bot"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bot")
+}
+
+fn assert_success(name: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{name} exit {:?}: stdout {} stderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The lobby screen's report: one match played, back in the player list at exit.
+fn assert_back_in_the_lobby(name: &str, out: &Output, report: &serde_json::Value) {
+    assert_eq!(report["lobby"]["matches"], 1, "{report}");
+    assert_eq!(report["lobby"]["returns"], 1, "{report}");
+    assert_eq!(report["lobby"]["in_lobby"], true, "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("back in the lobby as {name} after 1 match(es)")),
+        "{stderr}"
+    );
+}
+
+/// A fighter without --challenge/--accept shows the lobby screen; its script selects `bob`
+/// (the `bot` example) in the list and presses Enter, plays 240 frames, returns to the
+/// lobby and quits from the player list.
+#[test]
+fn the_lobby_screen_challenges_a_listed_player_and_returns_to_the_lobby() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    let (ta, tb) = (server.token("alice"), server.token("bob"));
+    let mut bob_args = online_args(&url, &tb, "Bob");
+    bob_args.extend(["--accept", "any"]);
+    let bob = spawn_bot(&bob_args);
+    let mut alice_args = online_args(&url, &ta, "Alice");
+    alice_args.extend(["--lobby-script", "challenge=bob,quit", "--bot", "random"]);
+    let alice = under_xvfb(&example("fighter"), &alice_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fighter alice");
+    let a = wait(alice, "alice", Duration::from_secs(90));
+    let b = wait(bob, "bob", Duration::from_secs(30));
+    assert_success("alice", &a);
+    assert_success("bob", &b);
+    let (ra, rb) = (json_of(&a), json_of(&b));
+    for r in [&ra, &rb] {
+        assert_eq!(r["completed"], true, "{r}");
+        assert_eq!(r["desyncs"], 0, "{r}");
+        assert_eq!(r["frames"], 240, "{r}");
+    }
+    assert_eq!(ra["role"], "offerer", "the challenger is player 0");
+    assert_eq!(ra["opponent_id"], "bob");
+    assert_eq!(ra["checksum"].as_str().map(str::len), Some(32), "{ra}");
+    assert_eq!(ra["checksum"], rb["checksum"]);
+    assert_back_in_the_lobby("alice", &a, &ra);
+    let stderr = String::from_utf8_lossy(&a.stderr);
+    assert!(stderr.contains("challenging bob"), "{stderr}");
+}
+
+/// A fighter in the lobby declines carol's challenge (carol, the `bot` example, fails with
+/// exit 1), accepts alice's, plays 240 frames with equal checksums, and is back in the
+/// lobby at the end.
+#[test]
+fn the_lobby_screen_declines_then_accepts_a_challenge() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    let (ta, tb, tc) = (
+        server.token("alice"),
+        server.token("bob"),
+        server.token("carol"),
+    );
+    let mut bob_args = online_args(&url, &tb, "Bob");
+    bob_args.extend(["--lobby-script", "decline,accept,quit", "--bot", "ai"]);
+    let bob = under_xvfb(&example("fighter"), &bob_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fighter bob");
+    // the bots wait until bob is available in the lobby before they challenge
+    let mut carol_args = online_args(&url, &tc, "Carol");
+    carol_args.extend(["--challenge", "bob"]);
+    let c = wait(spawn_bot(&carol_args), "carol", Duration::from_secs(60));
+    assert_eq!(c.status.code(), Some(1), "carol is declined: {c:?}");
+    let rc = json_of(&c);
+    assert_eq!(rc["connected"], false, "{rc}");
+    assert!(
+        rc["error"].as_str().unwrap_or("").contains("declined"),
+        "{rc}"
+    );
+    let mut alice_args = online_args(&url, &ta, "Alice");
+    alice_args.extend(["--challenge", "bob"]);
+    let a = wait(spawn_bot(&alice_args), "alice", Duration::from_secs(60));
+    let b = wait(bob, "bob", Duration::from_secs(60));
+    assert_success("alice", &a);
+    assert_success("bob", &b);
+    let (ra, rb) = (json_of(&a), json_of(&b));
+    for r in [&ra, &rb] {
+        assert_eq!(r["completed"], true, "{r}");
+        assert_eq!(r["desyncs"], 0, "{r}");
+    }
+    assert_eq!(rb["role"], "answerer");
+    assert_eq!(rb["opponent_id"], "alice", "carol was declined");
+    assert_eq!(ra["checksum"], rb["checksum"]);
+    assert_back_in_the_lobby("bob", &b, &rb);
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(stderr.contains("declining carol"), "{stderr}");
+    assert!(stderr.contains("accepting alice"), "{stderr}");
 }

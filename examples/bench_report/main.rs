@@ -20,6 +20,7 @@ mod grid;
 mod live;
 mod markdown;
 mod plots;
+mod spectate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ struct Args {
     /// Play only the input-delay table (fixed 0–4 vs auto) and print it.
     #[arg(long)]
     delay_table_only: bool,
+    /// Play only the spectator table (8 spectators joining mid-match vs none) and print it.
+    #[arg(long)]
+    spectator_table_only: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -378,6 +382,19 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if args.spectator_table_only {
+        let (seeds, frames) = (plan.grid.seeds.min(5), plan.grid.frames.min(3600));
+        return match spectate::run_spectator_table(seeds, frames) {
+            Ok(md) => {
+                println!("{md}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let load_at_start = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .trim()

@@ -15,6 +15,8 @@
 //!   [`ChannelMode::Sequenced`]) and the [`GgrsSocket`].
 //! - [`codec`]: the size-limited packet codec ([`codec::decode_packet`] is fuzzed).
 //! - [`link`]: the running match: the [`MatchLink`] handle, events, stats.
+//! - [`lobby`]: staying in the lobby and picking the opponent by hand (a lobby screen):
+//!   [`Peer::challenge`], [`Peer::accept`], [`Peer::decline`].
 //! - [`loopback`]: two peers in one process over real WebRTC with an in-memory hub instead
 //!   of a signal server, optionally through the impairing UDP [`relay`] (measurements,
 //!   transport tests).
@@ -87,6 +89,7 @@ pub mod driver;
 pub mod error;
 pub mod ice;
 pub mod link;
+pub mod lobby;
 pub mod loopback;
 pub mod machine;
 pub mod negotiate;

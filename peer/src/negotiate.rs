@@ -84,9 +84,9 @@ impl PeerConfig {
 /// A player connected to the signal server and sitting in the lobby.
 #[derive(Debug)]
 pub struct Peer {
-    client: SignalClient,
-    config: PeerConfig,
-    reconnect: Reconnect,
+    pub(crate) client: SignalClient,
+    pub(crate) config: PeerConfig,
+    pub(crate) reconnect: Reconnect,
 }
 
 impl Peer {
@@ -131,22 +131,38 @@ impl Peer {
     /// keeps it for `end_match` (and closes it at the end). On error the connection is
     /// closed after reporting `failed`.
     pub async fn start_match(self, rule: MatchRule) -> Result<MatchLink, PeerError> {
+        if let Some(error) = self.unusable_ice() {
+            self.client.close().await;
+            return Err(error);
+        }
+        let machine = MatchMachine::lobby(self.machine_config(), rule, std::time::Instant::now());
+        self.run_machine(machine).await
+    }
+
+    /// Why no match can start with this ICE configuration (relay-only without TURN).
+    pub(crate) fn unusable_ice(&self) -> Option<PeerError> {
         let ice = &self.config.ice;
         let ice_servers = ice.servers(&self.client.welcome().ice_servers);
-        if ice.relay_only && ice_servers.is_empty() {
-            self.client.close().await;
-            return Err(PeerError::Config(
+        (ice.relay_only && ice_servers.is_empty()).then(|| {
+            PeerError::Config(
                 "relay-only mode needs a TURN server (none in welcome or the config)".to_owned(),
-            ));
-        }
-        let machine_config = MachineConfig {
+            )
+        })
+    }
+
+    /// The match machine's settings for this peer.
+    pub(crate) fn machine_config(&self) -> MachineConfig {
+        MachineConfig {
             player_id: self.client.player_id().to_owned(),
             match_timeout: self.config.match_timeout,
             connect_timeout: self.config.connect_timeout,
             mode: self.config.channel.mode,
             resume_timeout: self.config.resume_timeout,
-        };
-        let machine = MatchMachine::lobby(machine_config, rule, std::time::Instant::now());
+        }
+    }
+
+    /// Hands the signaling connection to a match driver running `machine`.
+    pub(crate) async fn run_machine(self, machine: MatchMachine) -> Result<MatchLink, PeerError> {
         crate::driver::start(DriverSetup {
             machine,
             ice_servers: self.client.welcome().ice_servers.clone(),

@@ -159,6 +159,25 @@ pub trait Game: Clone + Send + Sync + 'static {
         let _ = bytes;
         None
     }
+
+    /// The canonical bytes of the whole current state, for a spectator joining mid-match
+    /// ([`crate::spectate::StateSnapshot`]): at most
+    /// [`crate::spectate::MAX_STATE_BYTES`], read back by [`Game::from_state_bytes`].
+    /// `None` (the default) if the game cannot be snapshotted.
+    fn state_bytes(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Rebuilds a state from [`Game::state_bytes`] (untrusted bytes from the network:
+    /// never panic; refuse a state the simulation cannot step safely). `None` if invalid
+    /// or unsupported (the default).
+    fn from_state_bytes(bytes: &[u8]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = bytes;
+        None
+    }
 }
 
 #[cfg(test)]

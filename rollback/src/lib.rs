@@ -93,6 +93,7 @@ pub mod game;
 pub mod netsim;
 pub mod replay;
 pub mod session;
+pub mod spectate;
 pub mod stats;
 pub mod wire;
 

@@ -7,6 +7,12 @@
 //! The driver also applies every `lobby_update` and `lobby_delta` to a [`LobbyView`] (read
 //! with [`SignalClient::lobby`]) before handing the message on, so a client in delta mode
 //! (`join_lobby {.., "updates": "delta"}`) always has the whole lobby at hand.
+//!
+//! Compressed lobby messages: connect to a URL with `?lobby_compression=deflate` (see
+//! [`crate::lobby_deflate::url_with_deflate`]) and the server sends large lobby messages as
+//! chunked DEFLATE binary frames; the driver inflates them (bounded by
+//! [`crate::lobby_deflate::DEFAULT_MAX_INFLATED`]) before they reach the view and
+//! [`SignalClient::recv`], so nothing else changes for the caller.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -22,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::lobby_deflate::LobbyInflater;
 use crate::lobby_view::LobbyView;
 use crate::protocol::{ClientMessage, ServerMessage, Welcome};
 
@@ -283,6 +290,7 @@ async fn drive(
     mut close_rx: oneshot::Receiver<()>,
     close_info: Arc<OnceLock<CloseInfo>>,
 ) {
+    let mut inflater = LobbyInflater::default();
     loop {
         tokio::select! {
             _ = &mut close_rx => break,
@@ -304,6 +312,18 @@ async fn drive(
                         Err(e) => tracing::warn!(error = %e, "unparseable server message"),
                     }
                 }
+                Some(Ok(Message::Binary(data))) => match inflater.push(&data) {
+                    Ok(Some(text)) => match serde_json::from_str::<ServerMessage>(&text) {
+                        Ok(msg) => {
+                            if !inbound.deliver(msg).await {
+                                break;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "unparseable compressed server message"),
+                    },
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "bad compressed lobby frame"),
+                },
                 Some(Ok(Message::Close(frame))) => {
                     if let Some(f) = frame {
                         let _ = close_info.set(CloseInfo { code: u16::from(f.code), reason: f.reason.to_string() });

@@ -71,6 +71,7 @@ pub mod auth;
 pub mod client;
 pub mod fuzzing;
 pub mod hub;
+pub mod lobby_deflate;
 pub mod lobby_view;
 pub mod protocol;
 pub mod ratelimit;

@@ -7,6 +7,10 @@
 //! a gap (a client that falls behind is sent a fresh full update), so a delta that does not
 //! fit is a protocol violation: the view reports it and marks itself stale until the next
 //! full update.
+//!
+//! The view takes parsed [`ServerMessage`]s, so it does not care how they arrived: a
+//! client that connected with `?lobby_compression=deflate` inflates the binary frames with
+//! [`crate::lobby_deflate::LobbyInflater`] first (the [`crate::SignalClient`] does).
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,12 @@
 //! error codes and resulting states must agree, and the invariants must hold (no player in
 //! two live sessions, lobby statuses agree with sessions, refused actions change nothing,
 //! every session is live or gone). Players move between two named lobbies, one of which
-//! can fill up (`--max-lobby-size`), and requests work only within a lobby. A running match
-//! is `interrupted` by `resume_match`, a `failed` report or a player's reconnect, resumes
-//! once both report `connected`, and ends at the resume timeout.
+//! can fill up (`--max-lobby-size`), and requests work only within a lobby. Players also
+//! ask to watch a running match (`watch_match`): spectator sessions are negotiated with
+//! the same relay messages, end with their match, and show the watcher as `watching`. A
+//! running match is `interrupted` by `resume_match`, a `failed` report or a player's
+//! reconnect, resumes once both report `connected`, and ends at the resume timeout (its
+//! spectators stay while it is interrupted).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,12 +39,15 @@ enum Action {
     Report(usize, usize, bool),
     End(usize, usize),
     Resume(usize, usize),
-    /// Request, accept, offer, answer and both reports: a running match (each step is
-    /// checked like a single action).
-    Play(usize, usize),
     Spoof(usize, usize),
     Reconnect(usize),
     Tick(u64),
+    Watch(usize, usize),
+    /// A whole happy path (request, accept, offer, answer, both reports), so that matches
+    /// run often enough to be watched.
+    Play(usize, usize),
+    /// `watch_match`, then the spectator negotiation (offer, answer, both reports).
+    WatchFlow(usize, usize),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -60,10 +66,12 @@ fn action() -> impl Strategy<Value = Action> {
         4 => (p.clone(), k.clone(), proptest::bool::weighted(0.8)).prop_map(|(a, s, c)| Action::Report(a, s, c)),
         2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::End(a, s)),
         2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::Resume(a, s)),
-        2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Play(a, b)),
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Spoof(a, b)),
         1 => p.clone().prop_map(Action::Reconnect),
         1 => prop_oneof![Just(1u64), Just(19), Just(21), Just(31)].prop_map(Action::Tick),
+        3 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Watch(a, b)),
+        2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Play(a, b)),
+        2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::WatchFlow(a, b)),
     ]
 }
 
@@ -78,10 +86,21 @@ struct MSession {
     reason: Option<InterruptReason>,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+struct MSpectator {
+    watcher: usize,
+    host: usize,
+    match_sid: String,
+    connected: bool,
+    reported: [bool; 2],
+    deadline: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 struct Model {
     in_lobby: [Option<usize>; N],
     sessions: BTreeMap<String, MSession>,
+    spectators: BTreeMap<String, MSpectator>,
     now: u64,
 }
 
@@ -145,6 +164,97 @@ impl Model {
         let now = self.now;
         self.sessions
             .retain(|_, s| s.deadline.is_none_or(|d| d > now));
+        self.spectators
+            .retain(|_, s| s.deadline.is_none_or(|d| d > now));
+        self.end_orphan_spectators();
+    }
+    fn watching(&self, p: usize) -> bool {
+        self.spectators.values().any(|s| s.watcher == p)
+    }
+    fn hosted(&self, p: usize) -> usize {
+        self.spectators.values().filter(|s| s.host == p).count()
+    }
+    /// A spectator session lives only while its match runs (or is interrupted).
+    fn end_orphan_spectators(&mut self) {
+        let sessions = &self.sessions;
+        self.spectators.retain(|_, s| {
+            sessions.get(&s.match_sid).is_some_and(|m| {
+                matches!(m.state, SessionState::Connected | SessionState::Interrupted)
+            })
+        });
+    }
+    /// The spec's answer to `watch_match`; `Ok(host)` when accepted.
+    fn check_watch(&self, p: usize, q: usize) -> Result<(String, usize), u16> {
+        if self.in_lobby[p].is_none() {
+            return Err(409);
+        }
+        if p == q {
+            return Err(400);
+        }
+        if self.live(p) || self.watching(p) {
+            return Err(409);
+        }
+        if self.in_lobby[q] != self.in_lobby[p] {
+            return Err(404);
+        }
+        let (sid, m) = self
+            .sessions
+            .iter()
+            .find(|(_, s)| s.state == SessionState::Connected && (s.req == q || s.tgt == q))
+            .ok_or(409u16)?;
+        if self
+            .spectators
+            .values()
+            .filter(|s| s.match_sid == *sid)
+            .count()
+            >= 8
+        {
+            return Err(409);
+        }
+        let other = if m.req == q { m.tgt } else { m.req };
+        let host = if self.hosted(other) < self.hosted(q) {
+            other
+        } else {
+            q
+        };
+        Ok((sid.clone(), host))
+    }
+    /// Relay, report and end messages naming a spectator session.
+    fn predict_spectator(&mut self, a: &Action, sid: &str) -> Result<(), u16> {
+        let s = self.spectators.get(sid).cloned().ok_or(404u16)?;
+        let p = match *a {
+            Action::Offer(p, ..) | Action::Answer(p, ..) | Action::Ice(p, ..) => p,
+            Action::Report(p, ..) | Action::End(p, _) => p,
+            _ => unreachable!("not a session message"),
+        };
+        if s.watcher != p && s.host != p {
+            return Err(403);
+        }
+        let other = if s.watcher == p { s.host } else { s.watcher };
+        match *a {
+            Action::Offer(_, r, _) | Action::Answer(_, r, _) | Action::Ice(_, r, _)
+                if r != other =>
+            {
+                Err(403)
+            }
+            Action::Offer(..) | Action::Answer(..) if s.connected => Err(409),
+            Action::Offer(..) | Action::Answer(..) | Action::Ice(..) => Ok(()),
+            Action::Report(..) if s.connected => Err(409),
+            Action::Report(_, _, false) | Action::End(..) => {
+                self.spectators.remove(sid);
+                Ok(())
+            }
+            _ => {
+                if let Some(e) = self.spectators.get_mut(sid) {
+                    e.reported[usize::from(e.host == p)] = true;
+                    if e.reported == [true, true] {
+                        e.connected = true;
+                        e.deadline = None;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -196,12 +306,16 @@ impl World {
             .handle_message(self.conns[p], msg, now)
             .map_err(|e| e.code.as_u16());
         while let Some(out) = self.hub.poll_output() {
-            if let HubOutput::Send {
-                msg: ServerMessage::MatchRequestSent(s),
-                ..
-            } = out
-            {
-                self.known.push(s.session_id);
+            match out {
+                HubOutput::Send {
+                    msg: ServerMessage::MatchRequestSent(s),
+                    ..
+                } => self.known.push(s.session_id),
+                HubOutput::Send {
+                    msg: ServerMessage::WatchStarted(s),
+                    ..
+                } => self.known.push(s.session_id),
+                _ => {}
             }
         }
         r
@@ -227,30 +341,6 @@ impl World {
                 while self.hub.poll_output().is_some() {}
                 (Ok(()), Ok(()))
             }
-            Action::Play(p, q) => {
-                let (got, expected) = self.step_message(&Action::Request(p, q));
-                if got.is_err() || got != expected {
-                    return (got, expected);
-                }
-                let k = self.known.len() - 1;
-                let steps = [
-                    Action::Accept(q, p, Some(k)),
-                    Action::Offer(p, q, k),
-                    Action::Answer(q, p, k),
-                    Action::Report(p, k, true),
-                    Action::Report(q, k, true),
-                ];
-                for step in &steps {
-                    let (got, expected) = self.step_message(step);
-                    if got != expected {
-                        return (got, expected);
-                    }
-                    if got.is_err() {
-                        break;
-                    }
-                }
-                (Ok(()), Ok(()))
-            }
             Action::Tick(secs) => {
                 self.model.tick(secs);
                 let now = self.now();
@@ -258,8 +348,76 @@ impl World {
                 while self.hub.poll_output().is_some() {}
                 (Ok(()), Ok(()))
             }
+            Action::Play(p, q) => self.play(p, q),
+            Action::WatchFlow(p, q) => self.watch_flow(p, q),
             _ => self.step_message(a),
         }
+    }
+
+    /// [`Action::Play`]: its messages one by one, as long as hub and model agree and
+    /// accept them.
+    fn play(&mut self, p: usize, q: usize) -> (Result<(), u16>, Result<(), u16>) {
+        for who in [p, q] {
+            let r = self.step_message(&Action::Join(who, 0, false));
+            if r.0 != r.1 {
+                return r;
+            }
+        }
+        let first = self.step_message(&Action::Request(p, q));
+        if first.0 != first.1 {
+            return first;
+        }
+        if first.0.is_err() {
+            return (Ok(()), Ok(())); // the joins may have changed the lobbies
+        }
+        let k = self.known.len() - 1;
+        let rest = [
+            Action::Accept(q, p, None),
+            Action::Offer(p, q, k),
+            Action::Answer(q, p, k),
+            Action::Report(p, k, true),
+            Action::Report(q, k, true),
+        ];
+        for a in &rest {
+            let r = self.step_message(a);
+            if r.0 != r.1 {
+                return r;
+            }
+            if r.0.is_err() {
+                break;
+            }
+        }
+        (Ok(()), Ok(()))
+    }
+
+    /// [`Action::WatchFlow`]: watch, then negotiate with the host the hub picked.
+    fn watch_flow(&mut self, p: usize, q: usize) -> (Result<(), u16>, Result<(), u16>) {
+        let first = self.step_message(&Action::Watch(p, q));
+        if first.0 != first.1 || first.0.is_err() {
+            return first;
+        }
+        let k = self.known.len() - 1;
+        let Some(host) = self
+            .hub
+            .spectator_session(&self.known[k])
+            .and_then(|s| s.host.strip_prefix('p')?.parse::<usize>().ok())
+        else {
+            return (Err(0), Ok(()));
+        };
+        let rest = [
+            Action::Offer(p, host, k),
+            Action::Answer(host, p, k),
+            Action::Ice(p, host, k),
+            Action::Report(host, k, true),
+            Action::Report(p, k, true),
+        ];
+        for a in &rest {
+            let r = self.step_message(a);
+            if r.0 != r.1 {
+                return r;
+            }
+        }
+        (Ok(()), Ok(()))
     }
 
     fn step_message(&mut self, a: &Action) -> (Result<(), u16>, Result<(), u16>) {
@@ -283,6 +441,25 @@ impl World {
                 self.model.insert_request(new_sid, *p, *q);
             }
         }
+        if let (Action::Watch(p, q), Ok(())) = (a, &expected) {
+            let new_sid = self.known.get(before).cloned();
+            if let (Some(new_sid), Ok((match_sid, host))) =
+                (new_sid, self.model.check_watch(*p, *q))
+            {
+                self.model.spectators.insert(
+                    new_sid,
+                    MSpectator {
+                        watcher: *p,
+                        host,
+                        match_sid,
+                        connected: false,
+                        reported: [false; 2],
+                        deadline: Some(self.model.now + NEGOTIATION_TIMEOUT),
+                    },
+                );
+            }
+        }
+        self.model.end_orphan_spectators();
         (got, expected)
     }
 
@@ -292,8 +469,17 @@ impl World {
             .iter()
             .map(|id| self.hub.session(id).map(|s| (s.state, s.reported)))
             .collect();
+        let spectators: Vec<_> = self
+            .known
+            .iter()
+            .map(|id| {
+                self.hub
+                    .spectator_session(id)
+                    .map(|s| (s.connected, s.reported))
+            })
+            .collect();
         let lobbies: Vec<_> = LOBBIES.iter().map(|l| self.hub.lobby_of(l)).collect();
-        format!("{lobbies:?} {sessions:?}")
+        format!("{lobbies:?} {sessions:?} {spectators:?}")
     }
 
     fn agree(&self) -> Result<(), String> {
@@ -311,6 +497,27 @@ impl World {
             if hub != model {
                 return Err(format!("session {id}: hub {hub:?} model {model:?}"));
             }
+            let hub = self.hub.spectator_session(id).map(|s| {
+                (
+                    s.watcher.clone(),
+                    s.host.clone(),
+                    s.match_id.clone(),
+                    s.connected,
+                )
+            });
+            let model = self.model.spectators.get(id).map(|s| {
+                (
+                    pid(s.watcher),
+                    pid(s.host),
+                    s.match_sid.clone(),
+                    s.connected,
+                )
+            });
+            if hub != model {
+                return Err(format!(
+                    "spectator session {id}: hub {hub:?} model {model:?}"
+                ));
+            }
         }
         for (l, name) in LOBBIES.iter().enumerate() {
             let lobby = self.hub.lobby_of(name);
@@ -323,6 +530,13 @@ impl World {
                     let live = self.model.live(p);
                     if (row.status == PlayerStatus::InMatch) != live {
                         return Err(format!("p{p} status {:?} but live={live}", row.status));
+                    }
+                    let watching = !live && self.model.watching(p);
+                    if (row.status == PlayerStatus::Watching) != watching {
+                        return Err(format!(
+                            "p{p} status {:?} but watching={watching}",
+                            row.status
+                        ));
                     }
                 }
             }
@@ -432,6 +646,13 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 session_id: sid_or_empty.clone(),
             }),
         ),
+        Action::Watch(p, q) => (
+            p,
+            ClientMessage::WatchMatch(WatchMatch {
+                player_id: pid(p),
+                target_id: pid(q),
+            }),
+        ),
         Action::Resume(p, _) => (
             p,
             ClientMessage::ResumeMatch(ResumeMatch {
@@ -439,7 +660,7 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 session_id: sid_or_empty.clone(),
             }),
         ),
-        Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) => {
+        Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
             unreachable!("not a message")
         }
     }
@@ -450,6 +671,17 @@ impl Model {
     /// inserted once the hub has named the session).
     fn predict(&mut self, a: &Action, sid: Option<&str>) -> Result<(), u16> {
         let sid_s = sid.unwrap_or_default();
+        let session_message = matches!(
+            a,
+            Action::Offer(..)
+                | Action::Answer(..)
+                | Action::Ice(..)
+                | Action::Report(..)
+                | Action::End(..)
+        );
+        if session_message && self.spectators.contains_key(sid_s) {
+            return self.predict_spectator(a, sid_s);
+        }
         match *a {
             Action::Join(p, l, _) => self.join(p, l),
             Action::Spoof(p, q) if p == q => self.join(p, 0),
@@ -476,7 +708,10 @@ impl Model {
                 Ok(())
             }
             Action::Resume(p, _) => self.resume(p, sid_s),
-            Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) => Ok(()),
+            Action::Watch(p, q) => self.check_watch(p, q).map(|_| ()),
+            Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
+                Ok(())
+            }
         }
     }
 
@@ -523,6 +758,8 @@ impl Model {
             }
             s.reported[usize::from(s.req != p)] = false;
         }
+        self.spectators.retain(|_, s| s.watcher != p && s.host != p);
+        self.end_orphan_spectators();
         self.in_lobby[p] = None;
     }
 
@@ -616,10 +853,7 @@ impl Model {
                 SessionState::Accepted | SessionState::Connecting | SessionState::Interrupted
             ),
             Action::Answer(..) => {
-                matches!(
-                    s.state,
-                    SessionState::Connecting | SessionState::Interrupted
-                )
+                matches!(s.state, SessionState::Connecting | SessionState::Interrupted)
             }
             _ => s.state != SessionState::Requested,
         };

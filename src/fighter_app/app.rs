@@ -17,10 +17,11 @@ use rollback::Game;
 
 use super::cli::{Args, Mode};
 use super::input::{BotKind, Controller, Layout, HELP};
-use super::online::{NetEvent, NetHandle};
+use super::lobby::{LobbyAction, LobbyKey, LobbyScreen, LobbyScript};
+use super::online::{NetCommand, NetEvent, NetHandle};
 use super::overlay::{OverlayStats, OverlayView};
 use super::render::{scene, SceneView, WINDOW_HEIGHT, WINDOW_WIDTH};
-use super::report::{FighterReport, FrameTimes};
+use super::report::{FighterReport, FrameTimes, LobbyReport};
 use super::{draw, GAME_SEED};
 use crate::netmatch::PlayOutcome;
 
@@ -273,6 +274,12 @@ struct App {
     signaling_lost: bool,
     done: bool,
     started: Instant,
+    /// Online without a rule: the lobby screen.
+    lobby: Option<LobbyScreen>,
+    /// `--lobby-script`.
+    script: Option<LobbyScript>,
+    /// Lobby screen: the report of the last match played.
+    last_report: Option<FighterReport>,
 }
 
 /// Most frame-time samples kept (about 4.6 hours at 60 fps).
@@ -302,6 +309,12 @@ impl App {
             }
         };
         let online = matches!(mode, Mode::Online { .. });
+        let (lobby, script) = match &mode {
+            Mode::Online { config, script, .. } if config.rule.is_none() => {
+                (Some(LobbyScreen::new()), script.clone())
+            }
+            _ => (None, None),
+        };
         let mut shots = args.screenshot_at.clone();
         shots.sort_by_key(|(n, _)| *n);
         Self {
@@ -328,6 +341,9 @@ impl App {
             link_closed: None,
             signaling_lost: false,
             started: Instant::now(),
+            lobby,
+            script,
+            last_report: None,
         }
     }
 
@@ -405,6 +421,9 @@ impl App {
         if is_key_pressed(KeyCode::F3) {
             self.show_overlay = !self.show_overlay;
         }
+        if self.lobby.is_some() && !matches!(self.phase, Phase::Online(_)) {
+            return self.lobby_keys();
+        }
         let online = matches!(self.mode, Mode::Online { .. });
         if is_key_pressed(KeyCode::Escape) {
             if online {
@@ -416,7 +435,11 @@ impl App {
         }
         if self.leave_prompt && is_key_pressed(KeyCode::Enter) {
             self.status_lines.push("you left the match".into());
-            self.done = true;
+            if self.lobby.is_some() {
+                self.back_to_lobby("you left".into());
+            } else {
+                self.done = true;
+            }
         }
         if self.paused && is_key_pressed(KeyCode::Q) {
             self.done = true;
@@ -488,7 +511,11 @@ impl App {
                     if confirmed >= target + margin
                         || (confirmed >= target && self.link_closed.is_some())
                     {
-                        self.done = true;
+                        if self.lobby.is_some() {
+                            self.back_to_lobby(format!("{target} frames played"));
+                        } else {
+                            self.done = true;
+                        }
                         return;
                     }
                 }
@@ -560,9 +587,93 @@ impl App {
         );
         if unattended {
             self.done = true;
+        } else if self.lobby.is_some() {
+            let reason = self.link_closed.clone().unwrap_or_default();
+            self.back_to_lobby(reason);
         } else {
             self.leave_prompt = true;
         }
+    }
+
+    /// Lobby screen: the keys of this frame (the script's, then the keyboard's).
+    fn lobby_keys(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut keys = Vec::new();
+        if let (Some(script), Some(screen)) = (&mut self.script, &self.lobby) {
+            keys.extend(script.next_key(screen));
+        }
+        for (code, key) in [
+            (KeyCode::Up, LobbyKey::Up),
+            (KeyCode::Down, LobbyKey::Down),
+            (KeyCode::Enter, LobbyKey::Enter),
+            (KeyCode::KpEnter, LobbyKey::Enter),
+            (KeyCode::Y, LobbyKey::Yes),
+            (KeyCode::N, LobbyKey::No),
+            (KeyCode::Escape, LobbyKey::Escape),
+            (KeyCode::Q, LobbyKey::Quit),
+        ] {
+            if is_key_pressed(code) {
+                keys.push(key);
+            }
+        }
+        for key in keys {
+            let action = self.lobby.as_mut().and_then(|screen| screen.key(key));
+            if let Some(action) = action {
+                self.lobby_action(action);
+            }
+        }
+    }
+
+    /// Lobby screen: carry out what the screen decided.
+    fn lobby_action(&mut self, action: LobbyAction) {
+        let command = match action {
+            LobbyAction::Quit => {
+                self.done = true;
+                return;
+            }
+            LobbyAction::Challenge(id) => {
+                eprintln!("fighter: challenging {id}");
+                NetCommand::Challenge(id)
+            }
+            LobbyAction::CancelChallenge => NetCommand::CancelChallenge,
+            LobbyAction::Accept(request) => {
+                eprintln!("fighter: accepting {}", request.requester_id);
+                NetCommand::Accept(request)
+            }
+            LobbyAction::Decline(request) => {
+                eprintln!("fighter: declining {}", request.requester_id);
+                NetCommand::Decline(request)
+            }
+        };
+        let sent = self.net.as_ref().is_some_and(|net| net.command(command));
+        if !sent {
+            self.error
+                .get_or_insert_with(|| "network thread not answering".into());
+        }
+    }
+
+    /// Lobby screen: the match is over (frames played, opponent gone, we left). Keep its
+    /// report and replay, send `end_match`, show why, and join the lobby again.
+    fn back_to_lobby(&mut self, reason: String) {
+        if let Phase::Online(sim) = &self.phase {
+            self.last_report = Some(self.online_report(sim, None));
+        }
+        if let Some(Err(e)) = self.save_replay() {
+            self.error.get_or_insert(e);
+        }
+        if let Some(net) = &self.net {
+            net.command(NetCommand::EndMatch);
+        }
+        eprintln!("fighter: match over ({reason}); returning to the lobby");
+        if let Some(screen) = &mut self.lobby {
+            screen.match_over(&reason);
+        }
+        self.phase = Phase::Connecting;
+        self.link_closed = None;
+        self.leave_prompt = false;
+        self.signaling_lost = false;
     }
 
     /// The link is gone: say why (window and stderr), once.
@@ -580,7 +691,39 @@ impl App {
                 tracing::info!("{s}");
                 self.status_lines.push(s);
             }
-            NetEvent::InLobby(id) => self.player_id = Some(id),
+            NetEvent::InLobby(id) => {
+                if let Some(screen) = &mut self.lobby {
+                    if screen.connected(&id) {
+                        eprintln!(
+                            "fighter: back in the lobby as {id} after {} match(es)",
+                            screen.matches()
+                        );
+                    }
+                }
+                self.player_id = Some(id);
+            }
+            NetEvent::Lobby(players) => {
+                if let Some(screen) = &mut self.lobby {
+                    screen.set_players(players);
+                }
+            }
+            NetEvent::Challenged(request) => {
+                let action = self.lobby.as_mut().and_then(|s| s.incoming(request));
+                if let Some(action) = action {
+                    self.lobby_action(action);
+                }
+            }
+            NetEvent::ChallengeCancelled(session_id) => {
+                if let Some(screen) = &mut self.lobby {
+                    screen.cancelled(&session_id);
+                }
+            }
+            NetEvent::NoMatch(reason) => {
+                eprintln!("fighter: no match: {reason}");
+                if let Some(screen) = &mut self.lobby {
+                    screen.no_match(&reason);
+                }
+            }
             NetEvent::Matched {
                 socket,
                 opponent,
@@ -617,6 +760,11 @@ impl App {
                             player + 1
                         ));
                         self.pacer = FramePacer::new(self.now());
+                        if let Some(screen) = &mut self.lobby {
+                            screen.match_started();
+                            self.overlay = OverlayStats::default();
+                            self.link_closed = None;
+                        }
                         self.phase = Phase::Online(Box::new(OnlineSim {
                             runner,
                             player,
@@ -640,6 +788,8 @@ impl App {
                     sim.transport = stats;
                 }
             }
+            // a match already left (lobby screen): its last events do not matter
+            NetEvent::Link(_) if !matches!(self.phase, Phase::Online(_)) => {}
             NetEvent::Link(MatchEvent::SignalingLost) => {
                 self.signaling_lost = true;
                 self.status_lines.push("signaling connection lost".into());
@@ -754,7 +904,9 @@ impl App {
     }
 
     fn shapes(&self) -> Vec<super::render::Shape> {
-        let overlay = self.show_overlay.then(|| self.overlay_view());
+        // the lobby screen's list takes the window's middle: no overlay there
+        let in_lobby = self.lobby.is_some() && matches!(self.phase, Phase::Connecting);
+        let overlay = (self.show_overlay && !in_lobby).then(|| self.overlay_view());
         let names: [String; 2] = match &self.phase {
             Phase::Local(sim) => {
                 let name = |i: usize| match sim.kinds[i] {
@@ -791,7 +943,7 @@ impl App {
             show_boxes: self.show_boxes,
             show_help: self.show_help,
             overlay: overlay.as_ref(),
-            panel: panel_title.map(|t| (t, panel_lines.as_slice())),
+            panel: panel_title.as_deref().map(|t| (t, panel_lines.as_slice())),
             winner_hint,
             status: &status,
             help: HELP,
@@ -799,7 +951,7 @@ impl App {
         scene(&view)
     }
 
-    fn panel(&self) -> (Option<&'static str>, Vec<String>) {
+    fn panel(&self) -> (Option<String>, Vec<String>) {
         let last = |n: usize| {
             let skip = self.status_lines.len().saturating_sub(n);
             self.status_lines[skip..].to_vec()
@@ -807,25 +959,29 @@ impl App {
         if let Some(e) = &self.error {
             let mut lines = vec![e.clone()];
             lines.push("close the window to quit".into());
-            return (Some("Error"), lines);
+            return (Some("Error".into()), lines);
         }
         if self.leave_prompt {
             let mut lines = last(3);
             if self.link_closed.is_some() {
                 lines.push("Enter or closing the window quits".into());
-                return (Some("Match over"), lines);
+                return (Some("Match over".into()), lines);
             }
             lines.push("Enter: leave (sends end_match)   Esc: keep playing".into());
-            return (Some("Leave the match?"), lines);
+            return (Some("Leave the match?".into()), lines);
         }
         if self.paused {
             return (
-                Some("Paused"),
+                Some("Paused".into()),
                 vec!["Esc: resume   Q: quit   F1: keys".into()],
             );
         }
+        if let (Some(screen), Phase::Connecting) = (&self.lobby, &self.phase) {
+            let (title, lines) = screen.panel();
+            return (Some(title), lines);
+        }
         if matches!(self.phase, Phase::Connecting) {
-            return (Some("Online"), last(6));
+            return (Some("Online".into()), last(6));
         }
         (None, Vec::new())
     }
@@ -837,6 +993,7 @@ impl App {
                 [None, Some(_)] => "you vs the bot",
                 _ => "attract mode: bot vs bot",
             },
+            (Mode::Online { .. }, Phase::Connecting) if self.lobby.is_some() => "online · lobby",
             (Mode::Online { .. }, _) => "online",
         };
         let sync = if self.args.synctest {
@@ -906,62 +1063,11 @@ impl App {
                 let completed = target.is_none_or(|t| game.frame >= t);
                 FighterReport::local(mode_name, game, stats.as_ref(), completed, seconds, target)
             }
-            Phase::Online(sim) => {
-                let stats = sim.runner.stats().clone();
-                let completed = match target {
-                    Some(t) => sim.runner.confirmed_frame() >= t as i32,
-                    None => self.error.is_none(),
-                };
-                let at = target.map_or(sim.runner.confirmed_frame(), |t| t as i32);
-                let checksum = sim
-                    .runner
-                    .confirmed_checksums()
-                    .checksum_at(at)
-                    .map(|c| format!("{c:032x}"));
-                let winner = sim
-                    .runner
-                    .state_at(at)
-                    .map(super::report::winner_name)
-                    .unwrap_or_else(|| super::report::winner_name(sim.runner.game()));
-                let outcome = PlayOutcome {
-                    replay: None,
-                    completed,
-                    ended_early: if completed {
-                        None
-                    } else {
-                        self.link_closed
-                            .clone()
-                            .or_else(|| Some("window closed".into()))
-                    },
-                    frames_simulated: sim.runner.current_frame(),
-                    checksum,
-                    ggrs_desyncs: stats.events.desyncs_detected,
-                    rollbacks: stats.rollbacks,
-                    rolled_back_frames: stats.rolled_back_frames,
-                    mean_rollback_depth: stats.mean_rollback_depth(),
-                    max_rollback_depth: stats.max_rollback_depth,
-                    stalls: stats.stalls,
-                    mean_confirm_lag: if sim.lag_samples > 0 {
-                        sim.lag_sum as f64 / sim.lag_samples as f64
-                    } else {
-                        0.0
-                    },
-                    ping_ms: stats.network.ping_ms,
-                    input_delay: stats.input_delay,
-                    interruptions: stats.interruptions,
-                    resumed_after_ms: stats.resumed_after_ms.clone(),
-                    winner,
-                    seconds,
-                    signaling_lost: self.signaling_lost,
-                    transport: final_transport.unwrap_or_else(|| sim.transport.clone()),
-                };
-                FighterReport::online(
-                    self.player_id.clone(),
-                    &sim.info,
-                    target.unwrap_or(at.max(0) as u32),
-                    outcome,
-                )
-            }
+            Phase::Online(sim) => self.online_report(sim, final_transport),
+            Phase::Connecting if self.last_report.is_some() => self
+                .last_report
+                .clone()
+                .unwrap_or_else(|| FighterReport::not_started(mode_name, target, seconds)),
             Phase::Connecting => FighterReport::not_started(mode_name, target, seconds),
         };
         match replay {
@@ -973,15 +1079,24 @@ impl App {
         }
         report.error = self.error.clone();
         report.frame_time_us = frame_times;
+        report.lobby = self.lobby.as_ref().map(|screen| LobbyReport {
+            matches: screen.matches(),
+            returns: screen.returns(),
+            in_lobby: screen.is_browsing() && !matches!(self.phase, Phase::Online(_)),
+        });
         // an unattended run or one with --frames must play its match; a person who closes
         // the window or leaves has not failed
-        let must_complete = matches!(
-            self.mode,
+        // (the lobby screen: only a scripted run with --frames must have played its match)
+        let must_complete = match &self.mode {
             Mode::Online {
-                unattended: true,
-                ..
+                unattended: true, ..
+            } => true,
+            Mode::Online { .. } if self.lobby.is_some() => {
+                target.is_some() && self.args.lobby_script.is_some()
             }
-        ) || (matches!(self.mode, Mode::Online { .. }) && target.is_some());
+            Mode::Online { .. } => target.is_some(),
+            Mode::Local { .. } => false,
+        };
         let ok =
             report.error.is_none() && report.desyncs == 0 && (report.completed || !must_complete);
         RunResult {
@@ -993,6 +1108,70 @@ impl App {
 }
 
 impl App {
+    /// The report of the online match `sim` (at exit, or when the lobby screen leaves it).
+    fn online_report(
+        &self,
+        sim: &OnlineSim,
+        final_transport: Option<TransportStats>,
+    ) -> FighterReport {
+        let target = self.args.frames;
+        let seconds = sim.started.elapsed().as_secs_f64();
+        let stats = sim.runner.stats().clone();
+        let completed = match target {
+            Some(t) => sim.runner.confirmed_frame() >= t as i32,
+            None => self.error.is_none(),
+        };
+        let at = target.map_or(sim.runner.confirmed_frame(), |t| t as i32);
+        let checksum = sim
+            .runner
+            .confirmed_checksums()
+            .checksum_at(at)
+            .map(|c| format!("{c:032x}"));
+        let winner = sim
+            .runner
+            .state_at(at)
+            .map(super::report::winner_name)
+            .unwrap_or_else(|| super::report::winner_name(sim.runner.game()));
+        let outcome = PlayOutcome {
+            replay: None,
+            completed,
+            ended_early: if completed {
+                None
+            } else {
+                self.link_closed
+                    .clone()
+                    .or_else(|| Some("window closed".into()))
+            },
+            frames_simulated: sim.runner.current_frame(),
+            checksum,
+            ggrs_desyncs: stats.events.desyncs_detected,
+            rollbacks: stats.rollbacks,
+            rolled_back_frames: stats.rolled_back_frames,
+            mean_rollback_depth: stats.mean_rollback_depth(),
+            max_rollback_depth: stats.max_rollback_depth,
+            stalls: stats.stalls,
+            mean_confirm_lag: if sim.lag_samples > 0 {
+                sim.lag_sum as f64 / sim.lag_samples as f64
+            } else {
+                0.0
+            },
+            ping_ms: stats.network.ping_ms,
+            input_delay: stats.input_delay,
+            interruptions: stats.interruptions,
+            resumed_after_ms: stats.resumed_after_ms.clone(),
+            winner,
+            seconds,
+            signaling_lost: self.signaling_lost,
+            transport: final_transport.unwrap_or_else(|| sim.transport.clone()),
+        };
+        FighterReport::online(
+            self.player_id.clone(),
+            &sim.info,
+            target.unwrap_or(at.max(0) as u32),
+            outcome,
+        )
+    }
+
     /// `--record`: ends the recording and writes the replay (online: cut at `--frames`).
     fn save_replay(&mut self) -> Option<Result<PathBuf, String>> {
         let target = self.args.frames;

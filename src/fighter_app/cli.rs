@@ -7,6 +7,7 @@ use clap::Parser;
 use peer::{AcceptRule, ChannelMode, MatchRule};
 
 use super::input::BotKind;
+use super::lobby::LobbyScript;
 use super::online::OnlineConfig;
 
 /// Command-line flags of `fighter`.
@@ -40,6 +41,12 @@ pub struct Args {
     /// Online: accept a challenge from `any` player or from this player id.
     #[arg(long, requires = "server")]
     pub accept: Option<String>,
+    /// Online, lobby screen (no --challenge / --accept): scripted lobby keys for automation,
+    /// comma-separated steps run in order, each once the screen can take it:
+    /// `challenge=ID` (select ID with the arrows, Enter), `accept` (Y on the next
+    /// challenge), `decline` (N), `quit` (Q once back in the player list).
+    #[arg(long, value_name = "STEPS", conflicts_with_all = ["challenge", "accept"], requires = "server")]
+    pub lobby_script: Option<String>,
     /// Online: a bot drives the local side (kinds: ai, random, routine, idle).
     #[arg(long, requires = "server")]
     pub bot: Option<BotKind>,
@@ -131,6 +138,8 @@ pub enum Mode {
         bot: Option<BotKind>,
         /// Whether the run is unattended (a rule and a bot): failing to play is exit 1.
         unattended: bool,
+        /// Lobby screen (no rule): scripted keys (`--lobby-script`).
+        script: Option<LobbyScript>,
     },
 }
 
@@ -176,31 +185,36 @@ impl Args {
             ));
         }
         let rule = match (&self.challenge, &self.accept) {
-            (Some(target), _) => MatchRule::Challenge(target.clone()),
-            (None, Some(accept)) => MatchRule::Accept(
+            (Some(target), _) => Some(MatchRule::Challenge(target.clone())),
+            (None, Some(accept)) => Some(MatchRule::Accept(
                 accept
                     .parse::<AcceptRule>()
                     .map_err(|e| format!("--accept: {e}"))?,
+            )),
+            // the in-window lobby screen picks the opponent
+            (None, None) => None,
+        };
+        let script = match &self.lobby_script {
+            Some(text) => Some(
+                text.parse::<LobbyScript>()
+                    .map_err(|e| format!("--lobby-script: {e}"))?,
             ),
-            (None, None) => {
-                return Err("online play needs --challenge ID or --accept any|ID \
-                     (the in-window lobby is not built yet)"
-                    .into())
-            }
+            None => None,
         };
         Ok(Mode::Online {
             config: OnlineConfig {
                 server: server.clone(),
                 token,
                 name: self.name.clone(),
-                rule,
+                rule: rule.clone(),
                 loopback: self.loopback,
                 relay_only: self.relay_only,
                 match_timeout: Duration::from_secs(self.match_timeout_s),
                 mode: self.mode,
             },
+            unattended: self.bot.is_some() && rule.is_some(),
+            script,
             bot: self.bot,
-            unattended: self.bot.is_some(),
         })
     }
 }
@@ -263,10 +277,52 @@ mod tests {
                 config, unattended, ..
             })) => {
                 assert!(unattended);
-                assert_eq!(config.rule, MatchRule::Challenge("bob".into()));
+                assert_eq!(config.rule, Some(MatchRule::Challenge("bob".into())));
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn without_a_rule_the_lobby_screen_picks() {
+        let url = "ws://127.0.0.1:1/ws/signal";
+        let a = parse(&["--server", url, "--token", "t", "--bot", "ai"]);
+        match a.map(|a| a.mode()) {
+            Ok(Ok(Mode::Online {
+                config,
+                unattended,
+                script,
+                ..
+            })) => {
+                assert_eq!(config.rule, None);
+                assert!(!unattended, "the lobby screen handles failures");
+                assert!(script.is_none());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let a = parse(&[
+            "--server",
+            url,
+            "--token",
+            "t",
+            "--lobby-script",
+            "accept,quit",
+        ]);
+        assert!(matches!(
+            a.map(|a| a.mode()),
+            Ok(Ok(Mode::Online {
+                script: Some(_),
+                ..
+            }))
+        ));
+        let bad = parse(&["--server", url, "--token", "t", "--lobby-script", "dance"]);
+        assert!(bad.map(|a| a.mode().is_err()).unwrap_or(false));
+        let both = ["--server", url, "--token", "t", "--lobby-script", "quit"];
+        assert!(parse(&[&both[..], &["--accept", "any"]].concat()).is_err());
+        assert!(
+            parse(&["--lobby-script", "quit"]).is_err(),
+            "needs --server"
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub const HELP: &[&str] = &[
     "F1 this help   F2 hitboxes   F3 netcode overlay",
     "Esc pause (local) / leave match (online)",
     "Enter play again after a match (local)",
+    "Lobby: Up/Down choose, Enter challenge or accept, N decline, Q quit",
 ];
 
 /// Which bot drives a side.

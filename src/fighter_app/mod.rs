@@ -5,6 +5,8 @@
 //! - [`render`]: the pure render mapping, state to [`render::Shape`]s (tested without a
 //!   window); [`overlay`]: the netcode overlay's figures and shapes.
 //! - [`input`]: keyboard layouts, bots, [`input::Controller`].
+//! - [`lobby`]: the in-window lobby screen's state (online without a rule): players, keys,
+//!   challenges, the return to the lobby after a match; tested without a window.
 //! - [`online`]: the network thread (tokio) that finds the opponent with `peer` and hands
 //!   the ggrs socket to the render loop over bounded channels.
 //! - [`app`]: the window loop: a [`rollback::session::FramePacer`] runs the simulation at
@@ -24,6 +26,7 @@ pub mod app;
 pub mod cli;
 pub mod draw;
 pub mod input;
+pub mod lobby;
 pub mod online;
 pub mod overlay;
 pub mod render;

@@ -99,6 +99,21 @@ pub struct FighterReport {
     pub outcome: PlayOutcome,
     /// Frame times of this run.
     pub frame_time_us: Option<FrameTimes>,
+    /// Lobby screen runs: matches played and returns to the lobby (the match fields above
+    /// are the last match's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<LobbyReport>,
+}
+
+/// What the lobby screen did (`fighter --server URL --token T` without a rule).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct LobbyReport {
+    /// Matches started from the lobby screen.
+    pub matches: u32,
+    /// Times the screen came back to the lobby after a match or a failed attempt.
+    pub returns: u32,
+    /// Whether the program ended in the lobby's player list.
+    pub in_lobby: bool,
 }
 
 impl FighterReport {
@@ -147,6 +162,7 @@ impl FighterReport {
                 transport: TransportStats::default(),
             },
             frame_time_us: None,
+            lobby: None,
         }
     }
 
@@ -171,6 +187,7 @@ impl FighterReport {
             error: None,
             outcome,
             frame_time_us: None,
+            lobby: None,
         }
     }
 

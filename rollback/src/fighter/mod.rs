@@ -10,6 +10,7 @@
 
 pub mod moves;
 mod sim;
+mod snapshot;
 
 use std::fmt::Write as _;
 
@@ -406,6 +407,16 @@ impl Game for FighterGame {
         let mut game = Self::with_config(config, 0);
         game.rng = rng;
         Some(game)
+    }
+
+    fn state_bytes(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(snapshot::STATE_BYTES);
+        snapshot::encode(self, &mut out);
+        Some(out)
+    }
+
+    fn from_state_bytes(bytes: &[u8]) -> Option<Self> {
+        snapshot::decode(bytes)
     }
 
     fn describe(&self) -> Vec<(String, String)> {

@@ -5,6 +5,7 @@
 //! * [`SimNetwork`] / [`SimSocket`]: in-memory endpoints, each a `ggrs::NonBlockingSocket`,
 //!   on a [`VirtualClock`]. Time only moves when the driver moves it, so a match at 100 ms
 //!   RTT runs as fast as the CPU allows (see [`crate::botmatch`]).
+//! * [`SimPipe`]: a reliable, ordered, bounded message pipe (a spectator's stream).
 //! * [`Impaired`]: the same conditions on top of any real socket, on the [`WallClock`].
 //!
 //! # ggrs and the wall clock
@@ -25,6 +26,7 @@
 mod conditions;
 mod impaired;
 mod network;
+mod pipe;
 mod shaper;
 
 use thiserror::Error;
@@ -34,6 +36,7 @@ pub use crate::clock::{Clock, SharedClock, VirtualClock, WallClock};
 pub use conditions::{LinkConditions, DEFAULT_REORDER_DELAY};
 pub use impaired::Impaired;
 pub use network::{SimAddr, SimNetwork, SimSocket};
+pub use pipe::SimPipe;
 pub use shaper::{LinkShaper, LinkStats};
 
 /// Simulator configuration errors.

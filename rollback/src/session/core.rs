@@ -121,6 +121,8 @@ pub(crate) struct SessionCore<G: Game> {
     log_steps: bool,
     /// Replay recording (see `record.rs`); `None` when off.
     pub(crate) recording: Option<super::record::Recording<G::Input>>,
+    /// Confirmed-input feed for mid-match spectators (see `feed.rs`); `None` when off.
+    pub(crate) feed: Option<super::feed::ConfirmedFeed<G::Input>>,
 }
 
 impl<G: Game> SessionCore<G> {
@@ -139,6 +141,7 @@ impl<G: Game> SessionCore<G> {
             call_inside_ns: 0,
             log_steps: false,
             recording: None,
+            feed: None,
         }
     }
 
@@ -230,6 +233,9 @@ impl<G: Game> SessionCore<G> {
                     if let Some(rec) = &mut self.recording {
                         rec.store_inputs(self.frame, &inputs);
                     }
+                    if let Some(feed) = &mut self.feed {
+                        feed.store_inputs(self.frame, &inputs);
+                    }
                     let t = self.timing.then(Instant::now);
                     self.game.step(&inputs);
                     self.add_time(t, false);
@@ -285,6 +291,9 @@ impl<G: Game> SessionCore<G> {
     fn log_confirmed(&mut self, checksum: u128) {
         if let Some(rec) = &mut self.recording {
             rec.confirm(self.log.next_frame(), checksum);
+        }
+        if let Some(feed) = &mut self.feed {
+            feed.confirm(self.log.next_frame(), checksum);
         }
         self.log.push(checksum);
     }

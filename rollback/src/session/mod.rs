@@ -52,6 +52,7 @@
 
 mod core;
 mod delay;
+mod feed;
 mod link;
 mod p2p;
 mod pacer;
@@ -72,6 +73,7 @@ use crate::game::Game;
 pub use crate::stats::RollbackStats;
 pub use core::{ConfirmedLog, DesyncEvent};
 pub use delay::{auto_input_delay, InputDelay, AUTO_DELAY_CAP};
+pub use feed::{ConfirmedStep, DEFAULT_FEED_CAPACITY};
 pub use link::{EndReason, LinkState, LinkStatus, INTERRUPTION_THRESHOLD};
 pub use p2p::{BoxedSocket, P2PRunner, RunnerOptions};
 pub use pacer::{FramePacer, DEFAULT_MAX_CATCH_UP};

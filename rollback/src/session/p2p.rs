@@ -20,6 +20,7 @@ use crate::game::Game;
 use crate::stats::{NetworkFigures, RollbackStats};
 use crate::wire::MessageKind;
 
+mod feed;
 mod resume;
 
 /// Optional settings of a [`P2PRunner`].

@@ -46,6 +46,9 @@ pub(crate) fn clean_name(raw: &str) -> Result<String, Refusal> {
 
 impl Hub {
     pub(super) fn dispatch(&mut self, sender: &str, msg: ClientMessage, now: Instant) -> Handled {
+        if self.is_spectator_message(&msg) {
+            return self.dispatch_spectate(sender, msg, now);
+        }
         match msg {
             ClientMessage::JoinLobby(m) => self.join_lobby(sender, m, now),
             ClientMessage::LeaveLobby(m) => self.leave_lobby(sender, m, now),
@@ -59,6 +62,7 @@ impl Hub {
             ClientMessage::ReportConnection(m) => self.report_connection(sender, m, now),
             ClientMessage::EndMatch(m) => self.end_match(sender, m, now),
             ClientMessage::ResumeMatch(m) => self.resume_match(sender, m, now),
+            msg @ ClientMessage::WatchMatch(_) => self.dispatch_spectate(sender, msg, now),
         }
     }
 
@@ -375,11 +379,7 @@ impl Hub {
     }
 
     fn relay_ice(&mut self, sender: &str, m: IceRelay) -> Handled {
-        require_self(sender, &m.sender_id)?;
-        let (state, opponent) = self.member_session(sender, &m.session_id, Some(&m.receiver_id))?;
-        if state == SessionState::Requested {
-            return Err(conflict("ice candidate before accept", &m.session_id));
-        }
+        let opponent = self.ice_target(sender, &m.sender_id, &m.session_id, &m.receiver_id)?;
         self.send_player(
             &opponent,
             ServerMessage::IceCandidateReceived(IceCandidateReceived {
@@ -389,6 +389,23 @@ impl Hub {
             }),
         );
         Ok(())
+    }
+
+    /// Checks an ICE relay from `sender` (also used by [`Hub::ice_route`]); returns the
+    /// opponent's player id.
+    pub(super) fn ice_target(
+        &self,
+        sender: &str,
+        sender_id: &str,
+        session_id: &str,
+        receiver_id: &str,
+    ) -> Result<String, Refusal> {
+        require_self(sender, sender_id)?;
+        let (state, opponent) = self.member_session(sender, session_id, Some(receiver_id))?;
+        if state == SessionState::Requested {
+            return Err(conflict("ice candidate before accept", session_id));
+        }
+        Ok(opponent)
     }
 
     fn report_connection(&mut self, sender: &str, m: ReportConnection, now: Instant) -> Handled {

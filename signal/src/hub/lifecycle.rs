@@ -72,6 +72,7 @@ impl Hub {
                 }
             }
         }
+        self.check_spectating()?;
         self.check_lobbies()
     }
 
@@ -122,6 +123,7 @@ impl Hub {
                 self.touch_player(member, now);
             }
         }
+        self.end_spectators_of_match(sid, now);
         Some(s)
     }
 

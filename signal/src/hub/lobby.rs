@@ -91,6 +91,8 @@ impl Hub {
             player_name: p.name.clone(),
             status: if p.live_session.is_some() {
                 PlayerStatus::InMatch
+            } else if self.watching_of(id).is_some() {
+                PlayerStatus::Watching
             } else {
                 PlayerStatus::Available
             },

@@ -7,12 +7,14 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod fast_relay;
 mod handlers;
 mod lifecycle;
 mod lobby;
 mod mailbox;
 mod resume;
 mod session;
+mod spectate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::protocol::{
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};
+pub use spectate::SpectatorSession;
 
 /// Identifies one WebSocket connection (assigned by the driver).
 pub type ConnId = u64;
@@ -180,6 +183,7 @@ pub struct Hub {
     resume: resume::Away,
     out: VecDeque<HubOutput>,
     rng: StdRng,
+    spectating: spectate::Spectating,
 }
 
 impl Hub {
@@ -208,6 +212,7 @@ impl Hub {
             resume: resume::Away::default(),
             out: VecDeque::new(),
             rng,
+            spectating: spectate::Spectating::default(),
         }
     }
 
@@ -256,6 +261,7 @@ impl Hub {
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
             self.player_dropped(&sid, &player_id, now);
         }
+        self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
         self.players.remove(&player_id);
     }
@@ -314,6 +320,7 @@ impl Hub {
             }
             self.timers.remove(&(at, sid.clone()));
             let Some(session) = self.sessions.get(&sid) else {
+                self.spectator_timeout(&sid, at, now);
                 continue;
             };
             if session.deadline != Some(at) {

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 mod client_payloads;
 mod resume_payloads;
 mod server_payloads;
+mod spectate_payloads;
 
 pub use client_payloads::*;
 pub use resume_payloads::*;
 pub use server_payloads::*;
+pub use spectate_payloads::*;
 
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub enum ClientMessage {
     EndMatch(EndMatch),
     /// Renegotiate the link of a running or interrupted match in the same session.
     ResumeMatch(ResumeMatch),
+    /// Watch the running match of another player (a spectator session).
+    WatchMatch(WatchMatch),
 }
 
 impl ClientMessage {
@@ -61,6 +65,7 @@ impl ClientMessage {
             Self::ReportConnection(_) => "report_connection",
             Self::EndMatch(_) => "end_match",
             Self::ResumeMatch(_) => "resume_match",
+            Self::WatchMatch(_) => "watch_match",
         }
     }
 
@@ -108,6 +113,10 @@ pub enum ServerMessage {
     MatchInterrupted(MatchInterrupted),
     /// To both: the interrupted match runs again.
     MatchResumed(MatchResumed),
+    /// To a watcher: its spectator session, and the host to negotiate with.
+    WatchStarted(WatchStarted),
+    /// To a host: a watcher will negotiate a spectator session with it.
+    SpectatorJoined(SpectatorJoined),
 }
 
 impl ServerMessage {
@@ -131,6 +140,8 @@ impl ServerMessage {
             Self::Error(_) => "error",
             Self::MatchInterrupted(_) => "match_interrupted",
             Self::MatchResumed(_) => "match_resumed",
+            Self::WatchStarted(_) => "watch_started",
+            Self::SpectatorJoined(_) => "spectator_joined",
         }
     }
 
@@ -151,6 +162,8 @@ impl ServerMessage {
             Self::Error(e) => e.session_id.as_deref(),
             Self::MatchInterrupted(m) => Some(&m.session_id),
             Self::MatchResumed(m) => Some(&m.session_id),
+            Self::WatchStarted(m) => Some(&m.session_id),
+            Self::SpectatorJoined(m) => Some(&m.session_id),
         }
     }
 }

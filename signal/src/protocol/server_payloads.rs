@@ -34,6 +34,8 @@ pub enum PlayerStatus {
     Available,
     /// In an accepted, negotiating or running match.
     InMatch,
+    /// Watching another match as a spectator.
+    Watching,
 }
 
 /// One row of a lobby snapshot.
@@ -44,7 +46,7 @@ pub struct LobbyPlayer {
     pub player_id: String,
     /// Display name.
     pub player_name: String,
-    /// `available` or `in_match`.
+    /// `available`, `in_match` or `watching`.
     pub status: PlayerStatus,
 }
 

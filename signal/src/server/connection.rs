@@ -9,12 +9,14 @@ use futures_util::SinkExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, MissedTickBehavior};
 
+use super::fast_relay::IceFrame;
 use super::hub_driver::{
     CloseRequest, HubCommand, LobbySlot, Outbound, Outbox, CLOSE_GOING_AWAY, CLOSE_POLICY,
 };
 use super::Shared;
 use crate::auth::{turn_credentials, Identity};
 use crate::hub::ConnId;
+use crate::lobby_deflate::LobbyCompression;
 use crate::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, Welcome};
 use crate::ratelimit::{RateDecision, RateLimiter};
 
@@ -28,7 +30,12 @@ type PumpEnd = Option<CloseRequest>;
 const WRITE_BATCH: usize = 64;
 
 /// Drives one upgraded connection to its end.
-pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, shared: Arc<Shared>) {
+pub(crate) async fn run_connection(
+    mut socket: WebSocket,
+    identity: Identity,
+    compression: LobbyCompression,
+    shared: Arc<Shared>,
+) {
     let conn = shared
         .next_conn
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -38,7 +45,7 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
         ice_servers: ice_servers_for(&shared, &identity.player_id),
     });
     if write(&mut socket, &shared, &welcome).await.is_ok() {
-        serve(socket, conn, identity, &shared).await;
+        serve(socket, conn, identity, compression, &shared).await;
     }
     shared.metrics.connections.dec();
     shared
@@ -46,9 +53,18 @@ pub(crate) async fn run_connection(mut socket: WebSocket, identity: Identity, sh
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn serve(mut socket: WebSocket, conn: ConnId, identity: Identity, shared: &Arc<Shared>) {
+async fn serve(
+    mut socket: WebSocket,
+    conn: ConnId,
+    identity: Identity,
+    compression: LobbyCompression,
+    shared: &Arc<Shared>,
+) {
     let (queue_tx, mut queue_rx) = mpsc::channel(shared.config.outbound_queue);
-    let lobby = Arc::new(LobbySlot::new(shared.config.lobby_delta_backlog));
+    let lobby = Arc::new(LobbySlot::new(
+        shared.config.lobby_delta_backlog,
+        compression,
+    ));
     let (kick_tx, mut kick_rx) = oneshot::channel();
     let outbox = Outbox {
         queue: queue_tx,
@@ -114,17 +130,21 @@ async fn pump(
     loop {
         tokio::select! {
             out = queue_rx.recv() => match out {
-                Some(Outbound::Message(msg)) => {
-                    if let Some(end) = write_queued(socket, shared, msg, queue_rx).await.ok()? {
+                Some(Outbound::Close(close)) => return Some(close),
+                Some(first) => {
+                    if let Some(end) = write_queued(socket, shared, first, queue_rx).await.ok()? {
                         return Some(end);
                     }
                 }
-                Some(Outbound::Close(close)) => return Some(close),
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
             _ = lobby.notify.notified() => {
-                for (kind, text) in lobby.take() {
-                    socket.send(Message::Text(text)).await.ok()?;
+                for (kind, frames) in lobby.take() {
+                    // One flush per frame: the write buffer never holds more than one
+                    // (compressed messages come in bounded chunks).
+                    for frame in frames.iter() {
+                        socket.send(frame.clone()).await.ok()?;
+                    }
                     shared.metrics.message_out(kind, None);
                 }
             }
@@ -182,17 +202,23 @@ async fn inbound(
                 shared.config.max_message_size
             ),
         )),
-        Some(t) => match ClientMessage::parse(t.as_str()) {
-            Ok(msg) => {
-                shared.metrics.message_in(Some(msg.kind()));
-                let cmd = HubCommand::Message { conn, msg };
-                return match shared.hub_tx.send(cmd).await {
-                    Ok(()) => None,
-                    Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
-                };
+        Some(t) => {
+            let parsed = match IceFrame::parse(&t) {
+                Some(frame) => Ok(("send_ice_candidate", HubCommand::Ice { conn, frame })),
+                None => ClientMessage::parse(t.as_str())
+                    .map(|msg| (msg.kind(), HubCommand::Message { conn, msg })),
+            };
+            match parsed {
+                Ok((kind, cmd)) => {
+                    shared.metrics.message_in(Some(kind));
+                    return match shared.hub_tx.send(cmd).await {
+                        Ok(()) => None,
+                        Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
+                    };
+                }
+                Err(e) => Some((ErrorCode::BadRequest, format!("bad message: {e}"))),
             }
-            Err(e) => Some((ErrorCode::BadRequest, format!("bad message: {e}"))),
-        },
+        }
     };
     let (code, message) = refusal?;
     shared.metrics.message_in(None);
@@ -206,19 +232,27 @@ async fn inbound(
 async fn write_queued(
     socket: &mut WebSocket,
     shared: &Shared,
-    first: ServerMessage,
+    first: Outbound,
     queue_rx: &mut mpsc::Receiver<Outbound>,
 ) -> Result<Option<CloseRequest>, ()> {
-    feed(socket, shared, &first).await?;
+    let mut next = Some(first);
     let mut close = None;
-    for _ in 1..WRITE_BATCH {
-        match queue_rx.try_recv() {
-            Ok(Outbound::Message(msg)) => feed(socket, shared, &msg).await?,
-            Ok(Outbound::Close(request)) => {
+    let mut written = 0;
+    while let Some(out) = next.take() {
+        match out {
+            Outbound::Message(msg) => feed(socket, shared, &msg).await?,
+            Outbound::Text(kind, text) => {
+                socket.feed(Message::Text(text)).await.map_err(|_| ())?;
+                shared.metrics.message_out(kind, None);
+            }
+            Outbound::Close(request) => {
                 close = Some(request);
                 break;
             }
-            Err(_) => break,
+        }
+        written += 1;
+        if written < WRITE_BATCH {
+            next = queue_rx.try_recv().ok();
         }
     }
     socket.flush().await.map_err(|_| ())?;

@@ -15,6 +15,7 @@ use super::config::FRAME_LIMIT_FACTOR;
 use super::connection::run_connection;
 use super::Shared;
 use crate::auth::AuthError;
+use crate::lobby_deflate::{self, LobbyCompression};
 
 /// Path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws/signal";
@@ -59,6 +60,19 @@ fn bearer_token(headers: &HeaderMap, query: Option<&str>) -> Result<String, Auth
         .ok_or(AuthError::Missing)
 }
 
+/// The `?lobby_compression=` choice (absent: none); `Err` carries an unknown value.
+fn lobby_compression(query: Option<&str>) -> Result<LobbyCompression, String> {
+    let Some(query) = query else {
+        return Ok(LobbyCompression::None);
+    };
+    match url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == lobby_deflate::QUERY_PARAM)
+    {
+        None => Ok(LobbyCompression::None),
+        Some((_, v)) => LobbyCompression::parse(&v).ok_or_else(|| v.into_owned()),
+    }
+}
+
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -74,6 +88,16 @@ async fn upgrade(
                 return (StatusCode::UNAUTHORIZED, "unauthorized").into_response();
             }
         };
+    let compression = match lobby_compression(query.as_deref()) {
+        Ok(c) => c,
+        Err(value) => {
+            let msg = format!(
+                "unknown {}={value:.40} (expected none or deflate)",
+                lobby_deflate::QUERY_PARAM
+            );
+            return (StatusCode::BAD_REQUEST, msg).into_response();
+        }
+    };
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -97,6 +121,6 @@ async fn upgrade(
         })
         .on_upgrade(move |socket| {
             let tracker = task_shared.tracker.clone();
-            tracker.track_future(run_connection(socket, identity, task_shared))
+            tracker.track_future(run_connection(socket, identity, compression, task_shared))
         })
 }

@@ -6,13 +6,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::fast_relay::IceFrame;
 use super::metrics::Metrics;
 use crate::hub::{ConnId, Hub, HubOutput, LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
+use crate::lobby_deflate::{self, LobbyCompression};
 use crate::protocol::{ClientMessage, ServerMessage};
 
 /// Close code for policy violations (slow consumer, rate abuse).
@@ -27,30 +29,36 @@ pub(crate) type CloseRequest = (u16, &'static str);
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Message(ServerMessage),
+    /// An already serialized message and its wire name (relayed ICE candidates).
+    Text(&'static str, Utf8Bytes),
     Close(CloseRequest),
 }
 
-/// A serialized lobby message and its wire name (for metrics).
-pub(crate) type LobbyFrame = (&'static str, Utf8Bytes);
+/// A serialized lobby message and its wire name (for metrics): one text frame, or the
+/// binary frames of its compressed form (shared by every recipient).
+pub(crate) type LobbyFrame = (&'static str, Arc<[Message]>);
 
 /// The unsent lobby messages of one connection (coalescing, see [`LobbyMailbox`]).
 #[derive(Debug)]
 pub(crate) struct LobbySlot {
     mailbox: Mutex<LobbyMailbox<LobbyFrame>>,
     pub(crate) notify: Notify,
+    /// How this connection wants its lobby messages (fixed at connect).
+    compression: LobbyCompression,
 }
 
 impl Default for LobbySlot {
     fn default() -> Self {
-        Self::new(DEFAULT_LOBBY_DELTA_BACKLOG)
+        Self::new(DEFAULT_LOBBY_DELTA_BACKLOG, LobbyCompression::None)
     }
 }
 
 impl LobbySlot {
-    pub(crate) fn new(max_deltas: usize) -> Self {
+    pub(crate) fn new(max_deltas: usize, compression: LobbyCompression) -> Self {
         Self {
             mailbox: Mutex::new(LobbyMailbox::new(max_deltas)),
             notify: Notify::new(),
+            compression,
         }
     }
 
@@ -104,6 +112,11 @@ pub(crate) enum HubCommand {
         conn: ConnId,
         msg: ClientMessage,
     },
+    /// A `send_ice_candidate` parsed by the fast path (see [`IceFrame`]).
+    Ice {
+        conn: ConnId,
+        frame: IceFrame,
+    },
     Unregister {
         conn: ConnId,
     },
@@ -115,14 +128,49 @@ struct Envelope<'a, T> {
     payload: &'a T,
 }
 
-/// Serializes a payload once as a shared text frame.
-fn frame<T: Serialize>(kind: &'static str, payload: &T) -> Option<LobbyFrame> {
-    let text = serde_json::to_string(&Envelope {
-        r#type: kind,
-        payload,
-    })
-    .ok()?;
-    Some((kind, Utf8Bytes::from(text)))
+/// One lobby message, serialized once and compressed at most once, in the encodings its
+/// recipients asked for.
+struct Encoded {
+    kind: &'static str,
+    text: Utf8Bytes,
+    plain: Option<Arc<[Message]>>,
+    deflated: Option<Arc<[Message]>>,
+}
+
+impl Encoded {
+    fn new<T: Serialize>(kind: &'static str, payload: &T) -> Option<Self> {
+        let text = serde_json::to_string(&Envelope {
+            r#type: kind,
+            payload,
+        })
+        .ok()?;
+        Some(Self {
+            kind,
+            text: Utf8Bytes::from(text),
+            plain: None,
+            deflated: None,
+        })
+    }
+
+    /// The frames for a connection that wants `compression`.
+    fn frames(&mut self, compression: LobbyCompression) -> LobbyFrame {
+        let deflate = compression == LobbyCompression::Deflate
+            && self.text.len() >= lobby_deflate::MIN_DEFLATE_LEN;
+        let frames = if deflate {
+            let text = &self.text;
+            self.deflated.get_or_insert_with(|| {
+                lobby_deflate::deflate_chunks(text.as_str().as_bytes(), lobby_deflate::MAX_CHUNK)
+                    .into_iter()
+                    .map(|chunk| Message::Binary(chunk.into()))
+                    .collect()
+            })
+        } else {
+            let text = &self.text;
+            self.plain
+                .get_or_insert_with(|| Arc::from([Message::Text(text.clone())]))
+        };
+        (self.kind, frames.clone())
+    }
 }
 
 /// Upper bound of commands applied before routing output and checking timers.
@@ -150,11 +198,11 @@ pub(crate) async fn run_hub(
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
-                apply(&mut hub, &mut outboxes, cmd, now);
+                apply(&mut hub, &mut outboxes, &metrics, cmd, now);
                 full = true;
                 for _ in 0..BATCH {
                     match rx.try_recv() {
-                        Ok(cmd) => apply(&mut hub, &mut outboxes, cmd, now),
+                        Ok(cmd) => apply(&mut hub, &mut outboxes, &metrics, cmd, now),
                         Err(_) => {
                             full = false;
                             break;
@@ -177,7 +225,13 @@ pub(crate) async fn run_hub(
     }
 }
 
-fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand, now: Instant) {
+fn apply(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    cmd: HubCommand,
+    now: Instant,
+) {
     match cmd {
         HubCommand::Register {
             conn,
@@ -191,6 +245,40 @@ fn apply(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, cmd: HubCommand,
         HubCommand::Message { conn, msg } => {
             let _ = hub.handle_message(conn, msg, now);
         }
+        HubCommand::Ice { conn, frame } => {
+            let route = hub.ice_route(
+                conn,
+                frame.sender_id(),
+                frame.receiver_id(),
+                frame.session_id(),
+            );
+            // Only to a connection of this process; anything else (a refusal, a player
+            // the hub reaches another way) takes the hub's normal path.
+            match route.filter(|to| outboxes.contains_key(to)) {
+                Some(to) => {
+                    // What the hub queued before this relay goes out first.
+                    route_output(hub, outboxes, metrics);
+                    let text = frame.relayed();
+                    deliver(
+                        hub,
+                        outboxes,
+                        metrics,
+                        to,
+                        Outbound::Text("ice_candidate_received", text),
+                    );
+                }
+                None => match frame.into_message() {
+                    Ok(msg) => {
+                        let _ = hub.handle_message(conn, msg, now);
+                    }
+                    Err(e) => {
+                        let refusal = format!("bad message: {e}");
+                        let err = crate::protocol::ErrorCode::BadRequest.message(refusal, None);
+                        deliver(hub, outboxes, metrics, conn, Outbound::Message(err));
+                    }
+                },
+            }
+        }
         HubCommand::Unregister { conn } => {
             outboxes.remove(&conn);
             hub.disconnect(conn, now);
@@ -202,22 +290,7 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
     while let Some(out) = hub.poll_output() {
         match out {
             HubOutput::Send { conn, msg } => {
-                let Some(outbox) = outboxes.get_mut(&conn) else {
-                    continue;
-                };
-                if outbox.kick.is_none() {
-                    continue;
-                }
-                match outbox.queue.try_send(Outbound::Message(msg)) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        metrics.slow_consumers.inc();
-                        tracing::info!(conn, "slow consumer disconnected");
-                        kick(outbox, (CLOSE_POLICY, "slow consumer"));
-                        hub.disconnect(conn, Instant::now());
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                }
+                deliver(hub, outboxes, metrics, conn, Outbound::Message(msg));
             }
             HubOutput::Close { conn, code, reason } => {
                 if let Some(outbox) = outboxes.get_mut(&conn) {
@@ -231,34 +304,37 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                 }
             }
             HubOutput::Lobby { update, recipients } => {
-                let Some(full) = frame("lobby_update", &*update) else {
+                let Some(mut full) = Encoded::new("lobby_update", &*update) else {
                     continue;
                 };
                 for conn in recipients {
                     if let Some(outbox) = outboxes.get(&conn) {
-                        if outbox.lobby.put_full(full.clone()) == Pushed::Replaced {
+                        let frames = full.frames(outbox.lobby.compression);
+                        if outbox.lobby.put_full(frames) == Pushed::Replaced {
                             metrics.lobby_updates_dropped.inc();
                         }
                     }
                 }
             }
             HubOutput::LobbyDelta { delta, recipients } => {
-                let Some(text) = frame("lobby_delta", &*delta) else {
+                let Some(mut encoded) = Encoded::new("lobby_delta", &*delta) else {
                     continue;
                 };
                 // Serialized at most once, and only if some connection fell behind.
-                let mut resync: Option<Option<LobbyFrame>> = None;
+                let mut resync: Option<Option<Encoded>> = None;
                 for conn in recipients {
                     let Some(outbox) = outboxes.get(&conn) else {
                         continue;
                     };
-                    let pushed = outbox.lobby.put_delta(text.clone(), || {
+                    let compression = outbox.lobby.compression;
+                    let pushed = outbox.lobby.put_delta(encoded.frames(compression), || {
                         resync
                             .get_or_insert_with(|| {
                                 let update = hub.published_lobby(&delta.lobby)?;
-                                frame("lobby_update", &update)
+                                Encoded::new("lobby_update", &update)
                             })
-                            .clone()
+                            .as_mut()
+                            .map(|full| full.frames(compression))
                     });
                     if pushed == Pushed::Resynced {
                         metrics.lobby_resyncs.inc();
@@ -267,6 +343,32 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
                 }
             }
         }
+    }
+}
+
+/// Queues `out` for `conn`; a full queue cuts the connection off as a slow consumer.
+fn deliver(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    conn: ConnId,
+    out: Outbound,
+) {
+    let Some(outbox) = outboxes.get_mut(&conn) else {
+        return;
+    };
+    if outbox.kick.is_none() {
+        return;
+    }
+    match outbox.queue.try_send(out) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics.slow_consumers.inc();
+            tracing::info!(conn, "slow consumer disconnected");
+            kick(outbox, (CLOSE_POLICY, "slow consumer"));
+            hub.disconnect(conn, Instant::now());
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 
@@ -283,7 +385,12 @@ mod tests {
     #[test]
     fn lobby_slot_keeps_only_the_newest_snapshot() {
         let slot = LobbySlot::default();
-        let f = |t: &'static str| ("lobby_update", Utf8Bytes::from_static(t));
+        let f = |t: &'static str| -> LobbyFrame {
+            (
+                "lobby_update",
+                Arc::from([Message::Text(Utf8Bytes::from_static(t))]),
+            )
+        };
         assert_eq!(slot.put_full(f("one")), Pushed::Queued);
         assert_eq!(slot.put_full(f("two")), Pushed::Replaced);
         assert_eq!(slot.take(), [f("two")]);

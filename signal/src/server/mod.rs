@@ -8,6 +8,7 @@
 
 mod config;
 mod connection;
+mod fast_relay;
 mod http;
 mod hub_driver;
 mod metrics;
