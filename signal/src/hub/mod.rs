@@ -7,6 +7,7 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod cluster;
 mod fast_relay;
 mod handlers;
 mod lifecycle;
@@ -27,6 +28,7 @@ use crate::protocol::{
     CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyDelta, LobbyUpdate,
     LobbyUpdates, ServerMessage, DEFAULT_LOBBY,
 };
+pub use cluster::Membership;
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};

@@ -185,11 +185,14 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: internal error.
     Internal,
+    /// 503: cluster mode only; the node lost Redis, so nothing that needs the cluster
+    /// can be done until it reconnects.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for metrics and tests.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         Self::BadRequest,
         Self::Forbidden,
         Self::NotFound,
@@ -197,6 +200,7 @@ impl ErrorCode {
         Self::TooLarge,
         Self::RateLimited,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     /// The numeric code sent on the wire.
@@ -209,6 +213,7 @@ impl ErrorCode {
             Self::TooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 
