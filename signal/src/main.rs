@@ -92,6 +92,10 @@ struct ServeArgs {
     /// Players per lobby; one more `join_lobby` is refused with 409 "lobby full".
     #[arg(long, env = "SIGNAL_MAX_LOBBY_SIZE", default_value_t = signal::hub::DEFAULT_MAX_LOBBY_SIZE)]
     max_lobby_size: usize,
+    /// Seconds an interrupted match may take to resume before it ends with
+    /// `match_ended peer_disconnected`; 0 turns resuming off.
+    #[arg(long, env = "SIGNAL_RESUME_TIMEOUT", default_value_t = signal::hub::DEFAULT_RESUME_TIMEOUT.as_secs())]
+    resume_timeout: u64,
     /// Run as one node of a cluster sharing this Redis (`redis://HOST:PORT`). Without it,
     /// the server is a single process with its state in memory.
     #[arg(long, env = "SIGNAL_REDIS")]
@@ -215,6 +219,7 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
     config.hub.request_timeout = Duration::from_secs(args.request_timeout);
     config.hub.negotiation_timeout = Duration::from_secs(args.negotiation_timeout);
     config.hub.max_lobby_size = args.max_lobby_size;
+    config.hub.resume_timeout = Duration::from_secs(args.resume_timeout);
     if let Some(url) = args.redis {
         let node_id = args
             .node_id

@@ -91,6 +91,7 @@ fn config() -> HubConfig {
         negotiation_timeout: Duration::from_secs(20),
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: 4,
+        resume_timeout: Duration::from_secs(20),
     }
 }
 
