@@ -72,6 +72,8 @@ pub async fn connect_pair(
             connect_timeout: DEFAULT_PAIR_TIMEOUT,
             mode: channel.mode,
             relay: crate::machine::RelayPolicy::Never,
+            // The in-memory hub knows no `resume_match`: a failed link ends the match.
+            resume_timeout: Duration::ZERO,
         };
         let pairing = Pairing {
             session_id: SESSION_ID.to_owned(),
@@ -91,6 +93,7 @@ pub async fn connect_pair(
             ice_servers: Vec::new(),
             channel: channel.clone(),
             relay_ws: false,
+            reconnect: None,
         })
     };
     let (offerer, answerer) = tokio::join!(

@@ -15,10 +15,11 @@ use signal::client::SignalClient;
 use signal::protocol::{ClientMessage, JoinLobby, Welcome};
 
 use crate::channel::ChannelConfig;
-use crate::driver::{DriverSetup, SignalPort};
+use crate::driver::{DriverSetup, Reconnect, SignalPort};
 use crate::error::PeerError;
 use crate::ice::IceConfig;
 use crate::link::MatchLink;
+pub use crate::machine::resume::DEFAULT_RESUME_TIMEOUT;
 pub use crate::machine::{AcceptRule, MatchRule};
 use crate::machine::{MachineConfig, MatchMachine, RelayPolicy};
 
@@ -46,6 +47,9 @@ pub struct PeerConfig {
     /// Join the relay over WebSocket when the server offers a `ws://` URL (false: its
     /// first URL).
     pub relay_ws: bool,
+    /// How long a running match whose link failed may take to be renegotiated
+    /// ([`DEFAULT_RESUME_TIMEOUT`]); zero: a failed link ends the match.
+    pub resume_timeout: Duration,
 }
 
 impl PeerConfig {
@@ -59,6 +63,7 @@ impl PeerConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             relay: RelayPolicy::Fallback,
             relay_ws: false,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
         }
     }
 
@@ -89,6 +94,7 @@ impl PeerConfig {
 pub struct Peer {
     pub(crate) client: SignalClient,
     pub(crate) config: PeerConfig,
+    pub(crate) reconnect: Reconnect,
 }
 
 impl Peer {
@@ -101,7 +107,15 @@ impl Peer {
             player_name: config.name.trim().to_owned(),
             ..JoinLobby::default()
         }))?;
-        Ok(Peer { client, config })
+        let reconnect = Reconnect {
+            url: url.to_owned(),
+            token: token.to_owned(),
+        };
+        Ok(Peer {
+            client,
+            config,
+            reconnect,
+        })
     }
 
     /// Our player id (the token's `sub`).
@@ -152,6 +166,7 @@ impl Peer {
             connect_timeout: self.config.connect_timeout,
             mode: self.config.channel.mode,
             relay: self.config.relay,
+            resume_timeout: self.config.resume_timeout,
         }
     }
 
@@ -164,6 +179,7 @@ impl Peer {
             ice: self.config.ice,
             channel: self.config.channel,
             relay_ws: self.config.relay_ws,
+            reconnect: Some(self.reconnect),
         })
         .await
     }

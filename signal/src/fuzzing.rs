@@ -39,6 +39,7 @@ pub fn feed(data: &[u8]) -> FeedStats {
             crate::hub::RelayConfig::new(vec!["tcp://127.0.0.1:1".to_owned()], b"fuzz".to_vec())
                 .ok()
         }),
+        resume_timeout: Duration::from_secs(20),
     };
     let mut hub = Hub::with_seed(config, 7);
     let mut now = Instant::now();

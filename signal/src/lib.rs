@@ -78,6 +78,7 @@ pub mod lobby_deflate;
 pub mod lobby_view;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reconnect;
 pub mod server;
 
 pub use client::{ClientError, SignalClient, SignalSender};

@@ -17,6 +17,11 @@ use signal::protocol::IceServer;
 use signal::server::{TlsConfig, TurnConfig, DEFAULT_LISTEN};
 use signal::{ServerConfig, SignalServer};
 
+/// The server's allocator: mimalloc (malloc and free are a large share of a relay's cost
+/// with glibc's allocator; see BENCHMARKS.md, issue 13).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for usage errors (bad flag, missing secret).
 const EXIT_USAGE: u8 = 2;
 
@@ -110,6 +115,10 @@ struct ServeArgs {
         requires = "relay_urls"
     )]
     relay_secret: Option<String>,
+    /// Seconds an interrupted match may take to resume before it ends with
+    /// `match_ended peer_disconnected`; 0 turns resuming off.
+    #[arg(long, env = "SIGNAL_RESUME_TIMEOUT", default_value_t = signal::hub::DEFAULT_RESUME_TIMEOUT.as_secs())]
+    resume_timeout: u64,
     /// Run as one node of a cluster sharing this Redis (`redis://HOST:PORT`). Without it,
     /// the server is a single process with its state in memory.
     #[arg(long, env = "SIGNAL_REDIS")]
@@ -238,6 +247,7 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| e.to_string())?;
         config.hub.relay = Some(relay);
     }
+    config.hub.resume_timeout = Duration::from_secs(args.resume_timeout);
     if let Some(url) = args.redis {
         let node_id = args
             .node_id

@@ -92,6 +92,7 @@ fn config() -> HubConfig {
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: 4,
         relay: None,
+        resume_timeout: Duration::from_secs(20),
     }
 }
 

@@ -14,6 +14,7 @@ mod lifecycle;
 mod lobby;
 mod mailbox;
 mod relay;
+mod resume;
 mod session;
 mod spectate;
 
@@ -42,6 +43,9 @@ pub type ConnId = u64;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An `accepted` / `connecting` session fails after this long (reason `timeout`).
 pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// An `interrupted` session ends after this long without resuming (`match_ended
+/// peer_disconnected`); zero turns resuming off (a drop ends the match at once).
+pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(20);
 /// Lobby changes are collected for this long before one snapshot goes out.
 pub const DEFAULT_LOBBY_DEBOUNCE: Duration = Duration::from_millis(100);
 /// Maximum display-name length in characters (after trimming).
@@ -64,6 +68,8 @@ pub struct HubConfig {
     pub max_lobby_size: usize,
     /// The relay fallback (none by default: a failed negotiation fails the session).
     pub relay: Option<RelayConfig>,
+    /// See [`DEFAULT_RESUME_TIMEOUT`].
+    pub resume_timeout: Duration,
 }
 
 impl Default for HubConfig {
@@ -74,6 +80,7 @@ impl Default for HubConfig {
             lobby_debounce: DEFAULT_LOBBY_DEBOUNCE,
             max_lobby_size: DEFAULT_MAX_LOBBY_SIZE,
             relay: None,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
         }
     }
 }
@@ -164,7 +171,7 @@ pub struct HubStats {
     /// Lobbies with members.
     pub lobbies: usize,
     /// Sessions per state, indexed like [`SessionState::ALL`].
-    pub sessions: [usize; 5],
+    pub sessions: [usize; SessionState::COUNT],
 }
 
 /// The lobby and match state machine (sans-IO).
@@ -179,7 +186,8 @@ pub struct Hub {
     dirty_lobbies: BTreeSet<String>,
     lobby_due: Option<Instant>,
     lobby_size: usize,
-    state_counts: [usize; 5],
+    state_counts: [usize; SessionState::COUNT],
+    resume: resume::Away,
     out: VecDeque<HubOutput>,
     rng: StdRng,
     spectating: spectate::Spectating,
@@ -207,7 +215,8 @@ impl Hub {
             dirty_lobbies: BTreeSet::new(),
             lobby_due: None,
             lobby_size: 0,
-            state_counts: [0; 5],
+            state_counts: [0; SessionState::COUNT],
+            resume: resume::Away::default(),
             out: VecDeque::new(),
             rng,
             spectating: spectate::Spectating::default(),
@@ -243,6 +252,7 @@ impl Hub {
                 incoming: BTreeSet::new(),
             },
         );
+        self.rejoin_interrupted(player_id, now);
     }
 
     /// Cleans up after a closed connection: the player leaves the lobby, pending requests
@@ -256,7 +266,7 @@ impl Hub {
         }
         self.withdraw_requests(&player_id, now);
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
-            self.abort_live_session(&sid, &player_id, now);
+            self.player_dropped(&sid, &player_id, now);
         }
         self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
@@ -325,6 +335,8 @@ impl Hub {
             }
             if session.state == SessionState::Requested {
                 self.end_request(&sid, DeclineReason::Expired, CancelReason::Expired, now);
+            } else if session.state == SessionState::Interrupted {
+                self.resume_expired(&sid, now);
             } else {
                 self.relay_or_fail(&sid, FailReason::Timeout, now);
             }

@@ -15,6 +15,9 @@ pub enum SessionState {
     Connecting,
     /// Both players reported `connected`: the match runs.
     Connected,
+    /// The running match's link or a player's WebSocket dropped; the players renegotiate
+    /// in the same session until both report `connected` again (or the resume timeout).
+    Interrupted,
     /// The negotiation failed and both players were sent `relay_assigned`; waiting for
     /// both `connected` reports over the relay (see `hub/relay.rs`).
     Relaying,
@@ -22,13 +25,17 @@ pub enum SessionState {
 
 impl SessionState {
     /// Every state, in order.
-    pub const ALL: [SessionState; 5] = [
+    pub const ALL: [SessionState; Self::COUNT] = [
         Self::Requested,
         Self::Accepted,
         Self::Connecting,
         Self::Connected,
+        Self::Interrupted,
         Self::Relaying,
     ];
+
+    /// How many states there are.
+    pub const COUNT: usize = 6;
 
     /// The name used in metrics (`requested`, `accepted`, ...).
     pub fn name(self) -> &'static str {
@@ -37,6 +44,7 @@ impl SessionState {
             Self::Accepted => "accepted",
             Self::Connecting => "connecting",
             Self::Connected => "connected",
+            Self::Interrupted => "interrupted",
             Self::Relaying => "relaying",
         }
     }
@@ -47,7 +55,8 @@ impl SessionState {
             Self::Accepted => 1,
             Self::Connecting => 2,
             Self::Connected => 3,
-            Self::Relaying => 4,
+            Self::Interrupted => 4,
+            Self::Relaying => 5,
         }
     }
 
@@ -68,7 +77,7 @@ pub struct MatchSession {
     pub target: String,
     /// Current state.
     pub state: SessionState,
-    /// When the current state times out (none once connected).
+    /// When the current state times out (none while connected).
     pub deadline: Option<Instant>,
     /// `connected` reports: `[requester, target]`.
     pub reported: [bool; 2],

@@ -8,10 +8,12 @@
 use serde::{Deserialize, Serialize};
 
 mod client_payloads;
+mod resume_payloads;
 mod server_payloads;
 mod spectate_payloads;
 
 pub use client_payloads::*;
+pub use resume_payloads::*;
 pub use server_payloads::*;
 pub use spectate_payloads::*;
 
@@ -41,6 +43,8 @@ pub enum ClientMessage {
     ReportConnection(ReportConnection),
     /// Finish a running match; both players become available again.
     EndMatch(EndMatch),
+    /// Renegotiate the link of a running or interrupted match in the same session.
+    ResumeMatch(ResumeMatch),
     /// Watch the running match of another player (a spectator session).
     WatchMatch(WatchMatch),
 }
@@ -60,6 +64,7 @@ impl ClientMessage {
             Self::SendIceCandidate(_) => "send_ice_candidate",
             Self::ReportConnection(_) => "report_connection",
             Self::EndMatch(_) => "end_match",
+            Self::ResumeMatch(_) => "resume_match",
             Self::WatchMatch(_) => "watch_match",
         }
     }
@@ -106,6 +111,10 @@ pub enum ServerMessage {
     MatchEnded(MatchEnded),
     /// To the sender of an offending message.
     Error(ErrorPayload),
+    /// To both: the running match is interrupted (link or WebSocket down).
+    MatchInterrupted(MatchInterrupted),
+    /// To both: the interrupted match runs again.
+    MatchResumed(MatchResumed),
     /// To a watcher: its spectator session, and the host to negotiate with.
     WatchStarted(WatchStarted),
     /// To a host: a watcher will negotiate a spectator session with it.
@@ -132,6 +141,8 @@ impl ServerMessage {
             Self::RelayAssigned(_) => "relay_assigned",
             Self::MatchEnded(_) => "match_ended",
             Self::Error(_) => "error",
+            Self::MatchInterrupted(_) => "match_interrupted",
+            Self::MatchResumed(_) => "match_resumed",
             Self::WatchStarted(_) => "watch_started",
             Self::SpectatorJoined(_) => "spectator_joined",
         }
@@ -153,6 +164,8 @@ impl ServerMessage {
             Self::RelayAssigned(m) => Some(&m.session_id),
             Self::MatchEnded(m) => Some(&m.session_id),
             Self::Error(e) => e.session_id.as_deref(),
+            Self::MatchInterrupted(m) => Some(&m.session_id),
+            Self::MatchResumed(m) => Some(&m.session_id),
             Self::WatchStarted(m) => Some(&m.session_id),
             Self::SpectatorJoined(m) => Some(&m.session_id),
         }

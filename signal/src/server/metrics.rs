@@ -67,7 +67,7 @@ pub struct Metrics {
     pub connections: Gauge,
     lobby_size: Gauge,
     lobbies: Gauge,
-    sessions: [Gauge; 5],
+    sessions: [Gauge; SessionState::COUNT],
     messages_in: HashMap<&'static str, Counter>,
     messages_in_invalid: Counter,
     messages_out: HashMap<&'static str, Counter>,
