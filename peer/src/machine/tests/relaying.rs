@@ -223,3 +223,61 @@ fn relay_always_against_a_server_without_relay_fails() {
         alice.ready
     );
 }
+
+#[test]
+fn a_relayed_match_with_resuming_on_is_not_renegotiated() {
+    use signal::protocol::{InterruptReason, MatchInterrupted, SdpReceived};
+
+    let mut pair = Pair::relaying(RelayPolicy::Always, true);
+    for side in &mut pair.sides {
+        side.machine.config.resume_timeout = Duration::from_secs(20);
+    }
+    pair.drive_for(Duration::from_secs(5));
+    assert!(pair.sides.iter().all(|s| s.info().link == LinkKind::Relay));
+    for side in &mut pair.sides {
+        side.sent.clear();
+    }
+    let now = pair.now;
+    let bob = &mut pair.sides[1].machine;
+    // A stray offer, or the server saying the opponent's link failed, starts nothing: there
+    // is no peer connection under a relayed match.
+    bob.handle_signal(
+        now,
+        ServerMessage::SdpOfferReceived(SdpReceived {
+            sender_id: "alice".into(),
+            sdp: "offer".into(),
+            session_id: SESSION.into(),
+        }),
+    );
+    bob.handle_signal(
+        now,
+        ServerMessage::MatchInterrupted(MatchInterrupted {
+            session_id: SESSION.into(),
+            reason: InterruptReason::ConnectionFailed,
+        }),
+    );
+    assert!(!bob.is_resuming());
+    // A dropped signaling connection is still ridden out: the relay link is up.
+    bob.handle_signal(
+        now,
+        ServerMessage::MatchInterrupted(MatchInterrupted {
+            session_id: SESSION.into(),
+            reason: InterruptReason::SignalingLost,
+        }),
+    );
+    assert!(bob.is_running());
+    // The relay link closing ends the match at once, with no resume_match.
+    bob.handle_relay(now, RelayInput::Closed("relay gone".into()));
+    pair.drive_for(Duration::from_secs(30));
+    let bob = &pair.sides[1];
+    assert_eq!(
+        bob.events,
+        vec![MatchEvent::Closed(CloseReason::ChannelClosed)]
+    );
+    assert!(!bob.machine.is_running());
+    assert!(!bob
+        .sent
+        .iter()
+        .any(|m| matches!(m, ClientMessage::ResumeMatch(_))));
+    assert_eq!(reports(bob, ConnectionState::Connected), 1);
+}
