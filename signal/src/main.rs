@@ -17,6 +17,11 @@ use signal::protocol::IceServer;
 use signal::server::{TlsConfig, TurnConfig, DEFAULT_LISTEN};
 use signal::{ServerConfig, SignalServer};
 
+/// The server's allocator: mimalloc (malloc and free are a large share of a relay's cost
+/// with glibc's allocator; see BENCHMARKS.md, issue 13).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for usage errors (bad flag, missing secret).
 const EXIT_USAGE: u8 = 2;
 

@@ -76,7 +76,6 @@ pub(crate) async fn run_node(
     let tasks = [
         tokio::spawn(run_writer(
             conn.clone(),
-            keys.clone(),
             writer_rx,
             events_tx.clone(),
             metrics.clone(),

@@ -25,16 +25,21 @@ const WRITE_BATCH: usize = 512;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-/// Creates the epoch if there is none; returns the current one (`seed:origin_ms`).
-const EPOCH_SCRIPT: &str = r"
+/// Creates the epoch if there is none; returns the current one (`seed:origin_ms`). A new
+/// epoch's log is created with it (first entry: a tick), because nodes append with
+/// `XADD NOMKSTREAM`: after Redis lost its data, the old epoch's log does not exist, so a
+/// node that has not yet noticed the new epoch cannot write where nobody reads (its appends
+/// fail and are answered 503). KEYS: epoch. ARGV: seed, log key prefix.
+const EPOCH_SCRIPT: &str = r#"
 local e = redis.call('GET', KEYS[1])
 if e then return e end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 e = ARGV[1] .. ':' .. ms
 redis.call('SET', KEYS[1], e)
+redis.call('XADD', ARGV[2] .. e, '*', 'e', '{"k":"tick"}')
 return e
-";
+"#;
 
 /// Heartbeat: refreshes this node's key, then declares every registered node whose key
 /// expired dead, exactly once (removal from the set and the `node_down` entry happen in
@@ -56,16 +61,6 @@ for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 return live
 "#;
-
-/// Appends one entry, but only to the current epoch's log: a node that has not yet noticed
-/// a new epoch gets an error (its messages are answered 503) instead of writing to a log
-/// nobody reads. KEYS: epoch, log. ARGV: epoch, entry.
-const APPEND_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('EPOCH the cluster epoch changed')
-end
-return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
-";
 
 /// One epoch of the cluster state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,11 +100,14 @@ impl Keys {
     fn heartbeat_prefix(&self) -> String {
         format!("{}:hb:", self.prefix)
     }
+    fn log_prefix(&self) -> String {
+        format!("{}:log:", self.prefix)
+    }
     fn nodes(&self, epoch: &Epoch) -> String {
         format!("{}:nodes:{}", self.prefix, epoch.id)
     }
     pub(crate) fn log(&self, epoch: &Epoch) -> Arc<str> {
-        format!("{}:log:{}", self.prefix, epoch.id).into()
+        format!("{}{}", self.log_prefix(), epoch.id).into()
     }
 }
 
@@ -207,6 +205,7 @@ async fn ensure_epoch(
     let id: String = Script::new(EPOCH_SCRIPT)
         .key(keys.epoch())
         .arg(seed)
+        .arg(keys.log_prefix())
         .invoke_async(conn)
         .await?;
     Ok(Epoch::parse(id))
@@ -260,7 +259,6 @@ pub(crate) enum Event {
 /// Appends entries in pipelines, in order.
 pub(crate) async fn run_writer(
     mut conn: ConnectionManager,
-    keys: Keys,
     mut rx: mpsc::Receiver<Append>,
     events: mpsc::Sender<Event>,
     metrics: Arc<crate::server::Metrics>,
@@ -269,30 +267,35 @@ pub(crate) async fn run_writer(
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut pipe = redis::pipe();
         for a in &batch {
-            // EVAL (not EVALSHA): nothing to reload after Redis restarts; Redis caches
-            // the compiled script by its hash.
-            pipe.cmd("EVAL")
-                .arg(APPEND_SCRIPT)
-                .arg(2)
-                .arg(keys.epoch())
+            // One command per entry; NOMKSTREAM: see EPOCH_SCRIPT.
+            pipe.cmd("XADD")
                 .arg(&*a.stream)
-                .arg(&*a.epoch)
-                .arg(&a.text)
-                .ignore();
+                .arg("NOMKSTREAM")
+                .arg("*")
+                .arg(ENTRY_FIELD)
+                .arg(&a.text);
         }
         metrics.cluster.redis_round_trips.inc();
-        match pipe.query_async::<()>(&mut conn).await {
-            Ok(()) => {
-                metrics.cluster.entries_published.inc_by(batch.len() as u64);
-                batch.clear();
+        let replies = pipe.query_async::<Vec<Option<String>>>(&mut conn).await;
+        let failed: Vec<(Arc<str>, Origin)> = match replies {
+            Ok(ids) => {
+                let written = ids.iter().filter(|id| id.is_some()).count();
+                metrics.cluster.entries_published.inc_by(written as u64);
+                batch
+                    .drain(..)
+                    .zip(ids.into_iter().chain(std::iter::repeat(None)))
+                    .filter(|(_, id)| id.is_none())
+                    .map(|(a, _)| (a.epoch, a.origin))
+                    .collect()
             }
             Err(e) => {
                 tracing::warn!(error = %e, entries = batch.len(), "cluster append failed");
-                let failed = batch.drain(..).map(|a| (a.epoch, a.origin)).collect();
-                if events.send(Event::WriteFailed(failed)).await.is_err() {
-                    return;
-                }
+                batch.drain(..).map(|a| (a.epoch, a.origin)).collect()
             }
+        };
+        batch.clear();
+        if !failed.is_empty() && events.send(Event::WriteFailed(failed)).await.is_err() {
+            return;
         }
     }
 }

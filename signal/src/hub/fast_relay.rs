@@ -17,6 +17,10 @@ impl Hub {
         session_id: &str,
     ) -> Option<ConnId> {
         let sender = self.conns.get(&conn)?;
+        if self.spectator_session(session_id).is_some() {
+            // Spectator sessions have their own relay rules (hub/spectate.rs).
+            return None;
+        }
         let opponent = self
             .ice_target(sender, sender_id, session_id, receiver_id)
             .ok()?;

@@ -121,6 +121,10 @@ async fn pump(
     let mut last_seen = start;
     let idle = sleep_until(start + config.idle_timeout);
     tokio::pin!(idle);
+    // One waiter on the lobby slot, re-armed only when it fires (creating one per loop
+    // turn would lock the `Notify` twice for every relayed message).
+    let lobby_ready = lobby.notify.notified();
+    tokio::pin!(lobby_ready);
     let mut limiter = RateLimiter::new(
         config.rate_per_sec,
         config.rate_burst,
@@ -138,7 +142,8 @@ async fn pump(
                 }
                 None => return Some((CLOSE_GOING_AWAY, "server shutting down")),
             },
-            _ = lobby.notify.notified() => {
+            _ = &mut lobby_ready => {
+                lobby_ready.set(lobby.notify.notified());
                 for (kind, frames) in lobby.take() {
                     // One flush per frame: the write buffer never holds more than one
                     // (compressed messages come in bounded chunks).
