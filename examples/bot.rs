@@ -69,6 +69,19 @@ struct Args {
     /// Record the match into this replay file (`cargo run --example replay -- verify PATH`).
     #[arg(long, value_name = "PATH", env = "BOT_RECORD")]
     record: Option<std::path::PathBuf>,
+    /// Seconds a cut link may take to come back (renegotiated through the server) before
+    /// the match ends; 0 turns resuming off (ggrs's own 2 s disconnect then applies).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 20,
+        env = "BOT_RESUME_TIMEOUT"
+    )]
+    resume_timeout: u64,
+    /// Fault injection: close the peer connection once this frame is confirmed (the link
+    /// is then renegotiated like after a real failure).
+    #[arg(long, value_name = "FRAME")]
+    interrupt_at: Option<i32>,
 }
 
 async fn run(args: &Args) -> Result<BotReport, String> {
@@ -81,6 +94,7 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     config.ice.relay_only = args.relay_only;
     config.channel = config.channel.with_mode(args.mode);
     config.match_timeout = Duration::from_secs(args.match_timeout_s.max(1));
+    config.resume_timeout = Duration::from_secs(args.resume_timeout);
     let rule = match (&args.challenge, &args.accept) {
         (Some(target), _) => MatchRule::Challenge(target.clone()),
         (None, Some(accept)) => {
@@ -111,8 +125,11 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     play_config.realtime = !args.fast;
     args.input_delay.configure(&mut play_config.runner);
     play_config.bot_seed = if player == 0 { 1 } else { 2 };
-    play_config.deadline = Duration::from_secs(u64::from(args.frames) / 10 + 60);
+    play_config.deadline =
+        Duration::from_secs(u64::from(args.frames) / 10 + 60 + args.resume_timeout);
     play_config.record = args.record.clone();
+    play_config.runner.resume_timeout = Duration::from_secs(args.resume_timeout);
+    play_config.interrupt_at = args.interrupt_at;
     // a desync's state and replay go next to the recording
     play_config.desync_dir = args
         .record

@@ -19,7 +19,12 @@
 //! ```text
 //! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
 //! cargo run --release --example signal_load -- --idle 2000 --pairs 20 --secs 10 --lobby-updates delta
+//! cargo run --release --example signal_load -- --idle 0 --pairs 20 --secs 10 --nodes 3 --placement cross
 //! ```
+//!
+//! With `--nodes N` it runs N cluster nodes in this process over Redis (a `redis-server` it
+//! starts on a free port, or `--redis URL`), places each pair's players on the same node or
+//! on different ones (`--placement`), and also reports Redis commands per client message.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -71,6 +76,16 @@ struct Args {
     /// Idle clients ask for compressed lobby messages (`?lobby_compression=deflate`).
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     lobby_compression: CompressionArg,
+    /// Run a cluster of N in-process `signal` nodes over Redis (0: one plain node, as
+    /// before). Idle clients connect to the first node; pairs are placed by --placement.
+    #[arg(long, default_value_t = 0)]
+    nodes: usize,
+    /// Redis for --nodes (default: a redis-server started on a free loopback port).
+    #[arg(long)]
+    redis: Option<String>,
+    /// With --nodes: both players of a pair on the same node, or on different nodes.
+    #[arg(long, value_enum, default_value = "cross")]
+    placement: Placement,
     /// Internal: run only the server and print its URL (used for the child process).
     #[arg(long, hide = true)]
     serve_only: bool,
@@ -80,6 +95,12 @@ struct Args {
 enum CompressionArg {
     None,
     Deflate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Placement {
+    Same,
+    Cross,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -203,14 +224,110 @@ async fn serve_only(secret: &str) -> Result<(), Box<dyn std::error::Error>> {
 enum Target {
     Child(Child),
     Embedded(signal::RunningServer),
+    Cluster(Cluster),
     Remote,
+}
+
+/// In-process cluster nodes and the redis-server started for them (if any).
+struct Cluster {
+    nodes: Vec<signal::RunningServer>,
+    redis_url: String,
+    redis: Option<Child>,
+}
+
+impl Cluster {
+    async fn start(args: &Args) -> Result<Self, Box<dyn std::error::Error>> {
+        let (redis_url, redis) = match &args.redis {
+            Some(url) => (url.clone(), None),
+            None => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                let child = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .stdout(Stdio::null())
+                    .spawn()?;
+                let t = Instant::now();
+                while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_err()
+                {
+                    if t.elapsed() > Duration::from_secs(10) {
+                        return Err("redis-server did not start".into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (format!("redis://127.0.0.1:{port}"), Some(child))
+            }
+        };
+        let mut nodes = Vec::new();
+        for i in 0..args.nodes {
+            let mut cfg = load_server_config(&args.jwt_secret);
+            cfg.cluster = Some(signal::cluster::ClusterConfig::new(
+                redis_url.clone(),
+                format!("load-{i}"),
+            ));
+            nodes.push(SignalServer::start(cfg).await?);
+        }
+        Ok(Self {
+            nodes,
+            redis_url,
+            redis,
+        })
+    }
+
+    /// Commands Redis has processed so far (`INFO stats`).
+    async fn redis_commands(&self) -> Option<u64> {
+        let addr = self.redis_url.strip_prefix("redis://")?.split('/').next()?;
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"INFO stats\r\n").await.ok()?;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut text = String::new();
+        while !text.contains("total_commands_processed:") || !text.ends_with("\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The node URLs of pair `i`'s two players.
+    fn pair_urls(&self, i: usize, placement: Placement) -> (String, String) {
+        let n = self.nodes.len().max(1);
+        let a = i % n;
+        let b = match placement {
+            Placement::Same => a,
+            Placement::Cross => (i + 1) % n,
+        };
+        (self.nodes[a].url(), self.nodes[b].url())
+    }
+
+    async fn stop(mut self) {
+        for n in self.nodes.drain(..) {
+            n.shutdown().await;
+        }
+        if let Some(mut c) = self.redis.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Target {
     fn pid(&self) -> Option<String> {
         match self {
             Target::Child(c) => Some(c.id().to_string()),
-            Target::Embedded(_) => Some("self".into()),
+            Target::Embedded(_) | Target::Cluster(_) => Some("self".into()),
             Target::Remote => None,
         }
     }
@@ -235,6 +352,11 @@ fn proc_cpu_ticks(pid: &str) -> Option<u64> {
 async fn start_target(args: &Args) -> Result<(Target, String), Box<dyn std::error::Error>> {
     if let Some(url) = &args.url {
         return Ok((Target::Remote, url.clone()));
+    }
+    if args.nodes > 0 {
+        let cluster = Cluster::start(args).await?;
+        let url = cluster.nodes[0].url();
+        return Ok((Target::Cluster(cluster), url));
     }
     if args.in_process {
         let server = SignalServer::start(load_server_config(&args.jwt_secret)).await?;
@@ -460,7 +582,7 @@ async fn negotiation(
 }
 
 async fn run_pair(
-    url: String,
+    (url, url_b): (String, String),
     secret: String,
     plan: LobbyPlan,
     i: usize,
@@ -474,7 +596,7 @@ async fn run_pair(
     };
     let (Ok(mut a), Ok(mut b)) = (
         SignalClient::connect(&url, &ta).await,
-        SignalClient::connect(&url, &tb).await,
+        SignalClient::connect(&url_b, &tb).await,
     ) else {
         totals.failures.fetch_add(1, Ordering::Relaxed);
         return;
@@ -611,8 +733,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let base = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..args.pairs {
+        let urls = match &target {
+            Target::Cluster(c) => c.pair_urls(i, args.placement),
+            _ => (url.clone(), url.clone()),
+        };
         tasks.push(tokio::spawn(run_pair(
-            url.clone(),
+            urls,
             args.jwt_secret.clone(),
             plan,
             i,
@@ -624,11 +750,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Let pairs connect and join before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let n0 = totals.negotiations.load(Ordering::Relaxed);
+    let redis0 = match &target {
+        Target::Cluster(c) => c.redis_commands().await,
+        _ => None,
+    };
     let cpu0 = pid.as_deref().and_then(proc_cpu_ticks);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.secs)).await;
     let wall = t0.elapsed().as_secs_f64();
     let n1 = totals.negotiations.load(Ordering::Relaxed);
+    let redis1 = match &target {
+        Target::Cluster(c) => c.redis_commands().await,
+        _ => None,
+    };
     let cpu1 = pid.as_deref().and_then(proc_cpu_ticks);
     let held = metrics_connections(&url).await;
     let rss_load = rss("under negotiation load");
@@ -660,6 +794,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         percentile(&lat, 1.0),
         lat.len()
     );
+    if let (Some(r0), Some(r1)) = (redis0, redis1) {
+        // Each negotiation is 9 client messages (request, accept, offer, answer, 2 ICE,
+        // 2 reports, end), 4 of them relays (SDP and ICE).
+        let msgs = (n1 - n0) * 9;
+        println!(
+            "redis commands: {} = {:.2} per client message ({} nodes, placement {:?})",
+            r1 - r0,
+            (r1 - r0) as f64 / msgs.max(1) as f64,
+            args.nodes,
+            args.placement
+        );
+    }
     if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
         println!(
             "server CPU during load: {:.0}% of one core (USER_HZ=100)",
@@ -678,6 +824,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let _ = child.wait();
         }
         Target::Embedded(server) => server.shutdown().await,
+        Target::Cluster(cluster) => cluster.stop().await,
         Target::Remote => {}
     }
     Ok(())

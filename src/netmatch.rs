@@ -12,7 +12,9 @@ use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
 use rollback::netsim::{Impaired, LinkConditions};
 use rollback::replay::{EndReason, RecordSettings};
-use rollback::session::{FrameOutcome, P2PRunner, RunnerConfig};
+use rollback::session::{
+    FrameOutcome, LinkState, LinkStatus, P2PRunner, RunnerConfig, RunnerOptions,
+};
 
 /// Seed of the fighter state; both peers must use the same one.
 pub const GAME_SEED: u64 = 0x6e65_7470_6c61_7921;
@@ -36,6 +38,9 @@ pub struct PlayConfig {
     pub record: Option<PathBuf>,
     /// Where to write our state at each frame ggrs reports as desynced (none: not written).
     pub desync_dir: Option<PathBuf>,
+    /// Fault injection (tests, demos): close the peer connection once this frame is
+    /// confirmed; with resuming on, the link is renegotiated and the match goes on.
+    pub interrupt_at: Option<i32>,
 }
 
 impl PlayConfig {
@@ -51,6 +56,7 @@ impl PlayConfig {
             deadline: Duration::from_secs(120),
             record: None,
             desync_dir: None,
+            interrupt_at: None,
         }
     }
 }
@@ -166,8 +172,22 @@ pub async fn play(
     )
     .map_err(|e| e.to_string())?;
     let game = FighterGame::new(GAME_SEED);
-    let mut runner = P2PRunner::new(config.runner.clone(), game, impaired, player, opponent)
-        .map_err(|e| e.to_string())?;
+    // The link's view (interrupted, resumed, closed) feeds the runner's watch.
+    let link_status = LinkStatus::new();
+    let options = RunnerOptions {
+        link_status: Some(link_status.clone()),
+        ..RunnerOptions::default()
+    };
+    let mut runner = P2PRunner::with_options(
+        config.runner.clone(),
+        game,
+        impaired,
+        player,
+        opponent,
+        options,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut interrupt_at = config.interrupt_at;
     if config.record.is_some() {
         runner
             .start_recording(RecordSettings {
@@ -190,8 +210,17 @@ pub async fn play(
         while let Some(event) = link.try_event() {
             match event {
                 MatchEvent::SignalingLost => signaling_lost = true,
-                other => link_closed = Some(format!("{other:?}")),
+                MatchEvent::Interrupted => link_status.set(LinkState::Resuming),
+                MatchEvent::Resumed { .. } => link_status.set(LinkState::Up),
+                other => {
+                    link_status.set(LinkState::Closed);
+                    link_closed = Some(format!("{other:?}"));
+                }
             }
+        }
+        if interrupt_at.is_some_and(|frame| runner.confirmed_frame() >= frame) {
+            interrupt_at = None;
+            link.interrupt_transport().await;
         }
         let confirmed = runner.confirmed_frame();
         if confirmed >= target + margin || (confirmed >= target && link_closed.is_some()) {

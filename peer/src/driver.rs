@@ -7,12 +7,15 @@
 //! [`LinkCounters`]: game packets (`dropped_overflow`), transport events and match events
 //! (`dropped_events`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use signal::client::SignalClient;
+use signal::client::{ClientError, SignalClient};
 use signal::protocol::{ClientMessage, IceServer, ServerMessage};
+use signal::reconnect::{reconnect, Backoff};
 use tokio::sync::{mpsc, oneshot};
 use webrtc::data_channel::DataChannelEvent;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -37,7 +40,24 @@ pub(crate) enum Command {
     End(oneshot::Sender<()>),
     /// Transport statistics.
     Stats(oneshot::Sender<TransportStats>),
+    /// Fault injection: close the peer connection as a network failure would.
+    InterruptTransport,
 }
+
+/// Where to reconnect a dropped signaling connection (the token is not printed).
+#[derive(Clone)]
+pub(crate) struct Reconnect {
+    pub(crate) url: String,
+    pub(crate) token: String,
+}
+
+impl std::fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconnect").field("url", &self.url).finish()
+    }
+}
+
+type Reconnecting = Pin<Box<dyn Future<Output = Result<SignalClient, ClientError>> + Send>>;
 
 /// Where the signal messages come from and go to.
 pub(crate) enum SignalPort {
@@ -83,6 +103,8 @@ pub(crate) struct DriverSetup {
     pub(crate) ice: IceConfig,
     pub(crate) ice_servers: Vec<IceServer>,
     pub(crate) channel: ChannelConfig,
+    /// Reconnect a dropped signaling connection mid-match (a real server only).
+    pub(crate) reconnect: Option<Reconnect>,
 }
 
 /// Spawns the driver and waits until the match runs (a [`MatchLink`]) or cannot start
@@ -112,6 +134,8 @@ pub(crate) async fn start(setup: DriverSetup) -> Result<MatchLink, PeerError> {
         ready: Some(ready_tx),
         end_replies: Vec::new(),
         counters: counters.clone(),
+        reconnect: setup.reconnect,
+        reconnecting: None,
     };
     let task = tokio::spawn(driver.run());
     match ready_rx.await {
@@ -158,6 +182,9 @@ struct Driver {
     ready: Option<oneshot::Sender<Result<MatchInfo, PeerError>>>,
     end_replies: Vec<oneshot::Sender<()>>,
     counters: Arc<LinkCounters>,
+    reconnect: Option<Reconnect>,
+    /// A new signaling connection being made (after the old one dropped mid-match).
+    reconnecting: Option<Reconnecting>,
 }
 
 impl Driver {
@@ -191,6 +218,9 @@ impl Driver {
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.machine.handle_timeout(Instant::now());
                 }
+                result = poll_reconnect(self.reconnecting.as_mut()), if self.reconnecting.is_some() => {
+                    self.on_reconnected(result);
+                }
             }
         }
         if let Some(transport) = self.transport.take() {
@@ -217,6 +247,15 @@ impl Driver {
                 };
                 let _ = reply.send(stats);
             }
+            Some(Command::InterruptTransport) => {
+                if let Some(transport) = self.transport.take() {
+                    tracing::warn!("fault injection: closing the peer connection");
+                    transport.close().await;
+                    self.transport_events = None;
+                    self.machine
+                        .handle_transport(Instant::now(), TransportInput::Closed);
+                }
+            }
             // The handle is gone: end as if asked to.
             None => self.machine.handle_end(Instant::now()),
         }
@@ -225,6 +264,27 @@ impl Driver {
     fn signal_lost(&mut self) {
         self.signal = None;
         self.machine.handle_signal_closed(Instant::now());
+        // Mid-match, a new connection is made in the background; the match does not wait.
+        if let (Some(target), true) = (&self.reconnect, self.machine.is_running()) {
+            let Reconnect { url, token } = target.clone();
+            self.reconnecting = Some(Box::pin(async move {
+                reconnect(&url, &token, Backoff::default()).await
+            }));
+        }
+    }
+
+    fn on_reconnected(&mut self, result: Result<SignalClient, ClientError>) {
+        self.reconnecting = None;
+        match result {
+            Ok(client) if self.machine.is_running() => {
+                self.signal = Some(SignalPort::Server(client));
+                self.machine.handle_signal_reopened(Instant::now());
+            }
+            Ok(client) => {
+                tokio::spawn(client.close());
+            }
+            Err(error) => tracing::warn!(%error, "signaling connection not restored"),
+        }
     }
 
     async fn execute(&mut self, action: Action) {
@@ -236,6 +296,9 @@ impl Driver {
                 }
             }
             Action::CreateTransport => {
+                if let Some(old) = self.transport.take() {
+                    old.close().await;
+                }
                 let input = match Transport::new(
                     &self.ice,
                     &self.ice_servers,
@@ -384,6 +447,15 @@ async fn sleep_until(deadline: Option<Instant>) {
 async fn recv_signal(signal: Option<&mut SignalPort>) -> Option<ServerMessage> {
     match signal {
         Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_reconnect(
+    reconnecting: Option<&mut Reconnecting>,
+) -> Result<SignalClient, ClientError> {
+    match reconnecting {
+        Some(future) => future.await,
         None => std::future::pending().await,
     }
 }

@@ -65,6 +65,10 @@ pub enum CloseReason {
     OpponentEnded,
     /// The server says the opponent disconnected (`match_ended peer_disconnected`).
     OpponentDisconnected,
+    /// The link failed and did not come back within the resume timeout.
+    ResumeTimeout,
+    /// The link failed and the server refused to resume the match (its message).
+    ResumeRefused(String),
 }
 
 /// Something that happened to a running link.
@@ -74,8 +78,17 @@ pub enum MatchEvent {
     Closed(CloseReason),
     /// The peer connection failed (ICE/DTLS gave up).
     Failed(String),
-    /// The signaling connection was lost; the peer-to-peer match continues.
+    /// The signaling connection was lost; the peer-to-peer match continues (the driver
+    /// reconnects in the background).
     SignalingLost,
+    /// The game link is down and being renegotiated: the socket receives nothing until
+    /// [`MatchEvent::Resumed`] (or a final [`MatchEvent::Closed`]).
+    Interrupted,
+    /// The game link is back on a fresh connection, after this long.
+    Resumed {
+        /// Time since the link was found down.
+        after: Duration,
+    },
 }
 
 /// Transport statistics of a link.
@@ -184,6 +197,13 @@ impl MatchLink {
             }
         }
         TransportStats::from_counters(&self.counters)
+    }
+
+    /// Fault injection (tests, demos): closes the peer connection under the match as a
+    /// network failure would. With resuming on, the link is renegotiated through the
+    /// signal server and the socket keeps working on the new connection.
+    pub async fn interrupt_transport(&self) {
+        let _ = self.commands.send(Command::InterruptTransport).await;
     }
 
     /// Ends the match: `end_match` to the server (if still connected), closes the peer

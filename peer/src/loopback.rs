@@ -71,6 +71,8 @@ pub async fn connect_pair(
             match_timeout: DEFAULT_PAIR_TIMEOUT,
             connect_timeout: DEFAULT_PAIR_TIMEOUT,
             mode: channel.mode,
+            // The in-memory hub knows no `resume_match`: a failed link ends the match.
+            resume_timeout: Duration::ZERO,
         };
         let pairing = Pairing {
             session_id: SESSION_ID.to_owned(),
@@ -89,6 +91,7 @@ pub async fn connect_pair(
             ice: IceConfig::loopback(),
             ice_servers: Vec::new(),
             channel: channel.clone(),
+            reconnect: None,
         })
     };
     let (offerer, answerer) = tokio::join!(

@@ -13,14 +13,16 @@
 //!     │                        │                                             │
 //!     └──(timeout, declined)───┴──(failed, timeout: report `failed`)─────────┴──(end, closed)
 //! ```
+//!
+//! While `Running`, a failed link is renegotiated in the same session ([`resume`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use signal::protocol::{
     AcceptMatch, CancelMatchRequest, ClientMessage, ConnectionState, DeclineMatch, EndMatch,
-    EndReason, IceRelay, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch,
-    SdpRelay, ServerMessage,
+    IceRelay, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch, SdpRelay,
+    ServerMessage,
 };
 
 use crate::channel::ChannelMode;
@@ -96,6 +98,9 @@ pub struct MachineConfig {
     pub connect_timeout: Duration,
     /// Channel ordering mode (reported in [`MatchInfo`]).
     pub mode: ChannelMode,
+    /// How long a running match whose link failed may take to come back
+    /// ([`resume::DEFAULT_RESUME_TIMEOUT`]); zero: a failed link ends the match.
+    pub resume_timeout: Duration,
 }
 
 /// What the driver reports about the peer connection and the results of its operations.
@@ -186,6 +191,13 @@ struct Running {
     session_id: String,
     /// A terminal event was emitted: the link is over, only `end` remains.
     over: bool,
+    opponent_id: String,
+    role: Role,
+    /// The link is being renegotiated.
+    resume: Option<resume::Resuming>,
+    /// The server ended the session (the match goes on while the link is up, but it
+    /// cannot be resumed).
+    session_gone: bool,
 }
 
 #[derive(Debug)]
@@ -245,7 +257,11 @@ impl MatchMachine {
         match &self.phase {
             Phase::Lobby(lobby) => Some(lobby.deadline),
             Phase::Negotiating(negotiating) => Some(negotiating.deadline),
-            Phase::Running(_) | Phase::Ended => None,
+            Phase::Running(running) if !running.over => {
+                running.resume.as_ref().map(resume::Resuming::next_deadline)
+            }
+            Phase::Running(_) => None,
+            Phase::Ended => None,
         }
     }
 
@@ -309,6 +325,7 @@ impl MatchMachine {
                     after,
                 });
             }
+            Phase::Running(_) => self.running_timeout(now),
             _ => {}
         }
     }
@@ -321,7 +338,7 @@ impl MatchMachine {
         match &self.phase {
             Phase::Lobby(_) => self.lobby_signal(now, message),
             Phase::Negotiating(_) => self.negotiating_signal(now, message),
-            Phase::Running(_) => self.running_signal(message),
+            Phase::Running(_) => self.running_signal(now, message),
             Phase::Ended => {}
         }
     }
@@ -349,12 +366,16 @@ impl MatchMachine {
             TransportInput::LocalCandidate(candidate) => self.send_candidate(candidate),
             TransportInput::Connected => self.actions.push_back(Action::Nudge),
             TransportInput::Failed => self.link_down(
+                now,
                 "failed",
                 MatchEvent::Failed("peer connection failed".to_owned()),
             ),
-            TransportInput::Closed => {
-                self.link_down("closed", MatchEvent::Closed(CloseReason::ChannelClosed))
-            }
+            TransportInput::Closed => self.link_down(
+                now,
+                "closed",
+                MatchEvent::Closed(CloseReason::ChannelClosed),
+            ),
+            TransportInput::Error(_) if self.is_resuming() => self.attempt_failed(now),
             TransportInput::Error(error) => self.fail(error),
             TransportInput::Created => self.on_created(),
             TransportInput::LocalOffer(sdp) => {
@@ -384,7 +405,11 @@ impl MatchMachine {
                 self.signal(ClientMessage::ReportConnection(report));
                 self.maybe_ready(now);
             }
+            (ChannelInput::Open, Phase::Running(running)) if running.resume.is_some() => {
+                self.resume_opened(now);
+            }
             (ChannelInput::Closed, _) => self.link_down(
+                now,
                 "data channel closed",
                 MatchEvent::Closed(CloseReason::ChannelClosed),
             ),
@@ -508,7 +533,7 @@ impl MatchMachine {
 
     fn on_created(&mut self) {
         let Phase::Negotiating(negotiating) = &mut self.phase else {
-            return;
+            return self.resume_created();
         };
         negotiating.created = true;
         if negotiating.pairing.role == Role::Offerer {
@@ -529,6 +554,7 @@ impl MatchMachine {
     fn opponent_id(&self) -> Option<String> {
         match &self.phase {
             Phase::Negotiating(negotiating) => Some(negotiating.pairing.opponent_id.clone()),
+            Phase::Running(running) => Some(running.opponent_id.clone()),
             _ => None,
         }
     }
@@ -557,7 +583,7 @@ impl MatchMachine {
 
     fn remote_described(&mut self, now: Instant) {
         let Phase::Negotiating(negotiating) = &mut self.phase else {
-            return;
+            return self.resume_remote_described();
         };
         negotiating.remote_described = true;
         for candidate in std::mem::take(&mut negotiating.pending_candidates) {
@@ -618,27 +644,17 @@ impl MatchMachine {
         }
     }
 
-    fn running_signal(&mut self, message: ServerMessage) {
-        let Phase::Running(running) = &mut self.phase else {
+    fn running_signal(&mut self, now: Instant, message: ServerMessage) {
+        let Phase::Running(running) = &self.phase else {
             return;
         };
-        if message.session_id() != Some(running.session_id.as_str()) {
+        if message.session_id() != Some(running.session_id.as_str()) || running.over {
             return tracing::trace!(kind = message.kind(), "ignored during the match");
         }
-        match message {
-            ServerMessage::MatchEnded(ended) => {
-                let reason = match ended.reason {
-                    EndReason::Ended => CloseReason::OpponentEnded,
-                    EndReason::PeerDisconnected => CloseReason::OpponentDisconnected,
-                };
-                self.link_over(MatchEvent::Closed(reason));
-            }
-            ServerMessage::IceCandidateReceived(candidate) if !running.over => {
-                self.actions
-                    .push_back(Action::AddCandidate(candidate.candidate));
-            }
-            other => tracing::trace!(kind = other.kind(), "ignored during the match"),
-        }
+        let Some(message) = self.resume_signal(now, message) else {
+            return;
+        };
+        tracing::trace!(kind = message.kind(), "ignored during the match");
     }
 
     /// Channel open and `match_started`: the match runs.
@@ -654,7 +670,7 @@ impl MatchMachine {
             session_id: pairing.session_id.clone(),
             player_id: self.me(),
             opponent: Opponent {
-                id: pairing.opponent_id,
+                id: pairing.opponent_id.clone(),
                 name: pairing.opponent_name,
             },
             role: pairing.role,
@@ -664,15 +680,20 @@ impl MatchMachine {
         self.phase = Phase::Running(Running {
             session_id: pairing.session_id,
             over: false,
+            opponent_id: pairing.opponent_id,
+            role: pairing.role,
+            resume: None,
+            session_gone: false,
         });
         self.actions.push_back(Action::Ready(Ok(info)));
     }
 
-    /// The link went down: a failure while negotiating, a terminal event while running.
-    fn link_down(&mut self, what: &str, event: MatchEvent) {
+    /// The link went down: a failure while negotiating; while running, a renegotiation
+    /// ([`resume`]) or, with resuming off, a terminal event.
+    fn link_down(&mut self, now: Instant, what: &str, event: MatchEvent) {
         match &self.phase {
             Phase::Negotiating(_) => self.fail(PeerError::Connection(what.to_owned())),
-            Phase::Running(_) => self.link_over(event),
+            Phase::Running(_) => self.running_link_down(now, event),
             Phase::Lobby(_) | Phase::Ended => {}
         }
     }
@@ -681,6 +702,7 @@ impl MatchMachine {
         if let Phase::Running(running) = &mut self.phase {
             if !running.over {
                 running.over = true;
+                running.resume = None;
                 self.actions.push_back(Action::Emit(event));
             }
         }
@@ -720,6 +742,8 @@ impl MatchMachine {
         }
     }
 }
+
+pub mod resume;
 
 #[cfg(test)]
 mod tests;

@@ -15,10 +15,11 @@ use signal::client::SignalClient;
 use signal::protocol::{ClientMessage, JoinLobby, Welcome};
 
 use crate::channel::ChannelConfig;
-use crate::driver::{DriverSetup, SignalPort};
+use crate::driver::{DriverSetup, Reconnect, SignalPort};
 use crate::error::PeerError;
 use crate::ice::IceConfig;
 use crate::link::MatchLink;
+pub use crate::machine::resume::DEFAULT_RESUME_TIMEOUT;
 pub use crate::machine::{AcceptRule, MatchRule};
 use crate::machine::{MachineConfig, MatchMachine};
 
@@ -40,6 +41,9 @@ pub struct PeerConfig {
     pub match_timeout: Duration,
     /// Time from acceptance to an open, started match ([`DEFAULT_CONNECT_TIMEOUT`]).
     pub connect_timeout: Duration,
+    /// How long a running match whose link failed may take to be renegotiated
+    /// ([`DEFAULT_RESUME_TIMEOUT`]); zero: a failed link ends the match.
+    pub resume_timeout: Duration,
 }
 
 impl PeerConfig {
@@ -51,6 +55,7 @@ impl PeerConfig {
             channel: ChannelConfig::default(),
             match_timeout: DEFAULT_MATCH_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
         }
     }
 
@@ -81,6 +86,7 @@ impl PeerConfig {
 pub struct Peer {
     pub(crate) client: SignalClient,
     pub(crate) config: PeerConfig,
+    pub(crate) reconnect: Reconnect,
 }
 
 impl Peer {
@@ -93,7 +99,15 @@ impl Peer {
             player_name: config.name.trim().to_owned(),
             ..JoinLobby::default()
         }))?;
-        Ok(Peer { client, config })
+        let reconnect = Reconnect {
+            url: url.to_owned(),
+            token: token.to_owned(),
+        };
+        Ok(Peer {
+            client,
+            config,
+            reconnect,
+        })
     }
 
     /// Our player id (the token's `sub`).
@@ -143,6 +157,7 @@ impl Peer {
             match_timeout: self.config.match_timeout,
             connect_timeout: self.config.connect_timeout,
             mode: self.config.channel.mode,
+            resume_timeout: self.config.resume_timeout,
         }
     }
 
@@ -154,6 +169,7 @@ impl Peer {
             signal: SignalPort::Server(self.client),
             ice: self.config.ice,
             channel: self.config.channel,
+            reconnect: Some(self.reconnect),
         })
         .await
     }

@@ -34,6 +34,7 @@ pub fn feed(data: &[u8]) -> FeedStats {
         negotiation_timeout: Duration::from_secs(30),
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: 3,
+        resume_timeout: Duration::from_secs(20),
     };
     let mut hub = Hub::with_seed(config, 7);
     let mut now = Instant::now();

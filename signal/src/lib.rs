@@ -9,6 +9,8 @@
 //!   message and `now`; output: messages to send and the next deadline.
 //! - [`server`]: the tokio/axum driver: JWT at the handshake, per-connection bounded
 //!   queues, coalesced lobby snapshots, rate and size limits, pings, metrics, TLS.
+//! - [`cluster`]: cluster mode (`--redis`): the hub replicated on every node through one
+//!   Redis stream, node heartbeats and failure, the Redis driver.
 //! - [`client`]: the async [`SignalClient`] used by the `peer` crate, which keeps a
 //!   [`LobbyView`] of its lobby from full updates and deltas.
 //! - [`auth`]: JWT verification/minting and TURN REST credentials.
@@ -69,12 +71,14 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod fuzzing;
 pub mod hub;
 pub mod lobby_deflate;
 pub mod lobby_view;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reconnect;
 pub mod server;
 
 pub use client::{ClientError, SignalClient, SignalSender};

@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the signaling server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print an HS256 JWT for development.
     Token(TokenArgs),
 }
@@ -98,6 +98,17 @@ struct ServeArgs {
     /// Players per lobby; one more `join_lobby` is refused with 409 "lobby full".
     #[arg(long, env = "SIGNAL_MAX_LOBBY_SIZE", default_value_t = signal::hub::DEFAULT_MAX_LOBBY_SIZE)]
     max_lobby_size: usize,
+    /// Seconds an interrupted match may take to resume before it ends with
+    /// `match_ended peer_disconnected`; 0 turns resuming off.
+    #[arg(long, env = "SIGNAL_RESUME_TIMEOUT", default_value_t = signal::hub::DEFAULT_RESUME_TIMEOUT.as_secs())]
+    resume_timeout: u64,
+    /// Run as one node of a cluster sharing this Redis (`redis://HOST:PORT`). Without it,
+    /// the server is a single process with its state in memory.
+    #[arg(long, env = "SIGNAL_REDIS")]
+    redis: Option<String>,
+    /// This node's name in the cluster (default: `node-<pid>`; only with --redis).
+    #[arg(long, env = "SIGNAL_NODE_ID", requires = "redis")]
+    node_id: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,7 +154,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Token(args) => token(args),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
     }
 }
 
@@ -214,6 +225,13 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
     config.hub.request_timeout = Duration::from_secs(args.request_timeout);
     config.hub.negotiation_timeout = Duration::from_secs(args.negotiation_timeout);
     config.hub.max_lobby_size = args.max_lobby_size;
+    config.hub.resume_timeout = Duration::from_secs(args.resume_timeout);
+    if let Some(url) = args.redis {
+        let node_id = args
+            .node_id
+            .unwrap_or_else(|| format!("node-{}", std::process::id()));
+        config.cluster = Some(signal::cluster::ClusterConfig::new(url, node_id));
+    }
     config.validate()?;
     Ok(config)
 }
@@ -244,6 +262,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     runtime.block_on(async move {
         let server = match SignalServer::start(config).await {
             Ok(server) => server,
+            Err(e @ signal::server::ServerError::Cluster(_)) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;

@@ -5,7 +5,10 @@
 //! every session is live or gone). Players move between two named lobbies, one of which
 //! can fill up (`--max-lobby-size`), and requests work only within a lobby. Players also
 //! ask to watch a running match (`watch_match`): spectator sessions are negotiated with
-//! the same relay messages, end with their match, and show the watcher as `watching`.
+//! the same relay messages, end with their match, and show the watcher as `watching`. A
+//! running match is `interrupted` by `resume_match`, a `failed` report or a player's
+//! reconnect, resumes once both report `connected`, and ends at the resume timeout (its
+//! spectators stay while it is interrupted).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,6 +23,7 @@ const MAX_LOBBY: usize = 3;
 const LOBBIES: [&str; 2] = ["main", "side.2"];
 const REQUEST_TIMEOUT: u64 = 30;
 const NEGOTIATION_TIMEOUT: u64 = 20;
+const RESUME_TIMEOUT: u64 = 20;
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -34,6 +38,7 @@ enum Action {
     Ice(usize, usize, usize),
     Report(usize, usize, bool),
     End(usize, usize),
+    Resume(usize, usize),
     Spoof(usize, usize),
     Reconnect(usize),
     Tick(u64),
@@ -60,6 +65,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (p.clone(), p.clone(), k.clone()).prop_map(|(a, b, s)| Action::Ice(a, b, s)),
         4 => (p.clone(), k.clone(), proptest::bool::weighted(0.8)).prop_map(|(a, s, c)| Action::Report(a, s, c)),
         2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::End(a, s)),
+        2 => (p.clone(), k.clone()).prop_map(|(a, s)| Action::Resume(a, s)),
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Spoof(a, b)),
         1 => p.clone().prop_map(Action::Reconnect),
         1 => prop_oneof![Just(1u64), Just(19), Just(21), Just(31)].prop_map(Action::Tick),
@@ -76,6 +82,8 @@ struct MSession {
     state: SessionState,
     reported: [bool; 2],
     deadline: Option<u64>,
+    /// Why an `interrupted` session is interrupted.
+    reason: Option<InterruptReason>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,13 +174,13 @@ impl Model {
     fn hosted(&self, p: usize) -> usize {
         self.spectators.values().filter(|s| s.host == p).count()
     }
-    /// A spectator session lives only while its match runs.
+    /// A spectator session lives only while its match runs (or is interrupted).
     fn end_orphan_spectators(&mut self) {
         let sessions = &self.sessions;
         self.spectators.retain(|_, s| {
-            sessions
-                .get(&s.match_sid)
-                .is_some_and(|m| m.state == SessionState::Connected)
+            sessions.get(&s.match_sid).is_some_and(|m| {
+                matches!(m.state, SessionState::Connected | SessionState::Interrupted)
+            })
         });
     }
     /// The spec's answer to `watch_match`; `Ok(host)` when accepted.
@@ -266,6 +274,7 @@ impl World {
             negotiation_timeout: Duration::from_secs(NEGOTIATION_TIMEOUT),
             lobby_debounce: Duration::from_millis(100),
             max_lobby_size: MAX_LOBBY,
+            resume_timeout: Duration::from_secs(RESUME_TIMEOUT),
         };
         let mut w = World {
             hub: Hub::with_seed(cfg, 42),
@@ -419,7 +428,8 @@ impl World {
             | Action::Answer(_, _, k)
             | Action::Ice(_, _, k)
             | Action::Report(_, k, _)
-            | Action::End(_, k) => Some(self.sid_at(k)),
+            | Action::End(_, k)
+            | Action::Resume(_, k) => Some(self.sid_at(k)),
             _ => None,
         };
         let (sender, msg) = message_for(a, sid.clone());
@@ -478,12 +488,12 @@ impl World {
             let hub = self
                 .hub
                 .session(id)
-                .map(|s| (s.state, s.requester.clone(), s.target.clone()));
+                .map(|s| (s.state, s.requester.clone(), s.target.clone(), s.reported));
             let model = self
                 .model
                 .sessions
                 .get(id)
-                .map(|s| (s.state, pid(s.req), pid(s.tgt)));
+                .map(|s| (s.state, pid(s.req), pid(s.tgt), s.reported));
             if hub != model {
                 return Err(format!("session {id}: hub {hub:?} model {model:?}"));
             }
@@ -643,6 +653,13 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 target_id: pid(q),
             }),
         ),
+        Action::Resume(p, _) => (
+            p,
+            ClientMessage::ResumeMatch(ResumeMatch {
+                player_id: pid(p),
+                session_id: sid_or_empty.clone(),
+            }),
+        ),
         Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
             unreachable!("not a message")
         }
@@ -684,12 +701,13 @@ impl Model {
             Action::Report(p, _, connected) => self.report(p, sid_s, connected),
             Action::End(p, _) => {
                 let s = self.member(p, sid_s, None)?;
-                if s.state != SessionState::Connected {
+                if !matches!(s.state, SessionState::Connected | SessionState::Interrupted) {
                     return Err(409);
                 }
                 self.sessions.remove(sid_s);
                 Ok(())
             }
+            Action::Resume(p, _) => self.resume(p, sid_s),
             Action::Watch(p, q) => self.check_watch(p, q).map(|_| ()),
             Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
                 Ok(())
@@ -720,11 +738,55 @@ impl Model {
         Ok(())
     }
 
+    /// The WebSocket of `p` drops (it reconnects right after): requests and negotiations
+    /// end, a running match is interrupted.
     fn disconnect(&mut self, p: usize) {
-        self.sessions.retain(|_, s| s.req != p && s.tgt != p);
+        let now = self.now;
+        self.sessions.retain(|_, s| {
+            !(s.req == p || s.tgt == p)
+                || matches!(s.state, SessionState::Connected | SessionState::Interrupted)
+        });
+        for s in self.sessions.values_mut() {
+            if s.req != p && s.tgt != p {
+                continue;
+            }
+            if s.state == SessionState::Connected {
+                s.state = SessionState::Interrupted;
+                s.deadline = Some(now + RESUME_TIMEOUT);
+                s.reason = Some(InterruptReason::SignalingLost);
+                s.reported = [true, true];
+            }
+            s.reported[usize::from(s.req != p)] = false;
+        }
         self.spectators.retain(|_, s| s.watcher != p && s.host != p);
         self.end_orphan_spectators();
         self.in_lobby[p] = None;
+    }
+
+    fn interrupt(&mut self, sid: &str) {
+        let now = self.now;
+        if let Some(s) = self.sessions.get_mut(sid) {
+            if s.state == SessionState::Connected {
+                s.state = SessionState::Interrupted;
+                s.deadline = Some(now + RESUME_TIMEOUT);
+            }
+            s.reason = Some(InterruptReason::ConnectionFailed);
+            s.reported = [false, false];
+        }
+    }
+
+    fn resume(&mut self, p: usize, sid: &str) -> Result<(), u16> {
+        let s = self.member(p, sid, None)?;
+        match (s.state, s.reason) {
+            (SessionState::Interrupted, Some(InterruptReason::ConnectionFailed)) => {
+                if let Some(e) = self.sessions.get_mut(sid) {
+                    e.reported[usize::from(s.req != p)] = false;
+                }
+            }
+            (SessionState::Connected | SessionState::Interrupted, _) => self.interrupt(sid),
+            _ => return Err(409),
+        }
+        Ok(())
     }
 
     fn check_request(&self, p: usize, q: usize) -> Result<(), u16> {
@@ -750,6 +812,7 @@ impl Model {
             state: SessionState::Requested,
             reported: [false; 2],
             deadline: Some(self.now + REQUEST_TIMEOUT),
+            reason: None,
         };
         self.sessions.insert(sid, session);
     }
@@ -785,10 +848,13 @@ impl Model {
     fn relay(&mut self, a: &Action, p: usize, r: usize, sid: &str) -> Result<(), u16> {
         let s = self.member(p, sid, Some(r))?;
         let allowed = match a {
-            Action::Offer(..) => {
-                matches!(s.state, SessionState::Accepted | SessionState::Connecting)
+            Action::Offer(..) => matches!(
+                s.state,
+                SessionState::Accepted | SessionState::Connecting | SessionState::Interrupted
+            ),
+            Action::Answer(..) => {
+                matches!(s.state, SessionState::Connecting | SessionState::Interrupted)
             }
-            Action::Answer(..) => s.state == SessionState::Connecting,
             _ => s.state != SessionState::Requested,
         };
         if !allowed {
@@ -806,6 +872,25 @@ impl Model {
 
     fn report(&mut self, p: usize, sid: &str, connected: bool) -> Result<(), u16> {
         let s = self.member(p, sid, None)?;
+        let me = usize::from(s.req != p);
+        match (s.state, connected) {
+            (SessionState::Connected, false) => {
+                self.interrupt(sid);
+                return Ok(());
+            }
+            (SessionState::Interrupted, _) => {
+                if let Some(e) = self.sessions.get_mut(sid) {
+                    e.reported[me] = connected;
+                    if e.reported == [true, true] {
+                        e.state = SessionState::Connected;
+                        e.deadline = None;
+                        e.reason = None;
+                    }
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
         if !matches!(s.state, SessionState::Accepted | SessionState::Connecting) {
             return Err(409);
         }

@@ -223,7 +223,11 @@ async fn requests_expire_and_negotiations_time_out() {
 
 #[tokio::test]
 async fn disconnect_in_every_state_notifies_the_other_player() {
-    let server = server().await;
+    // Resuming off: a dropped player ends a running match at once (with resuming on it is
+    // interrupted instead: tests/resume.rs).
+    let mut config = config();
+    config.hub.resume_timeout = Duration::ZERO;
+    let server = SignalServer::start(config).await.unwrap();
     // requested (requester leaves), requested (target leaves), accepted, connecting, connected
     for (case, expected) in [
         "requested",

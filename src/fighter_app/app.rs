@@ -794,11 +794,18 @@ impl App {
                 self.signaling_lost = true;
                 self.status_lines.push("signaling connection lost".into());
             }
+            NetEvent::Link(MatchEvent::Interrupted) => {
+                self.status_lines.push("link down: resuming".into());
+            }
+            NetEvent::Link(MatchEvent::Resumed { after }) => {
+                self.status_lines
+                    .push(format!("link resumed after {} ms", after.as_millis()));
+            }
             NetEvent::Link(other) => {
                 let reason = match other {
                     MatchEvent::Closed(r) => format!("{r:?}"),
                     MatchEvent::Failed(e) => format!("link failed: {e}"),
-                    MatchEvent::SignalingLost => "signaling lost".into(),
+                    other => format!("{other:?}"),
                 };
                 self.link_ended(reason);
             }

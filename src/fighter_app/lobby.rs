@@ -359,6 +359,7 @@ impl LobbyScreen {
                     let status = match p.status {
                         PlayerStatus::Available => "available",
                         PlayerStatus::InMatch => "in a match",
+                        PlayerStatus::Watching => "watching a match",
                     };
                     lines.push(format!(
                         "{mark} {} ({}) - {status}",

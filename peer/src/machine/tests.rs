@@ -5,12 +5,14 @@
 use std::collections::VecDeque;
 
 use signal::protocol::{
-    CancelReason, DeclineReason, ErrorPayload, IceCandidateReceived, LobbyPlayer, LobbyUpdate,
-    MatchEnded, MatchRequestAccepted, MatchRequestCancelled, MatchRequestDeclined,
+    CancelReason, DeclineReason, EndReason, ErrorPayload, IceCandidateReceived, LobbyPlayer,
+    LobbyUpdate, MatchEnded, MatchRequestAccepted, MatchRequestCancelled, MatchRequestDeclined,
     MatchRequestSent, MatchStarted, SdpReceived,
 };
 
 use super::*;
+
+mod resume;
 
 const LATENCY: Duration = Duration::from_millis(20);
 const SESSION: &str = "s-1";
@@ -21,6 +23,7 @@ fn config(player: &str) -> MachineConfig {
         match_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(20),
         mode: ChannelMode::Sequenced,
+        resume_timeout: Duration::ZERO,
     }
 }
 
@@ -225,7 +228,12 @@ impl Pair {
                 Action::Nudge => {}
                 Action::Ready(result) => side.ready = Some(result),
                 Action::Emit(event) => side.events.push(event),
-                Action::CloseTransport => side.closed_transport = true,
+                Action::CloseTransport => {
+                    side.closed_transport = true;
+                    side.remote_set = false;
+                    side.candidates_added = 0;
+                    side.connected = false;
+                }
                 Action::CloseSignal => side.closed_signal = true,
             }
         }

@@ -14,9 +14,9 @@ use crate::protocol::{
     MAX_LOBBY_NAME_CHARS,
 };
 
-type Handled = Result<(), Refusal>;
+pub(super) type Handled = Result<(), Refusal>;
 
-fn require_self(sender: &str, claimed: &str) -> Handled {
+pub(super) fn require_self(sender: &str, claimed: &str) -> Handled {
     if sender == claimed {
         Ok(())
     } else {
@@ -27,7 +27,7 @@ fn require_self(sender: &str, claimed: &str) -> Handled {
     }
 }
 
-fn conflict(message: &str, sid: &str) -> Refusal {
+pub(super) fn conflict(message: &str, sid: &str) -> Refusal {
     Refusal::new(ErrorCode::Conflict, message).in_session(sid)
 }
 
@@ -61,6 +61,7 @@ impl Hub {
             ClientMessage::SendIceCandidate(m) => self.relay_ice(sender, m),
             ClientMessage::ReportConnection(m) => self.report_connection(sender, m, now),
             ClientMessage::EndMatch(m) => self.end_match(sender, m, now),
+            ClientMessage::ResumeMatch(m) => self.resume_match(sender, m, now),
             msg @ ClientMessage::WatchMatch(_) => self.dispatch_spectate(sender, msg, now),
         }
     }
@@ -316,7 +317,7 @@ impl Hub {
     }
 
     /// Common checks of messages about a session: returns its state and the opponent.
-    fn member_session(
+    pub(super) fn member_session(
         &self,
         sender: &str,
         session_id: &str,
@@ -347,6 +348,7 @@ impl Hub {
             (offer, state),
             (true, SessionState::Accepted | SessionState::Connecting)
                 | (false, SessionState::Connecting)
+                | (_, SessionState::Interrupted)
         );
         if !allowed {
             let what = if offer { "sdp offer" } else { "sdp answer" };
@@ -410,6 +412,9 @@ impl Hub {
         require_self(sender, &m.player_id)?;
         let sid = m.session_id;
         let (state, opponent) = self.member_session(sender, &sid, None)?;
+        if matches!(state, SessionState::Connected | SessionState::Interrupted) {
+            return self.report_in_match(sender, &sid, state, m.state, now);
+        }
         if !matches!(state, SessionState::Accepted | SessionState::Connecting) {
             return Err(conflict(
                 &format!("report not allowed in state {}", state.name()),
@@ -445,7 +450,7 @@ impl Hub {
         require_self(sender, &m.player_id)?;
         let sid = m.session_id;
         let (state, opponent) = self.member_session(sender, &sid, None)?;
-        if state != SessionState::Connected {
+        if !matches!(state, SessionState::Connected | SessionState::Interrupted) {
             return Err(conflict(
                 &format!("end_match not allowed in state {}", state.name()),
                 &sid,

@@ -15,7 +15,7 @@ impl Hub {
     /// property tests and the fuzz target.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live_members: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut counts = [0usize; 4];
+        let mut counts = [0usize; SessionState::COUNT];
         for (sid, s) in &self.sessions {
             counts[s.state.index()] += 1;
             if s.requester == s.target {
@@ -23,6 +23,10 @@ impl Hub {
             }
             for member in [&s.requester, &s.target] {
                 let Some(p) = self.players.get(member) else {
+                    if s.state == SessionState::Interrupted && self.resume.is_away(member, sid) {
+                        live_members.insert(member, sid);
+                        continue;
+                    }
                     return Err(format!(
                         "session {sid} names a disconnected player {member}"
                     ));
@@ -98,6 +102,7 @@ impl Hub {
 
     pub(super) fn remove_session(&mut self, sid: &str, now: Instant) -> Option<MatchSession> {
         let s = self.sessions.remove(sid)?;
+        self.resume.forget(sid);
         self.state_counts[s.state.index()] -= 1;
         if let Some(d) = s.deadline {
             self.timers.remove(&(d, sid.to_owned()));

@@ -7,11 +7,13 @@
 //! deadline from [`Hub::poll_timeout`]. The hub never sleeps, spawns or touches a socket,
 //! so every transition is unit-testable on virtual time.
 
+mod cluster;
 mod fast_relay;
 mod handlers;
 mod lifecycle;
 mod lobby;
 mod mailbox;
+mod resume;
 mod session;
 mod spectate;
 
@@ -26,6 +28,7 @@ use crate::protocol::{
     CancelReason, ClientMessage, DeclineReason, ErrorCode, FailReason, LobbyDelta, LobbyUpdate,
     LobbyUpdates, ServerMessage, DEFAULT_LOBBY,
 };
+pub use cluster::Membership;
 use lobby::Lobby;
 pub use mailbox::{LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 pub use session::{MatchSession, SessionState};
@@ -38,6 +41,9 @@ pub type ConnId = u64;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An `accepted` / `connecting` session fails after this long (reason `timeout`).
 pub const DEFAULT_NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// An `interrupted` session ends after this long without resuming (`match_ended
+/// peer_disconnected`); zero turns resuming off (a drop ends the match at once).
+pub const DEFAULT_RESUME_TIMEOUT: Duration = Duration::from_secs(20);
 /// Lobby changes are collected for this long before one snapshot goes out.
 pub const DEFAULT_LOBBY_DEBOUNCE: Duration = Duration::from_millis(100);
 /// Maximum display-name length in characters (after trimming).
@@ -58,6 +64,8 @@ pub struct HubConfig {
     pub lobby_debounce: Duration,
     /// See [`DEFAULT_MAX_LOBBY_SIZE`].
     pub max_lobby_size: usize,
+    /// See [`DEFAULT_RESUME_TIMEOUT`].
+    pub resume_timeout: Duration,
 }
 
 impl Default for HubConfig {
@@ -67,6 +75,7 @@ impl Default for HubConfig {
             negotiation_timeout: DEFAULT_NEGOTIATION_TIMEOUT,
             lobby_debounce: DEFAULT_LOBBY_DEBOUNCE,
             max_lobby_size: DEFAULT_MAX_LOBBY_SIZE,
+            resume_timeout: DEFAULT_RESUME_TIMEOUT,
         }
     }
 }
@@ -157,7 +166,7 @@ pub struct HubStats {
     /// Lobbies with members.
     pub lobbies: usize,
     /// Sessions per state, indexed like [`SessionState::ALL`].
-    pub sessions: [usize; 4],
+    pub sessions: [usize; SessionState::COUNT],
 }
 
 /// The lobby and match state machine (sans-IO).
@@ -172,7 +181,8 @@ pub struct Hub {
     dirty_lobbies: BTreeSet<String>,
     lobby_due: Option<Instant>,
     lobby_size: usize,
-    state_counts: [usize; 4],
+    state_counts: [usize; SessionState::COUNT],
+    resume: resume::Away,
     out: VecDeque<HubOutput>,
     rng: StdRng,
     spectating: spectate::Spectating,
@@ -200,7 +210,8 @@ impl Hub {
             dirty_lobbies: BTreeSet::new(),
             lobby_due: None,
             lobby_size: 0,
-            state_counts: [0; 4],
+            state_counts: [0; SessionState::COUNT],
+            resume: resume::Away::default(),
             out: VecDeque::new(),
             rng,
             spectating: spectate::Spectating::default(),
@@ -236,6 +247,7 @@ impl Hub {
                 incoming: BTreeSet::new(),
             },
         );
+        self.rejoin_interrupted(player_id, now);
     }
 
     /// Cleans up after a closed connection: the player leaves the lobby, pending requests
@@ -249,7 +261,7 @@ impl Hub {
         }
         self.withdraw_requests(&player_id, now);
         if let Some(sid) = self.player(&player_id).and_then(|p| p.live_session.clone()) {
-            self.abort_live_session(&sid, &player_id, now);
+            self.player_dropped(&sid, &player_id, now);
         }
         self.spectator_disconnected(&player_id, now);
         self.exit_lobby(&player_id, now);
@@ -318,6 +330,8 @@ impl Hub {
             }
             if session.state == SessionState::Requested {
                 self.end_request(&sid, DeclineReason::Expired, CancelReason::Expired, now);
+            } else if session.state == SessionState::Interrupted {
+                self.resume_expired(&sid, now);
             } else {
                 self.fail_session(&sid, FailReason::Timeout, None, now);
             }

@@ -15,16 +15,23 @@ pub enum SessionState {
     Connecting,
     /// Both players reported `connected`: the match runs.
     Connected,
+    /// The running match's link or a player's WebSocket dropped; the players renegotiate
+    /// in the same session until both report `connected` again (or the resume timeout).
+    Interrupted,
 }
 
 impl SessionState {
     /// Every state, in order.
-    pub const ALL: [SessionState; 4] = [
+    pub const ALL: [SessionState; Self::COUNT] = [
         Self::Requested,
         Self::Accepted,
         Self::Connecting,
         Self::Connected,
+        Self::Interrupted,
     ];
+
+    /// How many states there are.
+    pub const COUNT: usize = 5;
 
     /// The name used in metrics (`requested`, `accepted`, ...).
     pub fn name(self) -> &'static str {
@@ -33,6 +40,7 @@ impl SessionState {
             Self::Accepted => "accepted",
             Self::Connecting => "connecting",
             Self::Connected => "connected",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -42,6 +50,7 @@ impl SessionState {
             Self::Accepted => 1,
             Self::Connecting => 2,
             Self::Connected => 3,
+            Self::Interrupted => 4,
         }
     }
 
@@ -62,7 +71,7 @@ pub struct MatchSession {
     pub target: String,
     /// Current state.
     pub state: SessionState,
-    /// When the current state times out (none once connected).
+    /// When the current state times out (none while connected).
     pub deadline: Option<Instant>,
     /// `connected` reports: `[requester, target]`.
     pub reported: [bool; 2],

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::protocol::*;
 
+mod resume;
+
 struct Bench {
     hub: Hub,
     now: Instant,
@@ -17,6 +19,7 @@ fn cfg() -> HubConfig {
         negotiation_timeout: Duration::from_secs(20),
         lobby_debounce: Duration::from_millis(100),
         max_lobby_size: crate::hub::DEFAULT_MAX_LOBBY_SIZE,
+        resume_timeout: Duration::from_secs(20),
     }
 }
 
@@ -513,7 +516,8 @@ fn forbidden_relay_transitions_are_conflicts() {
     b.ok("b", report("b", &sid, ConnectionState::Connected));
     b.refused("a", offer("a", "b", &sid), 409);
     b.refused("a", answer("a", "b", &sid), 409);
-    b.refused("a", report("a", &sid, ConnectionState::Failed), 409);
+    // (`failed` while connected interrupts the match: tests/resume.rs.)
+    b.refused("a", report("a", &sid, ConnectionState::Connected), 409);
 }
 
 #[test]
@@ -550,12 +554,12 @@ fn stale_session_ids_from_an_old_attempt_are_refused() {
 fn disconnect_in_every_state_notifies_and_frees_the_opponent() {
     // requested (as requester, as target), accepted, connecting, connected.
     type Setup = fn(&mut Bench) -> String;
-    let cases: [(&str, Setup, &str, &str); 5] = [
+    // (A dropped player of a connected match is `interrupted` instead: tests/resume.rs.)
+    let cases: [(&str, Setup, &str, &str); 4] = [
         ("a", |b| b.request("a", "b"), "b", "match_request_cancelled"),
         ("b", |b| b.request("a", "b"), "a", "match_request_declined"),
         ("a", |b| b.accepted("a", "b"), "b", "match_failed"),
         ("b", |b| b.connecting("a", "b"), "a", "match_failed"),
-        ("a", |b| b.connected("a", "b"), "b", "match_ended"),
     ];
     for (leaver, setup, other, kind) in cases {
         let mut b = Bench::new();
@@ -616,11 +620,13 @@ fn a_newer_connection_replaces_the_old_one_with_409() {
                 got_error = e.code == 409 && e.message == "replaced by a newer connection";
             }
             HubOutput::Close { conn: 1, .. } => got_close = true,
+            // The match is not lost: the opponent learns the WebSocket dropped, and the
+            // new connection is told about its interrupted match.
             HubOutput::Send {
-                conn: 2,
-                msg: ServerMessage::MatchEnded(e),
+                conn: 2 | 99,
+                msg: ServerMessage::MatchInterrupted(e),
             } => {
-                opponent_told = e.session_id == sid;
+                opponent_told = e.session_id == sid && e.reason == InterruptReason::SignalingLost;
             }
             _ => {}
         }
@@ -670,7 +676,7 @@ fn stats_count_sessions_by_state() {
     b.request("a", "b");
     b.connected("c", "d");
     let stats = b.hub.stats();
-    assert_eq!(stats.sessions, [1, 0, 0, 1]);
+    assert_eq!(stats.sessions, [1, 0, 0, 1, 0]);
     assert_eq!(stats.lobby_size, 4);
 }
 

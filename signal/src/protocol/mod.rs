@@ -8,10 +8,12 @@
 use serde::{Deserialize, Serialize};
 
 mod client_payloads;
+mod resume_payloads;
 mod server_payloads;
 mod spectate_payloads;
 
 pub use client_payloads::*;
+pub use resume_payloads::*;
 pub use server_payloads::*;
 pub use spectate_payloads::*;
 
@@ -41,6 +43,8 @@ pub enum ClientMessage {
     ReportConnection(ReportConnection),
     /// Finish a running match; both players become available again.
     EndMatch(EndMatch),
+    /// Renegotiate the link of a running or interrupted match in the same session.
+    ResumeMatch(ResumeMatch),
     /// Watch the running match of another player (a spectator session).
     WatchMatch(WatchMatch),
 }
@@ -60,6 +64,7 @@ impl ClientMessage {
             Self::SendIceCandidate(_) => "send_ice_candidate",
             Self::ReportConnection(_) => "report_connection",
             Self::EndMatch(_) => "end_match",
+            Self::ResumeMatch(_) => "resume_match",
             Self::WatchMatch(_) => "watch_match",
         }
     }
@@ -104,6 +109,10 @@ pub enum ServerMessage {
     MatchEnded(MatchEnded),
     /// To the sender of an offending message.
     Error(ErrorPayload),
+    /// To both: the running match is interrupted (link or WebSocket down).
+    MatchInterrupted(MatchInterrupted),
+    /// To both: the interrupted match runs again.
+    MatchResumed(MatchResumed),
     /// To a watcher: its spectator session, and the host to negotiate with.
     WatchStarted(WatchStarted),
     /// To a host: a watcher will negotiate a spectator session with it.
@@ -129,6 +138,8 @@ impl ServerMessage {
             Self::MatchFailed(_) => "match_failed",
             Self::MatchEnded(_) => "match_ended",
             Self::Error(_) => "error",
+            Self::MatchInterrupted(_) => "match_interrupted",
+            Self::MatchResumed(_) => "match_resumed",
             Self::WatchStarted(_) => "watch_started",
             Self::SpectatorJoined(_) => "spectator_joined",
         }
@@ -149,6 +160,8 @@ impl ServerMessage {
             Self::MatchFailed(m) => Some(&m.session_id),
             Self::MatchEnded(m) => Some(&m.session_id),
             Self::Error(e) => e.session_id.as_deref(),
+            Self::MatchInterrupted(m) => Some(&m.session_id),
+            Self::MatchResumed(m) => Some(&m.session_id),
             Self::WatchStarted(m) => Some(&m.session_id),
             Self::SpectatorJoined(m) => Some(&m.session_id),
         }
@@ -172,11 +185,14 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: internal error.
     Internal,
+    /// 503: cluster mode only; the node lost Redis, so nothing that needs the cluster
+    /// can be done until it reconnects.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for metrics and tests.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         Self::BadRequest,
         Self::Forbidden,
         Self::NotFound,
@@ -184,6 +200,7 @@ impl ErrorCode {
         Self::TooLarge,
         Self::RateLimited,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     /// The numeric code sent on the wire.
@@ -196,6 +213,7 @@ impl ErrorCode {
             Self::TooLarge => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 

@@ -126,6 +126,8 @@ pub struct ServerConfig {
     pub ws_max_write_buffer: usize,
     /// [`DEFAULT_CLOSE_TIMEOUT`].
     pub close_timeout: Duration,
+    /// Run as one node of a Redis cluster (none: the embedded single-node hub).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl ServerConfig {
@@ -152,6 +154,7 @@ impl ServerConfig {
             ws_write_buffer: DEFAULT_WS_WRITE_BUFFER,
             ws_max_write_buffer: DEFAULT_WS_MAX_WRITE_BUFFER,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            cluster: None,
         }
     }
 
@@ -180,6 +183,9 @@ impl ServerConfig {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return Err("rate limits must be positive".into());
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
         }
         if let Some(turn) = &self.turn {
             if turn.urls.is_empty() || turn.secret.is_empty() {

@@ -23,10 +23,19 @@ pub const WS_PATH: &str = "/ws/signal";
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(WS_PATH, get(upgrade))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(shared)
+}
+
+/// `ok`, or `degraded` (HTTP 503) while a cluster node cannot reach Redis.
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.metrics.cluster.is_degraded() {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded").into_response()
+    } else {
+        "ok".into_response()
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

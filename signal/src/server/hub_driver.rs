@@ -212,7 +212,7 @@ pub(crate) async fn run_hub(
             }
             _ = sleep => hub.handle_timeout(Instant::now()),
         }
-        route_output(&mut hub, &mut outboxes, &metrics);
+        route_output(&mut hub, &mut outboxes, &metrics, false);
         metrics.set_hub_stats(&hub.stats());
         if full {
             // More commands are waiting: let the connection tasks drain their queues
@@ -257,7 +257,7 @@ fn apply(
             match route.filter(|to| outboxes.contains_key(to)) {
                 Some(to) => {
                     // What the hub queued before this relay goes out first.
-                    route_output(hub, outboxes, metrics);
+                    route_output(hub, outboxes, metrics, false);
                     let text = frame.relayed();
                     deliver(
                         hub,
@@ -265,6 +265,7 @@ fn apply(
                         metrics,
                         to,
                         Outbound::Text("ice_candidate_received", text),
+                        false,
                     );
                 }
                 None => match frame.into_message() {
@@ -274,7 +275,7 @@ fn apply(
                     Err(e) => {
                         let refusal = format!("bad message: {e}");
                         let err = crate::protocol::ErrorCode::BadRequest.message(refusal, None);
-                        deliver(hub, outboxes, metrics, conn, Outbound::Message(err));
+                        deliver(hub, outboxes, metrics, conn, Outbound::Message(err), false);
                     }
                 },
             }
@@ -286,11 +287,26 @@ fn apply(
     }
 }
 
-fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: &Metrics) {
+/// Delivers the hub's output to the connections in `outboxes` (others are skipped). A
+/// `replicated` hub (cluster mode) is not told about a slow consumer here: the kicked
+/// connection's own `Unregister` reaches it through the cluster log.
+pub(crate) fn route_output(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    metrics: &Metrics,
+    replicated: bool,
+) {
     while let Some(out) = hub.poll_output() {
         match out {
             HubOutput::Send { conn, msg } => {
-                deliver(hub, outboxes, metrics, conn, Outbound::Message(msg));
+                deliver(
+                    hub,
+                    outboxes,
+                    metrics,
+                    conn,
+                    Outbound::Message(msg),
+                    replicated,
+                );
             }
             HubOutput::Close { conn, code, reason } => {
                 if let Some(outbox) = outboxes.get_mut(&conn) {
@@ -346,13 +362,15 @@ fn route_output(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, metrics: 
     }
 }
 
-/// Queues `out` for `conn`; a full queue cuts the connection off as a slow consumer.
+/// Queues `out` for `conn`; a full queue cuts the connection off as a slow consumer (a
+/// `replicated` hub learns of it through the cluster log instead, see [`route_output`]).
 fn deliver(
     hub: &mut Hub,
     outboxes: &mut HashMap<ConnId, Outbox>,
     metrics: &Metrics,
     conn: ConnId,
     out: Outbound,
+    replicated: bool,
 ) {
     let Some(outbox) = outboxes.get_mut(&conn) else {
         return;
@@ -366,7 +384,9 @@ fn deliver(
             metrics.slow_consumers.inc();
             tracing::info!(conn, "slow consumer disconnected");
             kick(outbox, (CLOSE_POLICY, "slow consumer"));
-            hub.disconnect(conn, Instant::now());
+            if !replicated {
+                hub.disconnect(conn, Instant::now());
+            }
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
@@ -418,7 +438,7 @@ mod tests {
         for _ in 0..2 {
             let _ = hub.handle_text(1, "junk", now);
         }
-        route_output(&mut hub, &mut outboxes, &metrics);
+        route_output(&mut hub, &mut outboxes, &metrics, false);
         assert_eq!(
             kick_rx.try_recv().ok(),
             Some((CLOSE_POLICY, "slow consumer"))

@@ -66,7 +66,7 @@ pub struct Metrics {
     pub connections: Gauge,
     lobby_size: Gauge,
     lobbies: Gauge,
-    sessions: [Gauge; 4],
+    sessions: [Gauge; SessionState::COUNT],
     messages_in: HashMap<&'static str, Counter>,
     messages_in_invalid: Counter,
     messages_out: HashMap<&'static str, Counter>,
@@ -79,6 +79,8 @@ pub struct Metrics {
     pub slow_consumers: Counter,
     /// Handshakes refused with HTTP 401.
     pub auth_failures: Counter,
+    /// Cluster figures (Redis round trips, log traffic, cross-node latency).
+    pub cluster: crate::cluster::ClusterMetrics,
 }
 
 impl Metrics {
@@ -146,6 +148,7 @@ impl Metrics {
             "Connections closed because their outbound queue filled",
         );
         let auth_failures = counter(r, "auth_failures", "Handshakes refused with 401");
+        let cluster = crate::cluster::ClusterMetrics::register(r);
         Self {
             registry,
             connections,
@@ -160,6 +163,7 @@ impl Metrics {
             lobby_resyncs,
             slow_consumers,
             auth_failures,
+            cluster,
         }
     }
 

@@ -10,7 +10,7 @@ mod config;
 mod connection;
 mod fast_relay;
 mod http;
-mod hub_driver;
+pub(crate) mod hub_driver;
 mod metrics;
 mod tls;
 
@@ -45,6 +45,9 @@ pub enum ServerError {
     /// The TLS certificate or key could not be loaded.
     #[error("tls: {0}")]
     Tls(String),
+    /// Cluster mode: Redis is unreachable or the URL is wrong.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// Binding the listen address failed.
     #[error("bind {addr}: {source}")]
     Bind {
@@ -77,6 +80,10 @@ impl SignalServer {
         config.validate().map_err(ServerError::Config)?;
         let verifier = TokenVerifier::new(&config.jwt, config.jwt_leeway_secs)?;
         let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let cluster = match &config.cluster {
+            Some(c) => Some(crate::cluster::connect(c).await?),
+            None => None,
+        };
         let tcp = TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -90,13 +97,21 @@ impl SignalServer {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let (hub_tx, hub_rx) = mpsc::channel(DEFAULT_HUB_QUEUE);
-        let hub = Hub::new(config.hub.clone());
-        let hub_task = tokio::spawn(hub_driver::run_hub(
-            hub,
-            hub_rx,
-            metrics.clone(),
-            shutdown.clone(),
-        ));
+        let hub_task = match cluster {
+            Some(link) => tokio::spawn(crate::cluster::run_node(
+                link,
+                config.hub.clone(),
+                hub_rx,
+                metrics.clone(),
+                shutdown.clone(),
+            )),
+            None => tokio::spawn(hub_driver::run_hub(
+                Hub::new(config.hub.clone()),
+                hub_rx,
+                metrics.clone(),
+                shutdown.clone(),
+            )),
+        };
         let tracker = TaskTracker::new();
         let secure = acceptor.is_some();
         let shared = Arc::new(Shared {

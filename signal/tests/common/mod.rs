@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a server on 127.0.0.1:0, tokens, raw clients.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod redis;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
