@@ -210,8 +210,11 @@ async fn max_lobby_size_holds_across_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_costs_its_players_only_within_ten_seconds() {
     let redis = RedisServer::start();
-    let survivor = node(&redis, "survivor").await;
-    let mut doomed = NodeProcess::start(&redis, "doomed");
+    // Resume off (issue 10): a dropped player's match ends at once instead of waiting
+    // `--resume-timeout` for it to reconnect (possibly through another node).
+    let no_resume = |c: &mut signal::ServerConfig| c.hub.resume_timeout = Duration::ZERO;
+    let survivor = node_with(&redis, "survivor", no_resume).await;
+    let mut doomed = NodeProcess::start_with(&redis, "doomed", &["--resume-timeout", "0"]);
     let mut alice = client_at(&survivor.url(), "alice").await;
     let mut dave = client_at(&survivor.url(), "dave").await;
     let mut bob = client_at(&doomed.url, "bob").await;
@@ -380,4 +383,36 @@ fn an_unreachable_redis_at_start_is_one_line_and_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_resume_a_killed_node_interrupts_the_match_and_the_player_rejoins_elsewhere() {
+    let redis = RedisServer::start();
+    let survivor = node(&redis, "survivor").await;
+    let mut doomed = NodeProcess::start(&redis, "doomed");
+    let mut alice = client_at(&survivor.url(), "alice").await;
+    let mut bob = client_at(&doomed.url, "bob").await;
+    join(&alice, LobbyUpdates::Snapshot);
+    join(&bob, LobbyUpdates::Snapshot);
+    await_view(&mut alice, &["alice", "bob"]).await;
+    await_view(&mut bob, &["alice", "bob"]).await;
+    let sid = started(&mut alice, &mut bob).await;
+    doomed.kill();
+    let killed = Instant::now();
+    expect(
+        &mut alice,
+        "match_interrupted",
+        |m| matches!(m, ServerMessage::MatchInterrupted(i) if i.session_id == sid),
+    )
+    .await;
+    assert!(killed.elapsed() < Duration::from_secs(10));
+    // bob comes back through the surviving node and finds his match waiting.
+    let mut bob = client_at(&survivor.url(), "bob").await;
+    expect(
+        &mut bob,
+        "match_interrupted",
+        |m| matches!(m, ServerMessage::MatchInterrupted(i) if i.session_id == sid),
+    )
+    .await;
+    survivor.shutdown().await;
 }

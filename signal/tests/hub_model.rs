@@ -853,7 +853,10 @@ impl Model {
                 SessionState::Accepted | SessionState::Connecting | SessionState::Interrupted
             ),
             Action::Answer(..) => {
-                matches!(s.state, SessionState::Connecting | SessionState::Interrupted)
+                matches!(
+                    s.state,
+                    SessionState::Connecting | SessionState::Interrupted
+                )
             }
             _ => s.state != SessionState::Requested,
         };

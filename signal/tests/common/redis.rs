@@ -100,6 +100,11 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(redis: &RedisServer, name: &str) -> Self {
+        Self::start_with(redis, name, &[])
+    }
+
+    /// With extra `signal serve` flags (every node of a cluster needs the same hub flags).
+    pub fn start_with(redis: &RedisServer, name: &str, extra: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_signal"))
             .args([
@@ -111,6 +116,7 @@ impl NodeProcess {
                 "--node-id",
                 name,
             ])
+            .args(extra)
             .env(
                 "SIGNAL_JWT_SECRET",
                 std::str::from_utf8(super::SECRET).unwrap(),
