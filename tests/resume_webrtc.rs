@@ -64,3 +64,36 @@ async fn a_closed_peer_connection_is_renegotiated_and_the_match_finishes() {
     assert!(b.interruptions >= 1, "bob saw no interruption: {b:?}");
     server.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_signaling_connection_is_reconnected_and_the_match_goes_on() {
+    let server = TestServer::start().await;
+    let (alice, bob) = matched_pair(&server, ChannelMode::Sequenced).await;
+    let config = PlayConfig {
+        realtime: true,
+        ..PlayConfig::new(600)
+    };
+    let url = server.url();
+    let token = server.token("alice");
+    let both = tokio::spawn(play_both(alice, bob, config));
+    // Mid-match, another connection with alice's identity replaces alice's WebSocket
+    // (newest connection wins), then goes away too.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let intruder = signal::SignalClient::connect(&url, &token)
+        .await
+        .expect("connects");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    intruder.close().await;
+    let (a, b) = both.await.expect("test setup");
+    assert!(
+        a.signaling_lost,
+        "alice's WebSocket was not replaced: {a:?}"
+    );
+    assert!(a.completed && b.completed, "{a:?} {b:?}");
+    assert_eq!(a.checksum, b.checksum, "final checksums differ");
+    assert_eq!(a.ggrs_desyncs + b.ggrs_desyncs, 0);
+    // The game link never went down: no renegotiation, no stall of 1 s or more.
+    assert_eq!(a.interruptions, 0, "{a:?}");
+    assert_eq!(b.interruptions, 0, "{b:?}");
+    server.server.shutdown().await;
+}

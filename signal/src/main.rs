@@ -17,8 +17,9 @@ use signal::protocol::IceServer;
 use signal::server::{TlsConfig, TurnConfig, DEFAULT_LISTEN};
 use signal::{ServerConfig, SignalServer};
 
-/// The server's allocator: mimalloc (malloc and free are a large share of a relay's cost
-/// with glibc's allocator; see BENCHMARKS.md, issue 13).
+/// With the `mimalloc` feature the server runs on mimalloc: more relay throughput, more
+/// resident memory per connection (see BENCHMARKS.md, issue 13).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
