@@ -121,10 +121,11 @@ fn fighter(r: &mut Reader<'_>, max_health: i32) -> Option<Fighter> {
         attack_connected: r.bool()?,
         crouching: r.bool()?,
     };
-    let sane = f.x.abs() <= MAX_ABS_POS
-        && f.y.abs() <= MAX_ABS_POS
-        && f.vx.abs() <= MAX_ABS_SPEED
-        && f.vy.abs() <= MAX_ABS_SPEED
+    // Ranges, not `abs()`: `i32::MIN.abs()` overflows (found by the spectate_decode fuzzer).
+    let sane = (-MAX_ABS_POS..=MAX_ABS_POS).contains(&f.x)
+        && (-MAX_ABS_POS..=MAX_ABS_POS).contains(&f.y)
+        && (-MAX_ABS_SPEED..=MAX_ABS_SPEED).contains(&f.vx)
+        && (-MAX_ABS_SPEED..=MAX_ABS_SPEED).contains(&f.vy)
         && (f.facing == 1 || f.facing == -1)
         && (-max_health..=max_health).contains(&f.health);
     sane.then_some(f)

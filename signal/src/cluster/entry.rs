@@ -208,4 +208,20 @@ mod tests {
         assert_eq!(node_of(c), 5);
         assert_ne!(global_conn(5, 12), global_conn(6, 12));
     }
+
+    /// Found by the `cluster_entry` fuzz target: a `connect` that reuses another player's
+    /// connection id broke the hub's connection map.
+    #[test]
+    fn a_connect_reusing_another_players_connection_id_replaces_it() {
+        let log = concat!(
+            "1000-0 {\"k\":\"connect\",\"conn\":1099511627777,\"player\":\"alice\",\"name\":\"Alice\"}\n",
+            "1001-0 {\"k\":\"connect\",\"conn\":2199023255553,\"player\":\"bob\",\"name\":\"Bob\"}\n",
+            "1002-0 {\"k\":\"message\",\"conn\":2199023255553,\"msg\":{\"type\":\"join_lobby\",\"payload\":{\"playerId\":\"bob\",\"playerName\":\"Bob\"}}}\n",
+            "1003-0 {\"k\":\"connect\",\"conn\":2199023255553,\"player\":\"bo.\",\"name\":\"Bob\"}\n",
+            "2000-0 {\"k\":\"node_down\",\"node\":2}\n",
+            "2001-0 {\"k\":\"disconnect\",\"conn\":1099511627777}\n",
+        );
+        // Panics on a broken invariant; every line decodes and is applied.
+        assert_eq!(fuzz_stream_entries(log.as_bytes()), 6);
+    }
 }

@@ -88,9 +88,17 @@ impl Replica {
         let mut applied = Applied::default();
         match entry {
             LogEntry::Connect { conn, player, name } => {
-                // A connection announced twice (a retried append) is still the same one.
-                if self.hub.player_of(conn) != Some(player.as_str()) {
-                    self.hub.connect(conn, &player, &name, now);
+                // A connection announced twice (a retried append) is still the same one. An
+                // id that names another player's connection (a node restarted under the same
+                // id before its old connections were dropped, or a damaged log) ends that
+                // connection first: the newest entry for an id wins.
+                match self.hub.player_of(conn) {
+                    Some(p) if p == player.as_str() => {}
+                    Some(_) => {
+                        self.hub.disconnect(conn, now);
+                        self.hub.connect(conn, &player, &name, now);
+                    }
+                    None => self.hub.connect(conn, &player, &name, now),
                 }
             }
             LogEntry::Message { conn, msg } => {
