@@ -365,6 +365,13 @@ impl Hub {
                 Some(now + self.config.negotiation_timeout),
             );
         }
+        self.forward_sdp(&opponent, m, offer);
+        Ok(())
+    }
+
+    /// Sends `m` to player `to` as an `sdp_offer_received` or `sdp_answer_received`: the
+    /// relay step shared by match and spectator sessions, after their own checks.
+    pub(super) fn forward_sdp(&mut self, to: &str, m: SdpRelay, offer: bool) {
         let relayed = SdpReceived {
             sender_id: m.sender_id,
             sdp: m.sdp,
@@ -375,8 +382,7 @@ impl Hub {
         } else {
             ServerMessage::SdpAnswerReceived(relayed)
         };
-        self.send_player(&opponent, msg);
-        Ok(())
+        self.send_player(to, msg);
     }
 
     fn relay_ice(&mut self, sender: &str, m: IceRelay) -> Handled {

@@ -15,11 +15,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::handlers::require_self;
 use super::{Hub, Refusal};
 use crate::protocol::{
     ClientMessage, ConnectionState, EndMatch, EndReason, ErrorCode, FailReason,
-    IceCandidateReceived, IceRelay, MatchEnded, MatchFailed, ReportConnection, SdpReceived,
-    SdpRelay, ServerMessage, SpectatorJoined, WatchMatch, WatchStarted, MAX_SPECTATORS_PER_MATCH,
+    IceCandidateReceived, IceRelay, MatchEnded, MatchFailed, ReportConnection, SdpRelay,
+    ServerMessage, SpectatorJoined, WatchMatch, WatchStarted, MAX_SPECTATORS_PER_MATCH,
 };
 
 type Handled = Result<(), Refusal>;
@@ -248,38 +249,18 @@ impl Hub {
     }
 
     fn spectator_sdp(&mut self, sender: &str, m: SdpRelay, offer: bool) -> Handled {
-        if sender != m.sender_id {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "id field does not match the authenticated identity",
-            ));
-        }
+        require_self(sender, &m.sender_id)?;
         let s = self.spectator_member(sender, &m.session_id, Some(&m.receiver_id))?;
         if s.connected {
             return Err(conflict("spectator session already connected", &s.id));
         }
         let to = s.other(sender).to_owned();
-        let relayed = SdpReceived {
-            sender_id: m.sender_id,
-            sdp: m.sdp,
-            session_id: m.session_id,
-        };
-        let msg = if offer {
-            ServerMessage::SdpOfferReceived(relayed)
-        } else {
-            ServerMessage::SdpAnswerReceived(relayed)
-        };
-        self.send_player(&to, msg);
+        self.forward_sdp(&to, m, offer);
         Ok(())
     }
 
     fn spectator_ice(&mut self, sender: &str, m: IceRelay) -> Handled {
-        if sender != m.sender_id {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "id field does not match the authenticated identity",
-            ));
-        }
+        require_self(sender, &m.sender_id)?;
         let to = self
             .spectator_member(sender, &m.session_id, Some(&m.receiver_id))?
             .other(sender)
