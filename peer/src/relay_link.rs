@@ -260,7 +260,9 @@ mod tests {
             RelayEnd::from_reason("maintenance"),
             RelayEnd::Other("maintenance".to_owned())
         );
-        assert!(RelayEnd::OpponentCut.to_string().contains("stopped reading"));
+        assert!(RelayEnd::OpponentCut
+            .to_string()
+            .contains("stopped reading"));
     }
 
     #[test]

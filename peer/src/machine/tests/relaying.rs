@@ -146,7 +146,9 @@ fn a_failed_peer_connection_falls_back_at_once() {
     pair.drive_for(Duration::from_secs(1));
     assert_eq!(
         pair.sides[1].events,
-        vec![MatchEvent::Closed(CloseReason::Relay(RelayEnd::OpponentCut))]
+        vec![MatchEvent::Closed(CloseReason::Relay(
+            RelayEnd::OpponentCut
+        ))]
     );
     assert!(!pair.sides[1].machine.is_running());
 }
@@ -273,7 +275,9 @@ fn a_relayed_match_with_resuming_on_is_not_renegotiated() {
     let bob = &pair.sides[1];
     assert_eq!(
         bob.events,
-        vec![MatchEvent::Closed(CloseReason::Relay(RelayEnd::ConnectionLost))]
+        vec![MatchEvent::Closed(CloseReason::Relay(
+            RelayEnd::ConnectionLost
+        ))]
     );
     assert!(!bob.machine.is_running());
     assert!(!bob
