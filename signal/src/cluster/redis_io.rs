@@ -11,7 +11,7 @@ use redis::{AsyncCommands, Client, Script};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::entry::{decode_stream_entry, LogEntry, ENTRY_FIELD};
+use super::entry::{decode_stream_pack, packed_field, LogEntry, MAX_PACKED};
 use super::{ClusterConfig, ClusterError};
 use crate::hub::ConnId;
 
@@ -21,6 +21,8 @@ const READ_COUNT: usize = 1024;
 const READ_BLOCK_MS: u64 = 1000;
 /// Entries appended per pipeline at most.
 const WRITE_BATCH: usize = 512;
+/// Bytes of log entries packed into one stream entry at most.
+const PACK_MAX_BYTES: usize = 256 * 1024;
 /// Retry delays after a Redis error.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -256,7 +258,33 @@ pub(crate) enum Event {
     NewEpoch(Epoch),
 }
 
-/// Appends entries in pipelines, in order.
+/// Splits a batch of appends into packs: consecutive appends to the same stream, at most
+/// [`MAX_PACKED`] entries and about [`PACK_MAX_BYTES`] each (one `XADD` per pack).
+fn packs(batch: &[Append]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut bytes = 0;
+    for (i, a) in batch.iter().enumerate() {
+        match out.last_mut() {
+            Some(r)
+                if r.len() < MAX_PACKED
+                    && bytes + a.text.len() <= PACK_MAX_BYTES
+                    && batch[r.start].stream == a.stream =>
+            {
+                r.end = i + 1;
+                bytes += a.text.len();
+            }
+            _ => {
+                out.push(i..i + 1);
+                bytes = a.text.len();
+            }
+        }
+    }
+    out
+}
+
+/// Appends entries in pipelines, in order: what is queued is packed into as few stream
+/// entries as possible (one `XADD` each), so a busy node pays far less than one command
+/// per client message.
 pub(crate) async fn run_writer(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Append>,
@@ -265,32 +293,37 @@ pub(crate) async fn run_writer(
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let packs = packs(&batch);
         let mut pipe = redis::pipe();
-        for a in &batch {
-            // One command per entry; NOMKSTREAM: see EPOCH_SCRIPT.
-            pipe.cmd("XADD")
-                .arg(&*a.stream)
+        for pack in &packs {
+            // NOMKSTREAM: see EPOCH_SCRIPT.
+            let cmd = pipe
+                .cmd("XADD")
+                .arg(&*batch[pack.start].stream)
                 .arg("NOMKSTREAM")
-                .arg("*")
-                .arg(ENTRY_FIELD)
-                .arg(&a.text);
+                .arg("*");
+            for (i, a) in batch[pack.clone()].iter().enumerate() {
+                cmd.arg(packed_field(i).as_ref()).arg(&a.text);
+            }
         }
         metrics.cluster.redis_round_trips.inc();
         let replies = pipe.query_async::<Vec<Option<String>>>(&mut conn).await;
         let failed: Vec<(Arc<str>, Origin)> = match replies {
             Ok(ids) => {
-                let written = ids.iter().filter(|id| id.is_some()).count();
-                metrics.cluster.entries_published.inc_by(written as u64);
-                batch
-                    .drain(..)
-                    .zip(ids.into_iter().chain(std::iter::repeat(None)))
-                    .filter(|(_, id)| id.is_none())
-                    .map(|(a, _)| (a.epoch, a.origin))
-                    .collect()
+                let mut failed = Vec::new();
+                for (pack, id) in packs.iter().zip(ids.into_iter().chain(std::iter::repeat(None))) {
+                    let appends = &batch[pack.clone()];
+                    if id.is_some() {
+                        metrics.cluster.entries_published.inc_by(appends.len() as u64);
+                    } else {
+                        failed.extend(appends.iter().map(|a| (a.epoch.clone(), a.origin)));
+                    }
+                }
+                failed
             }
             Err(e) => {
                 tracing::warn!(error = %e, entries = batch.len(), "cluster append failed");
-                batch.drain(..).map(|a| (a.epoch, a.origin)).collect()
+                batch.iter().map(|a| (a.epoch.clone(), a.origin)).collect()
             }
         };
         batch.clear();
@@ -366,11 +399,13 @@ pub(crate) async fn run_reader(
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for id in key.ids {
                 last.clone_from(&id.id);
-                match decode_stream_entry(&id.id, id.map.get(ENTRY_FIELD)) {
-                    Ok(e) => entries.push(e),
-                    Err(e) => {
-                        metrics.cluster.entries_invalid.inc();
-                        tracing::warn!(id = %id.id, error = %e, "skipping a bad cluster entry");
+                for decoded in decode_stream_pack(&id.id, &id.map) {
+                    match decoded {
+                        Ok(e) => entries.push(e),
+                        Err(e) => {
+                            metrics.cluster.entries_invalid.inc();
+                            tracing::warn!(id = %id.id, error = %e, "skipping a bad cluster entry");
+                        }
                     }
                 }
             }
