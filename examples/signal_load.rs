@@ -749,12 +749,12 @@ fn print_lobby_traffic(label: &str, traffic: &LobbyTraffic) {
     }
 }
 
-/// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 120 s),
-/// then prints it.
+/// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 600 s: a
+/// 10,000-player lobby takes minutes to settle on a small machine), then prints it.
 async fn settle_lobby_traffic(traffic: &LobbyTraffic, start: Instant) {
     let mut last = traffic.bytes.load(Ordering::Relaxed);
     let mut quiet = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(600);
     while quiet.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = traffic.bytes.load(Ordering::Relaxed);
