@@ -14,17 +14,23 @@
 //! and the server RSS per connection with the lobbies populated. `--lobby-compression
 //! deflate` connects the idle population with `?lobby_compression=deflate`: bytes are then
 //! counted on the wire (compressed binary frames) and the frames are inflated to count the
-//! messages.
+//! messages; add `--count-only` to count the compressed frames without inflating them (only
+//! one connection in `--inflate-sample` inflates, to estimate the kinds and the inflated
+//! size), which keeps the load generator from being the bottleneck at 10,000 players.
 //!
 //! ```text
 //! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
 //! cargo run --release --example signal_load -- --idle 2000 --pairs 20 --secs 10 --lobby-updates delta
 //! cargo run --release --example signal_load -- --idle 0 --pairs 20 --secs 10 --nodes 3 --placement cross
+//! cargo run --release --example signal_load -- --idle 10000 --pairs 0 --secs 1 \
+//!     --lobby-updates delta --lobby-compression deflate --count-only
 //! ```
 //!
 //! With `--nodes N` it runs N cluster nodes in this process over Redis (a `redis-server` it
 //! starts on a free port, or `--redis URL`), places each pair's players on the same node or
-//! on different ones (`--placement`), and also reports Redis commands per client message.
+//! on different ones (`--placement`), and also reports Redis commands per client message
+//! (from `INFO commandstats`: all commands of the measured window, split into log appends,
+//! log reads and heartbeats).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -524,8 +530,8 @@ async fn connect_idle(
                             traffic.sampled_connections.fetch_add(1, Ordering::Relaxed);
                         }
                         tokio::spawn(async move {
-                            let mut inflater = inflates
-                                .then(signal::lobby_deflate::LobbyInflater::default);
+                            let mut inflater =
+                                inflates.then(signal::lobby_deflate::LobbyInflater::default);
                             while let Some(Ok(frame)) = ws.next().await {
                                 match frame {
                                     Message::Text(text) => traffic.count(text.as_str()),

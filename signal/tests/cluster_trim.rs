@@ -37,7 +37,11 @@ async fn redis_conn(redis: &RedisServer) -> ::redis::aio::MultiplexedConnection 
 }
 
 async fn get(conn: &mut ::redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
-    ::redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
+    ::redis::cmd("GET")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
 }
 
 async fn epoch(conn: &mut ::redis::aio::MultiplexedConnection) -> String {
@@ -87,7 +91,10 @@ async fn await_view(c: &mut SignalClient, ids: &[&str]) {
     };
     if tokio::time::timeout(WAIT, fut).await.is_err() {
         let have: Vec<String> = c.lobby().players().map(|p| p.player_id.clone()).collect();
-        panic!("{}: lobby never became {want:?}, is {have:?}", c.player_id());
+        panic!(
+            "{}: lobby never became {want:?}, is {have:?}",
+            c.player_id()
+        );
     }
 }
 
@@ -117,8 +124,7 @@ async fn await_trim(conn: &mut ::redis::aio::MultiplexedConnection, epoch: &str,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_is_trimmed_to_what_every_live_node_applied_and_a_late_joiner_starts_a_new_epoch(
-) {
+async fn the_log_is_trimmed_to_what_every_live_node_applied_and_a_late_joiner_starts_a_new_epoch() {
     let redis = RedisServer::start();
     let mut r = redis_conn(&redis).await;
     let n1 = trimming_node(&redis, "n1").await;
@@ -148,7 +154,11 @@ async fn the_log_is_trimmed_to_what_every_live_node_applied_and_a_late_joiner_st
         .unwrap();
     assert_eq!(Some(&head[0].0), trimmed.as_ref());
     // Live nodes never lose an entry: same epoch, and a whole match across nodes works.
-    assert_eq!(epoch(&mut r).await, first, "live nodes must not restart the epoch");
+    assert_eq!(
+        epoch(&mut r).await,
+        first,
+        "live nodes must not restart the epoch"
+    );
     let sid = started(&mut alice, &mut bob).await;
     send(
         &alice,
@@ -157,9 +167,11 @@ async fn the_log_is_trimmed_to_what_every_live_node_applied_and_a_late_joiner_st
             session_id: sid.clone(),
         }),
     );
-    expect(&mut bob, "match_ended", |m| {
-        matches!(m, ServerMessage::MatchEnded(e) if e.session_id == sid)
-    })
+    expect(
+        &mut bob,
+        "match_ended",
+        |m| matches!(m, ServerMessage::MatchEnded(e) if e.session_id == sid),
+    )
     .await;
 
     // A node started now cannot replay the trimmed log: a new epoch, in which everyone
@@ -169,7 +181,11 @@ async fn the_log_is_trimmed_to_what_every_live_node_applied_and_a_late_joiner_st
     join(&carol);
     await_view(&mut carol, &["alice", "bob", "carol"]).await;
     await_view(&mut alice, &["alice", "bob", "carol"]).await;
-    assert_ne!(epoch(&mut r).await, first, "the late joiner must start a new epoch");
+    assert_ne!(
+        epoch(&mut r).await,
+        first,
+        "the late joiner must start a new epoch"
+    );
     let sid = started(&mut carol, &mut alice).await;
     assert!(!sid.is_empty());
     for n in [n1, n2, n3] {

@@ -146,7 +146,8 @@ pub fn decode_stream_pack(
 }
 
 /// Fuzzing entry point: `data` is split into lines, each `<stream id> <entry bytes>`;
-/// every line is decoded as a node decodes what it reads from Redis, and what decodes is
+/// every line is decoded as a node decodes what it reads from Redis (a body with tabs is a
+/// packed stream entry, one field per tab-separated part), and what decodes is
 /// applied to a replica, whose invariants must hold after every entry. Never panics on any
 /// input, except to report a broken invariant (the bug the fuzzer looks for). Returns the
 /// number of entries applied.
@@ -159,8 +160,17 @@ pub fn fuzz_stream_entries(data: &[u8]) -> usize {
             None => (line, &line[..0]),
         };
         let id = String::from_utf8_lossy(id);
-        let value = redis::Value::BulkString(body.to_vec());
-        if let Ok((ms, entry)) = decode_stream_entry(&id, Some(&value)) {
+        let fields: std::collections::HashMap<String, redis::Value> = body
+            .split(|b| *b == b'\t')
+            .enumerate()
+            .map(|(i, part)| {
+                (
+                    packed_field(i).into_owned(),
+                    redis::Value::BulkString(part.to_vec()),
+                )
+            })
+            .collect();
+        for (ms, entry) in decode_stream_pack(&id, &fields).into_iter().flatten() {
             replica.apply(ms, entry);
             while replica.poll_output().is_some() {}
             applied += 1;
@@ -229,8 +239,10 @@ mod tests {
         let data = b"5-0 {\"k\":\"connect\",\"conn\":1,\"player\":\"a\",\"name\":\"a\"}\n\
                      6-0 {\"k\":\"tick\"}\nbad\n7-x {\"k\":\"tick\"}\n\xff\xfe {\n\
                      99999999999999999999999-0 {\"k\":\"tick\"}\n\
-                     18446744073709551615-0 {\"k\":\"tick\"}\n8-0 {\"k\":\"node_down\",\"node\":0}";
-        assert_eq!(fuzz_stream_entries(data), 4);
+                     18446744073709551615-0 {\"k\":\"tick\"}\n8-0 {\"k\":\"node_down\",\"node\":0}\n\
+                     9-0 {\"k\":\"tick\"}\t{\"k\":\"tick\"}\tnope";
+        // The packed line applies its two good fields and skips the bad one.
+        assert_eq!(fuzz_stream_entries(data), 6);
     }
 
     #[test]

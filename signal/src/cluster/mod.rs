@@ -78,9 +78,8 @@ mod replica;
 use std::time::Duration;
 
 pub use entry::{
-    decode_stream_entry, decode_stream_pack, fuzz_stream_entries, global_conn, id_millis,
-    node_of, packed_field, EntryError, LogEntry, ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES,
-    MAX_PACKED,
+    decode_stream_entry, decode_stream_pack, fuzz_stream_entries, global_conn, id_millis, node_of,
+    packed_field, EntryError, LogEntry, ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES, MAX_PACKED,
 };
 pub use metrics::ClusterMetrics;
 pub(crate) use node::run_node;

@@ -386,10 +386,16 @@ pub(crate) async fn run_writer(
         let failed: Vec<(Arc<str>, Origin)> = match replies {
             Ok(ids) => {
                 let mut failed = Vec::new();
-                for (pack, id) in packs.iter().zip(ids.into_iter().chain(std::iter::repeat(None))) {
+                for (pack, id) in packs
+                    .iter()
+                    .zip(ids.into_iter().chain(std::iter::repeat(None)))
+                {
                     let appends = &batch[pack.clone()];
                     if id.is_some() {
-                        metrics.cluster.entries_published.inc_by(appends.len() as u64);
+                        metrics
+                            .cluster
+                            .entries_published
+                            .inc_by(appends.len() as u64);
                     } else {
                         failed.extend(appends.iter().map(|a| (a.epoch.clone(), a.origin)));
                     }
