@@ -212,12 +212,6 @@ impl Routes {
         }
     }
 
-    /// Number of granted routes.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.by_sender.len()
-    }
-
     fn unlink(&mut self, to: ConnId, from: ConnId) {
         if let Some(senders) = self.by_receiver.get_mut(&to) {
             senders.retain(|s| *s != from);
