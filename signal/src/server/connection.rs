@@ -224,9 +224,13 @@ async fn inbound(
             let seq = relay.sent.saturating_add(1);
             let parsed = match IceFrame::parse(&t) {
                 Some(frame) => {
-                    if relay.route.relay(&frame, relay.sent) == Direct::Relayed {
+                    let direct = relay.route.relay(&frame, relay.sent);
+                    if direct != Direct::Hub {
                         shared.metrics.message_in(Some("send_ice_candidate"));
                         shared.metrics.ice_direct.inc();
+                        if direct == Direct::Crowded {
+                            tokio::task::yield_now().await;
+                        }
                         return None;
                     }
                     let frame = frame.with_seq(seq);

@@ -59,6 +59,11 @@ impl Grant {
 pub(crate) enum Direct {
     /// Queued for the receiver.
     Relayed,
+    /// Queued for the receiver, whose queue is more than half full: the sender should yield
+    /// so the receiver's task drains it (the hub task yields after a full batch for the
+    /// same reason; a healthy receiver must not be cut off as a slow consumer because its
+    /// sender's task ran first).
+    Crowded,
     /// No usable route: send it to the hub.
     Hub,
 }
@@ -87,6 +92,7 @@ impl RouteCell {
             .queue
             .try_send(Outbound::Text(RELAYED, frame.relayed()))
         {
+            Ok(()) if grant.queue.capacity() < grant.queue.max_capacity() / 2 => Direct::Crowded,
             Ok(()) => Direct::Relayed,
             Err(_) => {
                 *cell = None;
