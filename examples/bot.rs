@@ -206,13 +206,19 @@ async fn spectate(args: &Args, target: &str) -> Result<SpectateReport, String> {
         .await
         .map_err(|e| e.to_string())?;
     let player_id = peer.player_id().to_owned();
-    let mut watch = peer.watch(target).await.map_err(|e| match peer::spectate::watch_refusal(&e) {
-        Some(why) => format!("cannot watch {target}: {why} ({e})"),
-        None => e.to_string(),
-    })?;
+    let mut watch =
+        peer.watch(target)
+            .await
+            .map_err(|e| match peer::spectate::watch_refusal(&e) {
+                Some(why) => format!("cannot watch {target}: {why} ({e})"),
+                None => e.to_string(),
+            })?;
     let info = watch.info().clone();
     if !args.json {
-        eprintln!("bot {player_id}: watching {target} through {}", info.opponent.id);
+        eprintln!(
+            "bot {player_id}: watching {target} through {}",
+            info.opponent.id
+        );
     }
     let deadline = Duration::from_secs(3_600);
     let outcome = netplay::spectate::follow(&mut watch, !args.fast, deadline).await;
@@ -257,7 +263,10 @@ fn main_spectate(args: &Args, target: &str, runtime: tokio::runtime::Runtime) ->
         }
         Err(error) => {
             if args.json {
-                println!("{}", serde_json::json!({"connected": false, "error": error}));
+                println!(
+                    "{}",
+                    serde_json::json!({"connected": false, "error": error})
+                );
             } else {
                 eprintln!("bot: {error}");
             }

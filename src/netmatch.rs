@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::spectate::{SpectatorFeed, SpectatorServeStats};
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
 use rollback::bot::{Bot, ReactiveBot};
 use rollback::clock::WallClock;
 use rollback::fighter::{FighterGame, Winner};
 use rollback::netsim::{Impaired, LinkConditions};
 use rollback::replay::{EndReason, RecordSettings};
-use crate::spectate::{SpectatorFeed, SpectatorServeStats};
 use rollback::session::{
     FrameOutcome, LinkState, LinkStatus, P2PRunner, RunnerConfig, RunnerOptions,
 };

@@ -93,8 +93,12 @@ impl SpectatorFeed {
 
     /// One frame of the host's work: new and gone spectators, the newly confirmed steps,
     /// the end once `target` is confirmed, and as much of every queue as the links take.
-    pub fn serve<A>(&mut self, link: &mut MatchLink, runner: &mut P2PRunner<FighterGame, A>, target: Frame)
-    where
+    pub fn serve<A>(
+        &mut self,
+        link: &mut MatchLink,
+        runner: &mut P2PRunner<FighterGame, A>,
+        target: Frame,
+    ) where
         A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
     {
         while let Some(event) = link.try_spectator_event() {
@@ -117,7 +121,11 @@ impl SpectatorFeed {
                 for sender in std::mem::take(&mut self.waiting) {
                     match self.host.join(sender.key(), frame, state) {
                         Ok(()) => {
-                            tracing::info!(watcher = sender.watcher_id(), frame, "spectator joined");
+                            tracing::info!(
+                                watcher = sender.watcher_id(),
+                                frame,
+                                "spectator joined"
+                            );
                             self.stats.joined = self.stats.joined.saturating_add(1);
                             self.senders.insert(sender.key(), sender);
                         }

@@ -108,5 +108,5 @@ pub use ice::{IceConfig, IceMode};
 pub use link::{CloseReason, MatchEvent, MatchInfo, MatchLink, Opponent, Role, TransportStats};
 pub use machine::{AcceptRule, MatchMachine, MatchRule, RelayPolicy};
 pub use negotiate::{Peer, PeerConfig};
-pub use spectate::{SpectatorEvent, SpectatorSender, Watch, WatchOptions, WatchRead};
 pub use signal::protocol::LinkKind;
+pub use spectate::{SpectatorEvent, SpectatorSender, Watch, WatchOptions, WatchRead};

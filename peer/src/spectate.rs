@@ -137,9 +137,7 @@ impl SpectatorSender {
     /// Queues one message; `false` if the queue is full (the watcher is not keeping up:
     /// keep the message and retry later, or cut the spectator) or the link is closed.
     pub fn try_send(&self, message: &[u8]) -> bool {
-        self.queue
-            .try_send(Bytes::copy_from_slice(message))
-            .is_ok()
+        self.queue.try_send(Bytes::copy_from_slice(message)).is_ok()
     }
 
     /// Whether the link is closed (nothing sent will arrive).
@@ -346,7 +344,11 @@ impl SpectatorLinkSet {
             watcher_name,
             queue,
         };
-        if self.to_game.try_send(SpectatorEvent::Joined(sender)).is_err() {
+        if self
+            .to_game
+            .try_send(SpectatorEvent::Joined(sender))
+            .is_err()
+        {
             LinkCounters::add(&self.counters.dropped_events, 1);
         }
     }

@@ -242,7 +242,9 @@ impl MatchMachine {
                 }
             }
             // The data channel is not the server's: an open stream goes on to its end.
-            ServerMessage::MatchEnded(_) | ServerMessage::MatchFailed(_) | ServerMessage::Error(_) => {
+            ServerMessage::MatchEnded(_)
+            | ServerMessage::MatchFailed(_)
+            | ServerMessage::Error(_) => {
                 if !self.spectators.links.get(&key)?.open {
                     self.close_spectator(key, false);
                 }
