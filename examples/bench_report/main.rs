@@ -85,8 +85,14 @@ struct Args {
     #[arg(long)]
     spectator_webrtc_only: bool,
     /// Pairs of matches (none, 8 spectators) of `--spectator-webrtc-only`.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     spectator_rounds: u32,
+    /// Frames per match of `--spectator-webrtc-only`.
+    #[arg(long, default_value_t = 2_400)]
+    spectator_frames: u32,
+    /// `--spectator-webrtc-only` unpaced instead of 60 fps.
+    #[arg(long)]
+    spectator_unpaced: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -405,7 +411,8 @@ fn main() -> ExitCode {
             .and_then(|rt| {
                 rt.block_on(spectate_webrtc::run_spectator_webrtc_table(
                     args.spectator_rounds.max(1),
-                    3_600,
+                    args.spectator_frames.max(600),
+                    !args.spectator_unpaced,
                 ))
             });
         return match result {

@@ -1,6 +1,7 @@
 //! The players' rollback figures with 8 real-WebRTC spectators vs none: an in-process
-//! signal server on 127.0.0.1:0, two loopback peers playing unpaced (as fast as the link
-//! allows) and, in the watched runs, 8 watchers joining at frame 300 (7 reading with
+//! signal server on 127.0.0.1:0, two loopback peers playing at 60 fps (or unpaced: as fast
+//! as the link allows, which makes the players compete for CPU with the spectators in the
+//! same process) and, in the watched runs, 8 watchers joining at frame 300 (7 reading with
 //! `netplay::spectate::follow`, 1 never reading, with a 4 KiB SCTP window so that its
 //! stall reaches its host within the match). Runs alternate none / 8 so that drift in the
 //! machine's load hits both alike.
@@ -38,7 +39,12 @@ fn add(a: &mut Figures, p: &PlayOutcome) {
     a.desyncs += p.ggrs_desyncs;
 }
 
-async fn one_match(round: u32, frames: u32, spectators: bool) -> Result<Figures, String> {
+async fn one_match(
+    round: u32,
+    frames: u32,
+    realtime: bool,
+    spectators: bool,
+) -> Result<Figures, String> {
     let secret = format!("bench secret {round}").into_bytes();
     let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     let server = SignalServer::start(ServerConfig::new(secret.clone()).with_listen(listen))
@@ -66,7 +72,8 @@ async fn one_match(round: u32, frames: u32, spectators: bool) -> Result<Figures,
     );
     let (mut a, mut b) = (a.map_err(|e| e.to_string())?, b.map_err(|e| e.to_string())?);
     let (progress_tx, mut progress) = tokio::sync::watch::channel(0);
-    let play_a = PlayConfig::new(frames);
+    let mut play_a = PlayConfig::new(frames);
+    play_a.realtime = realtime;
     let mut play_b = play_a.clone();
     play_b.bot_seed = 2;
     let pa = tokio::spawn(async move {
@@ -136,11 +143,15 @@ async fn one_match(round: u32, frames: u32, spectators: bool) -> Result<Figures,
 }
 
 /// Plays `rounds` × (none, 8 spectators) matches of `frames` frames; returns the table.
-pub(crate) async fn run_spectator_webrtc_table(rounds: u32, frames: u32) -> Result<String, String> {
+pub(crate) async fn run_spectator_webrtc_table(
+    rounds: u32,
+    frames: u32,
+    realtime: bool,
+) -> Result<String, String> {
     let mut sums = [Figures::default(); 2];
     for round in 0..rounds {
         for (i, with) in [false, true].into_iter().enumerate() {
-            let f = one_match(round * 2 + i as u32, frames, with).await?;
+            let f = one_match(round * 2 + i as u32, frames, realtime, with).await?;
             eprintln!("round {round} spectators {with}: {f:?}");
             let s = &mut sums[i];
             s.frames += f.frames;
