@@ -2,7 +2,7 @@
 //! signal server on 127.0.0.1:0, two loopback peers playing at 60 fps (or unpaced: as fast
 //! as the link allows, which makes the players compete for CPU with the spectators in the
 //! same process) and, in the watched runs, 8 watchers joining at frame 300 (7 reading with
-//! `netplay::spectate::follow`, 1 never reading, with a 4 KiB SCTP window so that its
+//! `netplay::spectate::follow` at 60 ticks per second, 1 never reading, with a 4 KiB SCTP window so that its
 //! stall reaches its host within the match). Runs alternate none / 8 so that drift in the
 //! machine's load hits both alike.
 
@@ -112,8 +112,9 @@ async fn one_match(
             }
             readers.push(tokio::spawn(async move {
                 let mut watch = peer.watch("alice").await.map_err(|e| e.to_string())?;
+                // a viewer's pace: one tick per 60 fps frame
                 let out =
-                    netplay::spectate::follow(&mut watch, false, Duration::from_secs(120)).await;
+                    netplay::spectate::follow(&mut watch, true, Duration::from_secs(120)).await;
                 watch.finish().await;
                 Ok::<_, String>(out)
             }));

@@ -23,6 +23,70 @@
 //! bounded ([`WatchOptions::queue_messages`]): while it is full the channel is not read, so
 //! a watcher that falls behind slows only its own stream (SCTP flow control), never drops a
 //! message.
+//!
+//! ## The driving loop
+//! The host polls [`MatchLink::try_spectator_event`] once a frame next to its game events
+//! and feeds each open sender (the root package's `netplay::spectate::SpectatorFeed` does
+//! this with rollback's `SpectatorHost`); the watcher reads its [`Watch`] until `Ended`.
+//! This runs as written, with an embedded signal server on 127.0.0.1:0:
+//! ```
+//! use std::time::Duration;
+//! use peer::{AcceptRule, MatchRule, Peer, PeerConfig, SpectatorEvent};
+//! use signal::server::{ServerConfig, SignalServer};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = b"a development secret".to_vec();
+//! let config = ServerConfig::new(secret.clone()).with_listen("127.0.0.1:0".parse()?);
+//! let server = SignalServer::start(config).await?;
+//! let token = |sub: &str| signal::auth::mint_token(&secret, sub, None, Duration::from_secs(60));
+//! let url = server.url();
+//! let connect = |sub: &'static str| Peer::connect(&url, &token(sub).unwrap(), PeerConfig::loopback(sub));
+//! let (alice, bob) = (connect("alice").await?, connect("bob").await?);
+//! let (a, b) = tokio::join!(
+//!     alice.start_match(MatchRule::Challenge("bob".into())),
+//!     bob.start_match(MatchRule::Accept(AcceptRule::Any)),
+//! );
+//! let (mut alice, bob) = (a?, b?);
+//!
+//! // Carol watches alice's running match (the server picks alice or bob as host).
+//! let carol = connect("carol").await?;
+//! let watching = tokio::spawn(async move {
+//!     let mut watch = carol.watch("alice").await?;
+//!     let mut received = Vec::new();
+//!     while let Some(message) = watch.recv().await {
+//!         received.push(message);
+//!     }
+//!     watch.finish().await;
+//!     Ok::<_, peer::PeerError>(received)
+//! });
+//!
+//! // The host's frame loop (alice: the server picks the player hosting fewer spectators,
+//! // the target on a tie): a spectator joined; stream to it, then end its stream.
+//! let host = &mut alice;
+//! let mut sent = 0;
+//! for _frame in 0..3_000 {
+//!     match host.try_spectator_event() {
+//!         Some(SpectatorEvent::Joined(sender)) => {
+//!             for frame in 0u32..100 {
+//!                 sent += usize::from(sender.try_send(&frame.to_le_bytes()));
+//!             }
+//!             drop(sender); // ends the stream: flushed, then the link closes
+//!             break;
+//!         }
+//!         Some(SpectatorEvent::Left { .. }) | None => {}
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(5)).await;
+//! }
+//! let received = watching.await??;
+//! assert!(sent > 0);
+//! assert_eq!(received.len(), sent, "every message arrives, in order");
+//! alice.finish().await;
+//! bob.finish().await;
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,14 +211,31 @@ impl SpectatorSender {
 }
 
 /// What a spectator link's tasks report to the driver.
-#[derive(Debug)]
 pub(crate) enum LinkEvent {
+    /// The peer connection was built (in a task: the match's driver never waits for it).
+    Built(Result<Transport, PeerError>),
+    /// The watcher's offer was answered (in a task); our answer's SDP.
+    Answered(Result<String, PeerError>),
     Candidate(RTCIceCandidateInit),
     State(RTCPeerConnectionState),
     ChannelOpen,
     ChannelClosed,
     /// The sender was dropped and what it queued is flushed.
     StreamDone,
+}
+
+impl std::fmt::Debug for LinkEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Built(result) => write!(f, "Built(ok: {})", result.is_ok()),
+            Self::Answered(result) => write!(f, "Answered(ok: {})", result.is_ok()),
+            Self::Candidate(c) => write!(f, "Candidate({c:?})"),
+            Self::State(s) => write!(f, "State({s:?})"),
+            Self::ChannelOpen => f.write_str("ChannelOpen"),
+            Self::ChannelClosed => f.write_str("ChannelClosed"),
+            Self::StreamDone => f.write_str("StreamDone"),
+        }
+    }
 }
 
 struct LinkForwarder {
@@ -195,6 +276,8 @@ struct LinkIo {
 /// The driver's side of the host's spectator links: their peer connections and tasks.
 pub(crate) struct SpectatorLinkSet {
     links: BTreeMap<SpectatorKey, LinkIo>,
+    /// Links whose peer connection is being built.
+    building: std::collections::BTreeSet<SpectatorKey>,
     events_tx: mpsc::Sender<(SpectatorKey, LinkEvent)>,
     events_rx: mpsc::Receiver<(SpectatorKey, LinkEvent)>,
     to_game: mpsc::Sender<SpectatorEvent>,
@@ -207,6 +290,7 @@ impl SpectatorLinkSet {
         let (events_tx, events_rx) = mpsc::channel(LINK_EVENT_CAPACITY);
         Self {
             links: BTreeMap::new(),
+            building: std::collections::BTreeSet::new(),
             events_tx,
             events_rx,
             to_game,
@@ -217,7 +301,7 @@ impl SpectatorLinkSet {
 
     /// Whether any link exists (the driver polls [`SpectatorLinkSet::next`] then).
     pub(crate) fn is_active(&self) -> bool {
-        !self.links.is_empty()
+        !self.links.is_empty() || !self.building.is_empty()
     }
 
     /// The next event of any link (pending forever when there is none).
@@ -235,8 +319,17 @@ impl SpectatorLinkSet {
         key: SpectatorKey,
         event: LinkEvent,
     ) -> Option<SpectatorInput> {
-        let io = self.links.get(&key)?;
+        if let LinkEvent::Built(result) = event {
+            return self.built(key, result);
+        }
+        let io = self.links.get_mut(&key)?;
         Some(match event {
+            LinkEvent::Built(_) => return None,
+            LinkEvent::Answered(Ok(sdp)) => {
+                io.transport.note_local_sdp(&sdp);
+                SpectatorInput::LocalAnswer(sdp)
+            }
+            LinkEvent::Answered(Err(error)) => SpectatorInput::Error(error),
             LinkEvent::Candidate(init) => {
                 SpectatorInput::LocalCandidate(io.transport.candidate_json(init))
             }
@@ -261,14 +354,18 @@ impl SpectatorLinkSet {
         ice_servers: &[IceServer],
     ) -> Option<(SpectatorKey, SpectatorInput)> {
         match action {
-            SpectatorAction::Create(key) => Some((key, self.create(key, ice, ice_servers).await)),
+            SpectatorAction::Create(key) => {
+                self.create(key, ice, ice_servers);
+                None
+            }
             SpectatorAction::Answer(key, offer) => {
-                let io = self.links.get_mut(&key)?;
-                let input = match io.transport.answer_offer(offer).await {
-                    Ok(sdp) => SpectatorInput::LocalAnswer(sdp),
-                    Err(error) => SpectatorInput::Error(error),
-                };
-                Some((key, input))
+                let pc = self.links.get(&key)?.transport.pc.clone();
+                let events = self.events_tx.clone();
+                tokio::spawn(async move {
+                    let answered = Transport::answer_on(pc, offer).await;
+                    let _ = events.send((key, LinkEvent::Answered(answered))).await;
+                });
+                None
             }
             SpectatorAction::AddCandidate(key, candidate) => {
                 let io = self.links.get(&key)?;
@@ -292,38 +389,61 @@ impl SpectatorLinkSet {
         }
     }
 
-    async fn create(
-        &mut self,
-        key: SpectatorKey,
-        ice: &IceConfig,
-        ice_servers: &[IceServer],
-    ) -> SpectatorInput {
+    /// Builds link `key`'s peer connection in a task; [`LinkEvent::Built`] reports it.
+    fn create(&mut self, key: SpectatorKey, ice: &IceConfig, ice_servers: &[IceServer]) {
         let handler = Arc::new(LinkForwarder {
             key,
             events: self.events_tx.clone(),
             counters: self.counters.clone(),
         });
-        let options = stream_options(Some(SPECTATOR_SEND_BUFFER_BYTES), None);
-        match Transport::build(ice, ice_servers, options, handler).await {
-            Ok(transport) => {
-                let pump = tokio::spawn(pump_channel(
-                    key,
-                    transport.channel.clone(),
-                    self.events_tx.clone(),
-                ));
-                self.links.insert(
-                    key,
-                    LinkIo {
-                        transport,
-                        watcher_id: None,
-                        pump,
-                        writer: None,
-                    },
-                );
-                SpectatorInput::Created
+        let (ice, ice_servers) = (ice.clone(), ice_servers.to_vec());
+        let events = self.events_tx.clone();
+        self.building.insert(key);
+        tokio::spawn(async move {
+            let options = stream_options(Some(SPECTATOR_SEND_BUFFER_BYTES), None);
+            let built = Transport::build(&ice, &ice_servers, options, handler)
+                .await
+                .map_err(|error| crate::transport::explain(&ice, error));
+            if let Err(mpsc::error::SendError((_, LinkEvent::Built(Ok(transport))))) =
+                events.send((key, LinkEvent::Built(built))).await
+            {
+                transport.close().await;
             }
-            Err(error) => SpectatorInput::Error(crate::transport::explain(ice, error)),
-        }
+        });
+    }
+
+    /// A built peer connection: the link exists now (or it was closed meanwhile).
+    fn built(
+        &mut self,
+        key: SpectatorKey,
+        result: Result<Transport, PeerError>,
+    ) -> Option<SpectatorInput> {
+        let wanted = self.building.remove(&key);
+        let transport = match result {
+            Ok(transport) if wanted => transport,
+            Ok(transport) => {
+                // closed before it was built
+                self.closing
+                    .push(tokio::spawn(async move { transport.close().await }));
+                return None;
+            }
+            Err(error) => return wanted.then_some(SpectatorInput::Error(error)),
+        };
+        let pump = tokio::spawn(pump_channel(
+            key,
+            transport.channel.clone(),
+            self.events_tx.clone(),
+        ));
+        self.links.insert(
+            key,
+            LinkIo {
+                transport,
+                watcher_id: None,
+                pump,
+                writer: None,
+            },
+        );
+        Some(SpectatorInput::Created)
     }
 
     fn open(&mut self, key: SpectatorKey, watcher_id: String, watcher_name: String) {
@@ -356,6 +476,7 @@ impl SpectatorLinkSet {
     /// Closes link `key` in the background: its writer gets [`FLUSH_TIMEOUT`] to deliver
     /// what was queued, then the peer connection closes.
     fn close(&mut self, key: SpectatorKey) {
+        self.building.remove(&key);
         let Some(io) = self.links.remove(&key) else {
             return;
         };
@@ -380,6 +501,21 @@ impl SpectatorLinkSet {
         let keys: Vec<SpectatorKey> = self.links.keys().copied().collect();
         for key in keys {
             self.close(key);
+        }
+        // peer connections still being built are closed as they come
+        let mut building = std::mem::take(&mut self.building).len();
+        let until = tokio::time::Instant::now() + FLUSH_TIMEOUT;
+        while building > 0 {
+            match tokio::time::timeout_at(until, self.events_rx.recv()).await {
+                Ok(Some((_, LinkEvent::Built(result)))) => {
+                    building -= 1;
+                    if let Ok(transport) = result {
+                        transport.close().await;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
         }
         for task in self.closing.drain(..) {
             let _ = tokio::time::timeout(FLUSH_TIMEOUT * 2, task).await;

@@ -185,6 +185,29 @@ impl Transport {
         self.local_sdp().await
     }
 
+    /// [`Transport::answer_offer`] on a shared peer connection (in a task of its own); the
+    /// caller then records the answer with [`Transport::note_local_sdp`].
+    pub(crate) async fn answer_on(
+        pc: Arc<dyn PeerConnection>,
+        sdp: String,
+    ) -> Result<String, PeerError> {
+        pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer).await?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| PeerError::Connection("no local description".to_owned()))?;
+        Ok(local.sdp)
+    }
+
+    /// Records our local description's `a=mid` and `a=ice-ufrag` (for candidates).
+    pub(crate) fn note_local_sdp(&mut self, sdp: &str) {
+        self.local_mid = sdp_attribute(sdp, "mid");
+        self.local_ufrag = sdp_attribute(sdp, "ice-ufrag");
+    }
+
     /// Applies the remote answer.
     pub(crate) async fn accept_answer(&self, sdp: String) -> Result<(), PeerError> {
         self.pc
