@@ -137,6 +137,7 @@ pub struct MatchLink {
     info: MatchInfo,
     socket: Option<GgrsSocket>,
     events: mpsc::Receiver<MatchEvent>,
+    spectators: mpsc::Receiver<crate::spectate::SpectatorEvent>,
     counters: Arc<LinkCounters>,
     commands: mpsc::Sender<Command>,
     driver: Option<JoinHandle<()>>,
@@ -153,16 +154,18 @@ impl std::fmt::Debug for MatchLink {
 impl MatchLink {
     pub(crate) fn new(
         info: MatchInfo,
-        socket: GgrsSocket,
+        socket: Option<GgrsSocket>,
         events: mpsc::Receiver<MatchEvent>,
+        spectators: mpsc::Receiver<crate::spectate::SpectatorEvent>,
         counters: Arc<LinkCounters>,
         commands: mpsc::Sender<Command>,
         driver: JoinHandle<()>,
     ) -> MatchLink {
         MatchLink {
             info,
-            socket: Some(socket),
+            socket,
             events,
+            spectators,
             counters,
             commands,
             driver: Some(driver),
@@ -187,6 +190,12 @@ impl MatchLink {
     /// The next event if one is ready (for a synchronous game loop).
     pub fn try_event(&mut self) -> Option<MatchEvent> {
         self.events.try_recv().ok()
+    }
+
+    /// The next spectator event if one is ready: a watcher's stream opened (with the
+    /// [`crate::SpectatorSender`] to feed it) or a spectator left. See [`crate::spectate`].
+    pub fn try_spectator_event(&mut self) -> Option<crate::spectate::SpectatorEvent> {
+        self.spectators.try_recv().ok()
     }
 
     /// Waits for the next event; `None` once the driver has stopped.
