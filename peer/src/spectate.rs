@@ -41,7 +41,10 @@
 //! let server = SignalServer::start(config).await?;
 //! let token = |sub: &str| signal::auth::mint_token(&secret, sub, None, Duration::from_secs(60));
 //! let url = server.url();
-//! let connect = |sub: &'static str| Peer::connect(&url, &token(sub).unwrap(), PeerConfig::loopback(sub));
+//! let connect = |sub: &'static str| {
+//!     let (url, token) = (url.clone(), token(sub).unwrap());
+//!     async move { Peer::connect(&url, &token, PeerConfig::loopback(sub)).await }
+//! };
 //! let (alice, bob) = (connect("alice").await?, connect("bob").await?);
 //! let (a, b) = tokio::join!(
 //!     alice.start_match(MatchRule::Challenge("bob".into())),
