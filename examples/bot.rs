@@ -37,11 +37,16 @@ struct Args {
     #[arg(long, default_value = "bot", env = "BOT_NAME")]
     name: String,
     /// Challenge this player id (we create the offer).
-    #[arg(long, conflicts_with = "accept", required_unless_present = "accept")]
+    #[arg(long, conflicts_with = "accept", required_unless_present_any = ["accept", "spectate"])]
     challenge: Option<String>,
     /// Accept a challenge from `any` player or from this player id (we answer).
     #[arg(long)]
     accept: Option<String>,
+    /// Watch the running match of this player id to its end instead of playing (exit 0 when
+    /// the spectator reaches the players' final frame with their checksum, 1 when the
+    /// stream fails or ends early, 2 when watching cannot start).
+    #[arg(long, value_name = "PLAYER", conflicts_with_all = ["challenge", "accept"])]
+    spectate: Option<String>,
     /// Frames to play.
     #[arg(long, default_value_t = 1800, env = "BOT_FRAMES")]
     frames: u32,
@@ -170,6 +175,106 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     })
 }
 
+/// What `bot --spectate --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct SpectateReport {
+    connected: bool,
+    player_id: String,
+    watching: String,
+    host_id: String,
+    session_id: String,
+    /// How the watch went (`completed`, `frames`, `checksum`, ...).
+    #[serde(flatten)]
+    outcome: netplay::spectate::WatchOutcome,
+}
+
+fn peer_config(args: &Args) -> PeerConfig {
+    let mut config = PeerConfig::new(args.name.clone());
+    config.ice = if args.loopback {
+        IceConfig::loopback()
+    } else {
+        IceConfig::standard()
+    };
+    config.connect_timeout = Duration::from_secs(args.connect_timeout_s.max(1));
+    config.match_timeout = Duration::from_secs(args.match_timeout_s.max(1));
+    config
+}
+
+/// `--spectate`: the report, or why watching could not start.
+async fn spectate(args: &Args, target: &str) -> Result<SpectateReport, String> {
+    let peer = Peer::connect(&args.server, &args.token, peer_config(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    let player_id = peer.player_id().to_owned();
+    let mut watch =
+        peer.watch(target)
+            .await
+            .map_err(|e| match peer::spectate::watch_refusal(&e) {
+                Some(why) => format!("cannot watch {target}: {why} ({e})"),
+                None => e.to_string(),
+            })?;
+    let info = watch.info().clone();
+    if !args.json {
+        eprintln!(
+            "bot {player_id}: watching {target} through {}",
+            info.opponent.id
+        );
+    }
+    let deadline = Duration::from_secs(3_600);
+    let outcome = netplay::spectate::follow(&mut watch, !args.fast, deadline).await;
+    watch.finish().await;
+    Ok(SpectateReport {
+        connected: true,
+        player_id,
+        watching: target.to_owned(),
+        host_id: info.opponent.id,
+        session_id: info.session_id,
+        outcome,
+    })
+}
+
+fn main_spectate(args: &Args, target: &str, runtime: tokio::runtime::Runtime) -> ExitCode {
+    let result = runtime.block_on(spectate(args, target));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!(
+                    "bot {}: watched {} to frame {}, checksum {}{}",
+                    report.player_id,
+                    report.watching,
+                    report.outcome.frames,
+                    report.outcome.checksum.as_deref().unwrap_or("-"),
+                    report
+                        .outcome
+                        .error
+                        .as_deref()
+                        .map(|e| format!(", stopped: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            if report.outcome.completed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"connected": false, "error": error})
+                );
+            } else {
+                eprintln!("bot: {error}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     netplay::init_example_logging();
@@ -180,6 +285,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(target) = args.spectate.clone() {
+        return main_spectate(&args, &target, runtime);
+    }
     let result = runtime.block_on(run(&args));
     runtime.shutdown_timeout(Duration::from_secs(2));
     match result {

@@ -9,6 +9,7 @@ pub mod connector_cli;
 pub mod fighter_app;
 pub mod netmatch;
 pub mod replay_cli;
+pub mod spectate;
 
 /// Default log filter of the WebRTC examples: our warnings, but not webrtc-rs's chatter
 /// about expected events (lost candidates, closed associations).

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::spectate::{SpectatorFeed, SpectatorServeStats};
 use peer::{MatchEvent, MatchLink, PeerId, TransportStats};
 use rollback::bot::{Bot, ReactiveBot};
 use rollback::clock::WallClock;
@@ -18,6 +19,9 @@ use rollback::session::{
 
 /// Seed of the fighter state; both peers must use the same one.
 pub const GAME_SEED: u64 = 0x6e65_7470_6c61_7921;
+
+/// At the end of a match, how long the spectators' queues may take to drain.
+pub const SPECTATOR_FLUSH: Duration = Duration::from_secs(1);
 
 /// How one side plays.
 #[derive(Debug, Clone)]
@@ -41,6 +45,9 @@ pub struct PlayConfig {
     /// Fault injection (tests, demos): close the peer connection once this frame is
     /// confirmed; with resuming on, the link is renegotiated and the match goes on.
     pub interrupt_at: Option<i32>,
+    /// Stream the match to spectators who join it (`watch_match`; see
+    /// [`crate::spectate::SpectatorFeed`]). On by default.
+    pub spectators: bool,
 }
 
 impl PlayConfig {
@@ -57,6 +64,7 @@ impl PlayConfig {
             record: None,
             desync_dir: None,
             interrupt_at: None,
+            spectators: true,
         }
     }
 }
@@ -118,6 +126,8 @@ pub struct PlayOutcome {
     pub signaling_lost: bool,
     /// Transport counters at the end.
     pub transport: TransportStats,
+    /// Spectators streamed to (none joined: all zero).
+    pub spectators: SpectatorServeStats,
 }
 
 fn winner_name(game: &FighterGame) -> String {
@@ -188,6 +198,10 @@ pub async fn play(
     )
     .map_err(|e| e.to_string())?;
     let mut interrupt_at = config.interrupt_at;
+    let mut feed = config.spectators.then(|| {
+        runner.start_confirmed_feed();
+        SpectatorFeed::default()
+    });
     if config.record.is_some() {
         runner
             .start_recording(RecordSettings {
@@ -263,6 +277,9 @@ pub async fn play(
                 ping_ms: stats.network.ping_ms,
             });
         }
+        if let Some(feed) = feed.as_mut() {
+            feed.serve(link, &mut runner, target);
+        }
         if config.realtime {
             next_frame_at += runner.frame_interval();
             let now = tokio::time::Instant::now();
@@ -276,6 +293,14 @@ pub async fn play(
             tokio::task::yield_now().await;
         }
     }
+    let spectators = match feed.as_mut() {
+        Some(feed) => {
+            feed.serve(link, &mut runner, target);
+            feed.finish(SPECTATOR_FLUSH).await;
+            feed.stats()
+        }
+        None => SpectatorServeStats::default(),
+    };
     let completed = runner.confirmed_frame() >= target;
     let checksum = runner
         .confirmed_checksums()
@@ -315,6 +340,7 @@ pub async fn play(
         seconds: started.elapsed().as_secs_f64(),
         signaling_lost,
         transport: link.stats().await,
+        spectators,
     })
 }
 

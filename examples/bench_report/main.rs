@@ -23,6 +23,7 @@ mod markdown;
 mod plots;
 mod relay;
 mod spectate;
+mod spectate_webrtc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,19 @@ struct Args {
     /// Play only the spectator table (8 spectators joining mid-match vs none) and print it.
     #[arg(long)]
     spectator_table_only: bool,
+    /// Play only the real-WebRTC spectator table (8 spectators vs none over loopback
+    /// WebRTC through an in-process signal server; `--spectator-rounds` pairs of matches).
+    #[arg(long)]
+    spectator_webrtc_only: bool,
+    /// Pairs of matches (none, 8 spectators) of `--spectator-webrtc-only`.
+    #[arg(long, default_value_t = 2)]
+    spectator_rounds: u32,
+    /// Frames per match of `--spectator-webrtc-only`.
+    #[arg(long, default_value_t = 2_400)]
+    spectator_frames: u32,
+    /// `--spectator-webrtc-only` unpaced instead of 60 fps.
+    #[arg(long)]
+    spectator_unpaced: bool,
     /// Output directory.
     #[arg(long, default_value = "target/bench-report", env = "BENCH_REPORT_DIR")]
     out: PathBuf,
@@ -390,6 +404,27 @@ fn main() -> ExitCode {
         .init();
     if args.relay_table_only {
         return relay_table(&args);
+    }
+    if args.spectator_webrtc_only {
+        let result = tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(spectate_webrtc::run_spectator_webrtc_table(
+                    args.spectator_rounds.max(1),
+                    args.spectator_frames.max(600),
+                    !args.spectator_unpaced,
+                ))
+            });
+        return match result {
+            Ok(md) => {
+                println!("{md}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if args.spectator_table_only {
         let (seeds, frames) = (plan.grid.seeds.min(5), plan.grid.frames.min(3600));

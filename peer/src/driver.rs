@@ -26,6 +26,7 @@ use crate::ice::IceConfig;
 use crate::link::{transport_stats, MatchEvent, MatchInfo, MatchLink, TransportStats};
 use crate::machine::{Action, ChannelInput, MatchMachine, RelayInput, TransportInput};
 use crate::relay_link::{RelayLink, RelayLinkEvent};
+use crate::spectate::{SpectatorLinkSet, Watch, WatchOptions, SPECTATOR_EVENT_CAPACITY};
 use crate::transport::{Transport, TransportEvent};
 
 /// Match events buffered for the game; more are dropped (and counted) if it never reads.
@@ -108,20 +109,77 @@ pub(crate) struct DriverSetup {
     pub(crate) relay_ws: bool,
     /// Reconnect a dropped signaling connection mid-match (a real server only).
     pub(crate) reconnect: Option<Reconnect>,
+    /// Watching a match ([`crate::spectate`]): the stream channel's settings.
+    pub(crate) watch: Option<WatchOptions>,
+}
+
+/// A started driver's handle parts.
+struct Launched {
+    info: MatchInfo,
+    inbound: mpsc::Receiver<Bytes>,
+    outbound: mpsc::Sender<Bytes>,
+    events: mpsc::Receiver<MatchEvent>,
+    spectators: mpsc::Receiver<crate::spectate::SpectatorEvent>,
+    counters: Arc<LinkCounters>,
+    commands: mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Spawns the driver and waits until the match runs (a [`MatchLink`]) or cannot start
 /// (the error, once the driver has closed everything).
 pub(crate) async fn start(setup: DriverSetup) -> Result<MatchLink, PeerError> {
-    let capacity = setup.channel.queue_capacity.max(1);
+    let mode = setup.channel.mode;
+    let l = launch(setup).await?;
+    let socket = GgrsSocket::new(
+        PeerId(l.info.opponent.id.clone()),
+        mode,
+        l.outbound,
+        l.inbound,
+        l.counters.clone(),
+    );
+    Ok(MatchLink::new(
+        l.info,
+        Some(socket),
+        l.events,
+        l.spectators,
+        l.counters,
+        l.commands,
+        l.task,
+    ))
+}
+
+/// Spawns a watcher's driver and waits until its stream is open ([`Watch`]).
+pub(crate) async fn start_watch(setup: DriverSetup) -> Result<Watch, PeerError> {
+    let l = launch(setup).await?;
+    drop(l.outbound);
+    let link = MatchLink::new(
+        l.info,
+        None,
+        l.events,
+        l.spectators,
+        l.counters,
+        l.commands,
+        l.task,
+    );
+    Ok(Watch::new(link, l.inbound))
+}
+
+async fn launch(setup: DriverSetup) -> Result<Launched, PeerError> {
+    let capacity = match setup.watch {
+        Some(watch) => watch.queue_messages,
+        None => setup.channel.queue_capacity,
+    }
+    .max(1);
     let counters = Arc::new(LinkCounters::default());
     let (inbound_tx, inbound_rx) = mpsc::channel(capacity);
     let (outbound_tx, outbound_rx) = mpsc::channel(capacity);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
     let (ready_tx, ready_rx) = oneshot::channel();
-    let mode = setup.channel.mode;
+    let (spectator_tx, spectator_rx) = mpsc::channel(SPECTATOR_EVENT_CAPACITY);
     let driver = Driver {
+        spectator_links: SpectatorLinkSet::new(spectator_tx, counters.clone()),
+        watch: setup.watch,
         machine: setup.machine,
         signal: Some(setup.signal),
         ice: setup.ice,
@@ -144,18 +202,16 @@ pub(crate) async fn start(setup: DriverSetup) -> Result<MatchLink, PeerError> {
     };
     let task = tokio::spawn(driver.run());
     match ready_rx.await {
-        Ok(Ok(info)) => {
-            let socket = GgrsSocket::new(
-                PeerId(info.opponent.id.clone()),
-                mode,
-                outbound_tx,
-                inbound_rx,
-                counters.clone(),
-            );
-            Ok(MatchLink::new(
-                info, socket, event_rx, counters, command_tx, task,
-            ))
-        }
+        Ok(Ok(info)) => Ok(Launched {
+            info,
+            inbound: inbound_rx,
+            outbound: outbound_tx,
+            events: event_rx,
+            spectators: spectator_rx,
+            counters,
+            commands: command_tx,
+            task,
+        }),
         Ok(Err(error)) => {
             drop(command_tx);
             if tokio::time::timeout(crate::link::FINISH_TIMEOUT, task)
@@ -193,6 +249,10 @@ struct Driver {
     reconnect: Option<Reconnect>,
     /// A new signaling connection being made (after the old one dropped mid-match).
     reconnecting: Option<Reconnecting>,
+    /// The host's spectator links.
+    spectator_links: SpectatorLinkSet,
+    /// Watching a match: the stream channel's settings.
+    watch: Option<WatchOptions>,
 }
 
 impl Driver {
@@ -208,13 +268,17 @@ impl Driver {
             let wants_transport = self.machine.wants_transport() && self.transport.is_some();
             let wants_relay = self.machine.wants_transport() && self.relay.is_some();
             let running = self.machine.is_running() && !self.socket_gone;
+            // a watcher reads its stream only while its queue has room (no message dropped)
+            let wants_channel =
+                wants_transport && (self.watch.is_none() || self.inbound.capacity() > 0);
+            let spectating = self.spectator_links.is_active();
             tokio::select! {
                 command = self.commands.recv() => self.on_command(command).await,
                 packet = self.outbound.recv(), if running => match packet {
                     Some(packet) => self.send_packet(packet).await,
                     None => self.socket_gone = true,
                 },
-                event = poll_channel(self.transport.as_ref()), if wants_transport => {
+                event = poll_channel(self.transport.as_ref()), if wants_channel => {
                     self.on_channel_event(event);
                 }
                 event = recv_transport_event(self.transport_events.as_mut()), if wants_transport => {
@@ -233,8 +297,14 @@ impl Driver {
                 result = poll_reconnect(self.reconnecting.as_mut()), if self.reconnecting.is_some() => {
                     self.on_reconnected(result);
                 }
+                (key, event) = self.spectator_links.next(), if spectating => {
+                    if let Some(input) = self.spectator_links.input(key, event).await {
+                        self.machine.handle_spectator(Instant::now(), key, input);
+                    }
+                }
             }
         }
+        self.spectator_links.shutdown().await;
         if let Some(transport) = self.transport.take() {
             transport.close().await;
         }
@@ -314,14 +384,27 @@ impl Driver {
                 if let Some(old) = self.transport.take() {
                     old.close().await;
                 }
-                let input = match Transport::new(
-                    &self.ice,
-                    &self.ice_servers,
-                    &self.channel,
-                    self.counters.clone(),
-                )
-                .await
-                {
+                let built = match self.watch {
+                    Some(watch) => {
+                        crate::spectate::watch_transport(
+                            &self.ice,
+                            &self.ice_servers,
+                            watch,
+                            self.counters.clone(),
+                        )
+                        .await
+                    }
+                    None => {
+                        Transport::new(
+                            &self.ice,
+                            &self.ice_servers,
+                            &self.channel,
+                            self.counters.clone(),
+                        )
+                        .await
+                    }
+                };
+                let input = match built {
                     Ok((transport, events)) => {
                         self.transport = Some(transport);
                         self.transport_events = Some(events);
@@ -415,6 +498,15 @@ impl Driver {
             Action::CloseSignal => {
                 if let Some(signal) = self.signal.take() {
                     signal.close().await;
+                }
+            }
+            Action::Spectator(action) => {
+                let done = self
+                    .spectator_links
+                    .execute(action, &self.ice, &self.ice_servers)
+                    .await;
+                if let Some((key, input)) = done {
+                    self.machine.handle_spectator(Instant::now(), key, input);
                 }
             }
         }

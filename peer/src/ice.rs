@@ -159,6 +159,12 @@ impl IceConfig {
 
     /// The webrtc-rs `SettingEngine`: timers, mDNS and network types.
     pub fn setting_engine(&self) -> SettingEngine {
+        self.setting_engine_builder().build()
+    }
+
+    /// The builder behind [`IceConfig::setting_engine`] (a spectator stream adds its SCTP
+    /// settings).
+    pub(crate) fn setting_engine_builder(&self) -> SettingEngineBuilder {
         let mut builder = SettingEngineBuilder::new()
             .with_ice_connection_attempts(
                 Some(self.check_interval),
@@ -183,7 +189,7 @@ impl IceConfig {
                 .with_network_types(vec![NetworkType::Udp4])
                 .with_include_loopback_candidate(true);
         }
-        builder.build()
+        builder
     }
 
     /// Local UDP addresses to bind.

@@ -17,6 +17,8 @@
 //! - [`link`]: the running match: the [`MatchLink`] handle, events, stats.
 //! - [`relay_link`]: when peer-to-peer cannot connect, the game packets go through a
 //!   play-server relay stage (`relay_assigned`), behind the same socket ([`RelayPolicy`]).
+//! - [`spectate`]: spectators joining a running match: the host's [`SpectatorSender`]s
+//!   ([`MatchLink::try_spectator_event`]) and the watcher's [`Watch`] ([`Peer::watch`]).
 //! - [`lobby`]: staying in the lobby and picking the opponent by hand (a lobby screen):
 //!   [`Peer::challenge`], [`Peer::accept`], [`Peer::decline`].
 //! - [`loopback`]: two peers in one process over real WebRTC with an in-memory hub instead
@@ -97,6 +99,7 @@ pub mod machine;
 pub mod negotiate;
 pub mod relay;
 pub mod relay_link;
+pub mod spectate;
 mod transport;
 
 pub use channel::{ChannelConfig, ChannelMode, GgrsSocket, LinkCounters, PeerId};
@@ -106,3 +109,4 @@ pub use link::{CloseReason, MatchEvent, MatchInfo, MatchLink, Opponent, Role, Tr
 pub use machine::{AcceptRule, MatchMachine, MatchRule, RelayPolicy};
 pub use negotiate::{Peer, PeerConfig};
 pub use signal::protocol::LinkKind;
+pub use spectate::{SpectatorEvent, SpectatorSender, Watch, WatchOptions, WatchRead};

@@ -72,6 +72,10 @@ pub enum CloseReason {
     ResumeTimeout,
     /// The link failed and the server refused to resume the match (its message).
     ResumeRefused(String),
+    /// A relayed match's relay link closed (a relayed match is not resumed): the opponent
+    /// left the stage or was cut for not reading, the stage went idle, or our connection to
+    /// the play server closed.
+    Relay(crate::relay_link::RelayEnd),
 }
 
 /// Something that happened to a running link.
@@ -133,6 +137,7 @@ pub struct MatchLink {
     info: MatchInfo,
     socket: Option<GgrsSocket>,
     events: mpsc::Receiver<MatchEvent>,
+    spectators: mpsc::Receiver<crate::spectate::SpectatorEvent>,
     counters: Arc<LinkCounters>,
     commands: mpsc::Sender<Command>,
     driver: Option<JoinHandle<()>>,
@@ -149,16 +154,18 @@ impl std::fmt::Debug for MatchLink {
 impl MatchLink {
     pub(crate) fn new(
         info: MatchInfo,
-        socket: GgrsSocket,
+        socket: Option<GgrsSocket>,
         events: mpsc::Receiver<MatchEvent>,
+        spectators: mpsc::Receiver<crate::spectate::SpectatorEvent>,
         counters: Arc<LinkCounters>,
         commands: mpsc::Sender<Command>,
         driver: JoinHandle<()>,
     ) -> MatchLink {
         MatchLink {
             info,
-            socket: Some(socket),
+            socket,
             events,
+            spectators,
             counters,
             commands,
             driver: Some(driver),
@@ -183,6 +190,12 @@ impl MatchLink {
     /// The next event if one is ready (for a synchronous game loop).
     pub fn try_event(&mut self) -> Option<MatchEvent> {
         self.events.try_recv().ok()
+    }
+
+    /// The next spectator event if one is ready: a watcher's stream opened (with the
+    /// [`crate::SpectatorSender`] to feed it) or a spectator left. See [`crate::spectate`].
+    pub fn try_spectator_event(&mut self) -> Option<crate::spectate::SpectatorEvent> {
+        self.spectators.try_recv().ok()
     }
 
     /// Waits for the next event; `None` once the driver has stopped.

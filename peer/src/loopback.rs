@@ -94,6 +94,7 @@ pub async fn connect_pair(
             channel: channel.clone(),
             relay_ws: false,
             reconnect: None,
+            watch: None,
         })
     };
     let (offerer, answerer) = tokio::join!(

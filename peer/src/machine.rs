@@ -30,6 +30,8 @@ use signal::protocol::{
 
 pub mod relaying;
 pub use relaying::{RelayInput, RelayPolicy, RelayTarget};
+pub mod spectate;
+pub use spectate::{SpectatorAction, SpectatorInput, SpectatorKey, MAX_SPECTATOR_LINKS};
 
 use crate::channel::ChannelMode;
 use crate::error::PeerError;
@@ -172,6 +174,8 @@ pub enum Action {
     CloseTransport,
     /// Close the signaling connection (after flushing what was sent).
     CloseSignal,
+    /// Something for a spectator link ([`spectate`]).
+    Spectator(SpectatorAction),
 }
 
 #[derive(Debug)]
@@ -229,6 +233,12 @@ pub struct MatchMachine {
     phase: Phase,
     signal_alive: bool,
     actions: VecDeque<Action>,
+    /// The host's spectator links ([`spectate`]).
+    spectators: spectate::SpectatorLinks,
+    /// Built by [`MatchMachine::watch`].
+    watching: bool,
+    /// A watcher whose peer connection went down ends the link at this time.
+    watch_closing: Option<Instant>,
 }
 
 impl MatchMachine {
@@ -246,6 +256,9 @@ impl MatchMachine {
             }),
             signal_alive: true,
             actions: VecDeque::new(),
+            spectators: spectate::SpectatorLinks::default(),
+            watching: false,
+            watch_closing: None,
         }
     }
 
@@ -256,6 +269,9 @@ impl MatchMachine {
             phase: Phase::Ended,
             signal_alive: true,
             actions: VecDeque::new(),
+            spectators: spectate::SpectatorLinks::default(),
+            watching: false,
+            watch_closing: None,
         };
         machine.negotiate(pairing);
         machine
@@ -268,7 +284,7 @@ impl MatchMachine {
 
     /// When [`MatchMachine::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
+        let phase = match &self.phase {
             Phase::Lobby(lobby) => Some(lobby.deadline),
             Phase::Negotiating(negotiating) => Some(negotiating.deadline),
             Phase::Relaying(relaying) => Some(relaying.deadline),
@@ -277,7 +293,11 @@ impl MatchMachine {
             }
             Phase::Running(_) => None,
             Phase::Ended => None,
-        }
+        };
+        [phase, self.spectators.next_deadline(), self.watch_closing]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the machine is done (all its actions still have to be executed).
@@ -346,16 +366,33 @@ impl MatchMachine {
                 });
             }
             Phase::Relaying(_) => self.relaying_timeout(now),
-            Phase::Running(_) => self.running_timeout(now),
+            Phase::Running(_) => {
+                self.spectator_timeout(now);
+                if self.watch_closing.is_some_and(|at| now >= at) {
+                    self.watch_closing = None;
+                    self.link_over(MatchEvent::Closed(CloseReason::ChannelClosed));
+                }
+                self.running_timeout(now)
+            }
             _ => {}
         }
     }
 
     /// Handles a message from the signal server.
     pub fn handle_signal(&mut self, now: Instant, message: ServerMessage) {
+        if self.watching && matches!(self.phase, Phase::Lobby(_)) {
+            return self.watch_signal(now, message);
+        }
         if let ServerMessage::MatchRequestReceived(request) = message {
             return self.on_match_request(now, request);
         }
+        let message = match &self.phase {
+            Phase::Running(_) => match self.spectate_signal(now, message) {
+                Some(message) => message,
+                None => return,
+            },
+            _ => message,
+        };
         match &self.phase {
             Phase::Lobby(_) => self.lobby_signal(now, message),
             Phase::Negotiating(_) => self.negotiating_signal(now, message),
@@ -389,6 +426,11 @@ impl MatchMachine {
         match input {
             TransportInput::LocalCandidate(candidate) => self.send_candidate(candidate),
             TransportInput::Connected => self.actions.push_back(Action::Nudge),
+            TransportInput::Failed | TransportInput::Closed
+                if self.watching && self.is_running() =>
+            {
+                self.watch_link_down(now)
+            }
             TransportInput::Failed => self.link_down(
                 now,
                 "failed",
@@ -449,6 +491,7 @@ impl MatchMachine {
                     player_id: self.me(),
                     session_id: running.session_id,
                 }));
+                self.close_all_spectators();
                 self.actions.push_back(Action::CloseTransport);
                 self.actions.push_back(Action::CloseSignal);
             }

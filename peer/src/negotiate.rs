@@ -22,6 +22,7 @@ use crate::link::MatchLink;
 pub use crate::machine::resume::DEFAULT_RESUME_TIMEOUT;
 pub use crate::machine::{AcceptRule, MatchRule};
 use crate::machine::{MachineConfig, MatchMachine, RelayPolicy};
+use crate::spectate::{Watch, WatchOptions};
 
 /// Default time to find an opponent (challenge accepted, or a challenge received).
 pub const DEFAULT_MATCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -180,6 +181,37 @@ impl Peer {
             channel: self.config.channel,
             relay_ws: self.config.relay_ws,
             reconnect: Some(self.reconnect),
+            watch: None,
+        })
+        .await
+    }
+
+    /// Watches the running match of player `target` with default [`WatchOptions`]:
+    /// `watch_match`, then the spectator session's negotiation (see [`crate::spectate`]).
+    ///
+    /// Errors: [`PeerError::Server`] 404 (no such player in our lobby) or 409 (not in a
+    /// running match, or 8 spectators already), a timeout, or a failed connection.
+    pub async fn watch(self, target: &str) -> Result<Watch, PeerError> {
+        self.watch_with(target, WatchOptions::default()).await
+    }
+
+    /// [`Peer::watch`] with explicit [`WatchOptions`].
+    pub async fn watch_with(self, target: &str, options: WatchOptions) -> Result<Watch, PeerError> {
+        if let Some(error) = self.unusable_ice() {
+            self.client.close().await;
+            return Err(error);
+        }
+        let now = std::time::Instant::now();
+        let machine = MatchMachine::watch(self.machine_config(), target.to_owned(), now);
+        crate::driver::start_watch(DriverSetup {
+            machine,
+            ice_servers: self.client.welcome().ice_servers.clone(),
+            signal: SignalPort::Server(self.client),
+            ice: self.config.ice,
+            channel: self.config.channel,
+            relay_ws: false,
+            reconnect: None,
+            watch: Some(options),
         })
         .await
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use webrtc::data_channel::DataChannel;
+use webrtc::data_channel::{DataChannel, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
     RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
@@ -67,6 +67,18 @@ impl PeerConnectionEventHandler for EventForwarder {
     }
 }
 
+/// How [`Transport::build`] makes its channel.
+pub(crate) struct TransportOptions {
+    /// The negotiated channel's settings.
+    pub(crate) init: RTCDataChannelInit,
+    /// Its label.
+    pub(crate) label: String,
+    /// Bytes a channel may hold unacknowledged before `try_send` refuses (none: no limit).
+    pub(crate) send_buffer_limit: Option<usize>,
+    /// The SCTP receive window, bytes (none: webrtc-rs's 1 MiB).
+    pub(crate) receive_buffer: Option<u32>,
+}
+
 /// A peer connection plus its negotiated game channel.
 pub(crate) struct Transport {
     pub(crate) pc: Arc<dyn PeerConnection>,
@@ -85,26 +97,61 @@ impl Transport {
         channel: &ChannelConfig,
         counters: Arc<LinkCounters>,
     ) -> Result<(Self, mpsc::Receiver<TransportEvent>), PeerError> {
+        let options = TransportOptions {
+            init: channel.init(),
+            label: channel.label.clone(),
+            send_buffer_limit: None,
+            receive_buffer: None,
+        };
+        Self::with_options(ice, welcome_servers, options, counters).await
+    }
+
+    /// As [`Transport::new`], with the channel `options` give.
+    pub(crate) async fn with_options(
+        ice: &IceConfig,
+        welcome_servers: &[IceServer],
+        options: TransportOptions,
+        counters: Arc<LinkCounters>,
+    ) -> Result<(Self, mpsc::Receiver<TransportEvent>), PeerError> {
         let (tx, events) = mpsc::channel(TRANSPORT_EVENT_CAPACITY);
+        let handler = Arc::new(EventForwarder {
+            events: tx,
+            counters,
+        });
+        let transport = Self::build(ice, welcome_servers, options, handler).await?;
+        Ok((transport, events))
+    }
+
+    /// Builds a peer connection whose events go to `handler`, with one negotiated channel
+    /// as `options` say (the game channel, or a spectator stream).
+    pub(crate) async fn build(
+        ice: &IceConfig,
+        welcome_servers: &[IceServer],
+        options: TransportOptions,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Self, PeerError> {
         let servers = ice.servers(welcome_servers);
         if ice.relay_only && servers.is_empty() {
             return Err(PeerError::Config(
                 "relay-only mode needs a TURN server".to_owned(),
             ));
         }
-        let pc = PeerConnectionBuilder::new()
+        let mut engine = ice.setting_engine_builder();
+        if let Some(bytes) = options.receive_buffer {
+            engine = engine.with_sctp_max_receive_buffer_size(bytes);
+        }
+        let mut builder = PeerConnectionBuilder::new()
             .with_configuration(ice.rtc_configuration(&servers))
-            .with_setting_engine(ice.setting_engine())
-            .with_handler(Arc::new(EventForwarder {
-                events: tx,
-                counters,
-            }))
-            .with_udp_addrs(ice.udp_addrs())
-            .build()
-            .await?;
+            .with_setting_engine(engine.build())
+            .with_handler(handler)
+            .with_udp_addrs(ice.udp_addrs());
+        if let Some(limit) = options.send_buffer_limit {
+            builder = builder.with_data_channel_send_buffer_limit(limit);
+        }
+        let pc = builder.build().await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let channel = match pc
-            .create_data_channel(&channel.label, Some(channel.init()))
+            .create_data_channel(&options.label, Some(options.init))
             .await
         {
             Ok(channel) => channel,
@@ -113,13 +160,12 @@ impl Transport {
                 return Err(error.into());
             }
         };
-        let transport = Self {
+        Ok(Self {
             pc,
             channel,
             local_mid: None,
             local_ufrag: None,
-        };
-        Ok((transport, events))
+        })
     }
 
     /// Creates the offer, sets it locally and returns its SDP.
@@ -137,6 +183,29 @@ impl Transport {
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer).await?;
         self.local_sdp().await
+    }
+
+    /// [`Transport::answer_offer`] on a shared peer connection (in a task of its own); the
+    /// caller then records the answer with [`Transport::note_local_sdp`].
+    pub(crate) async fn answer_on(
+        pc: Arc<dyn PeerConnection>,
+        sdp: String,
+    ) -> Result<String, PeerError> {
+        pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer).await?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| PeerError::Connection("no local description".to_owned()))?;
+        Ok(local.sdp)
+    }
+
+    /// Records our local description's `a=mid` and `a=ice-ufrag` (for candidates).
+    pub(crate) fn note_local_sdp(&mut self, sdp: &str) {
+        self.local_mid = sdp_attribute(sdp, "mid");
+        self.local_ufrag = sdp_attribute(sdp, "ice-ufrag");
     }
 
     /// Applies the remote answer.

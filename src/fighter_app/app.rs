@@ -1163,6 +1163,7 @@ impl App {
             seconds,
             signaling_lost: self.signaling_lost,
             transport: final_transport.unwrap_or_else(|| sim.transport.clone()),
+            spectators: Default::default(),
         };
         FighterReport::online(
             self.player_id.clone(),

@@ -160,6 +160,7 @@ impl FighterReport {
                 seconds,
                 signaling_lost: false,
                 transport: TransportStats::default(),
+                spectators: Default::default(),
             },
             frame_time_us: None,
             lobby: None,

@@ -252,6 +252,7 @@ impl Pair {
                     side.connected = false;
                 }
                 Action::CloseSignal => side.closed_signal = true,
+                Action::Spectator(_) => {}
             }
         }
         progressed

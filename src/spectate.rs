@@ -1,0 +1,271 @@
+//! Spectators of an online reference-fighter match, over `peer`'s spectator links.
+//!
+//! - Host side: [`SpectatorFeed`] runs rollback's [`SpectatorHost`] from the runner's
+//!   confirmed feed and hands each spectator's messages to its [`SpectatorSender`]
+//!   (non-blocking: a spectator whose sender is full keeps its messages in the host's
+//!   bounded queue, and is cut when that is full). [`crate::netmatch::play`] drives it
+//!   once per frame when [`crate::netmatch::PlayConfig::spectators`] is on.
+//! - Watcher side: [`follow`] reads a [`Watch`] into a [`SpectatorFollower`] until the
+//!   players' final frame, and reports its frame and checksum ([`WatchOutcome`]).
+//!
+//! ```no_run
+//! # async fn example(peer: peer::Peer) -> Result<(), Box<dyn std::error::Error>> {
+//! // the watcher: the live match of player "alice", to its end, as fast as it streams
+//! let mut watch = peer.watch("alice").await?;
+//! let outcome = netplay::spectate::follow(&mut watch, false, std::time::Duration::from_secs(600)).await;
+//! watch.finish().await;
+//! println!("frame {} checksum {:?}", outcome.frames, outcome.checksum);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ggrs::Frame;
+use peer::machine::SpectatorKey;
+use peer::{MatchLink, SpectatorEvent, SpectatorSender, Watch, WatchRead};
+use rollback::fighter::{FighterGame, FighterInput};
+use rollback::session::P2PRunner;
+use rollback::spectate::{
+    FollowerConfig, FollowerStats, SpectatorFollower, SpectatorHost, SpectatorHostConfig,
+};
+
+/// What the host side did, for the report (`spectators` in `bot --json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SpectatorServeStats {
+    /// Spectators whose stream started (snapshot queued).
+    pub joined: u64,
+    /// Spectators whose link closed (they left, or were cut).
+    pub left: u64,
+    /// Spectators cut because their queue was full (a watcher not reading).
+    pub cut: u64,
+    /// Spectators refused (no snapshot possible, 8 already).
+    pub refused: u64,
+    /// Messages handed to the spectator links.
+    pub sent_messages: u64,
+    /// Most messages queued for one spectator.
+    pub max_queue: u64,
+}
+
+/// The host side of a match's spectators (see the module docs).
+#[derive(Debug)]
+pub struct SpectatorFeed {
+    host: SpectatorHost<SpectatorKey>,
+    senders: BTreeMap<SpectatorKey, SpectatorSender>,
+    /// Joined links waiting for the first confirmed state.
+    waiting: Vec<SpectatorSender>,
+    stats: SpectatorServeStats,
+}
+
+impl Default for SpectatorFeed {
+    fn default() -> Self {
+        Self::new(SpectatorHostConfig::default())
+    }
+}
+
+impl SpectatorFeed {
+    /// A feed with no spectators (start the runner's confirmed feed too:
+    /// [`P2PRunner::start_confirmed_feed`]).
+    pub fn new(config: SpectatorHostConfig) -> Self {
+        Self {
+            host: SpectatorHost::new(config),
+            senders: BTreeMap::new(),
+            waiting: Vec::new(),
+            stats: SpectatorServeStats::default(),
+        }
+    }
+
+    /// Figures so far.
+    pub fn stats(&self) -> SpectatorServeStats {
+        let host = self.host.stats();
+        SpectatorServeStats {
+            sent_messages: host.sent_messages,
+            max_queue: host.max_queue,
+            ..self.stats
+        }
+    }
+
+    /// Spectators streamed to now.
+    pub fn spectators(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// One frame of the host's work: new and gone spectators, the newly confirmed steps,
+    /// the end once `target` is confirmed, and as much of every queue as the links take.
+    pub fn serve<A>(
+        &mut self,
+        link: &mut MatchLink,
+        runner: &mut P2PRunner<FighterGame, A>,
+        target: Frame,
+    ) where
+        A: Clone + PartialEq + Eq + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 'static,
+    {
+        while let Some(event) = link.try_spectator_event() {
+            match event {
+                SpectatorEvent::Joined(sender) => self.waiting.push(sender),
+                SpectatorEvent::Left { key, watcher_id } => {
+                    tracing::info!(%watcher_id, "spectator left");
+                    self.stats.left = self.stats.left.saturating_add(1);
+                    self.host.leave(&key);
+                    self.senders.remove(&key);
+                    self.waiting.retain(|s| s.key() != key);
+                }
+            }
+        }
+        if let Err(error) = self.host.push_steps(runner.drain_confirmed()) {
+            tracing::warn!(%error, "spectator stream");
+        }
+        if !self.waiting.is_empty() {
+            if let Some((frame, state)) = runner.latest_confirmed_state() {
+                for sender in std::mem::take(&mut self.waiting) {
+                    match self.host.join(sender.key(), frame, state) {
+                        Ok(()) => {
+                            tracing::info!(
+                                watcher = sender.watcher_id(),
+                                frame,
+                                "spectator joined"
+                            );
+                            self.stats.joined = self.stats.joined.saturating_add(1);
+                            self.senders.insert(sender.key(), sender);
+                        }
+                        Err(error) => {
+                            tracing::info!(%error, "spectator refused");
+                            self.stats.refused = self.stats.refused.saturating_add(1);
+                        }
+                    }
+                }
+            }
+        }
+        if !self.host.has_ended() {
+            if let Some(checksum) = runner.confirmed_checksums().checksum_at(target) {
+                if let Err(error) = self.host.end::<FighterInput>(target, checksum) {
+                    tracing::warn!(%error, "spectator stream end");
+                }
+            }
+        }
+        self.transmit();
+    }
+
+    fn transmit(&mut self) {
+        for (key, sender) in &self.senders {
+            self.host.transmit(key, |bytes| sender.try_send(bytes));
+        }
+        for key in self.host.take_cut() {
+            tracing::info!(key, "spectator cut: it does not keep up");
+            self.stats.cut = self.stats.cut.saturating_add(1);
+            self.senders.remove(&key);
+        }
+    }
+
+    /// After the match: hands the spectators what is left (at most `max`), then drops the
+    /// senders, which ends their streams (the links flush and close).
+    pub async fn finish(&mut self, max: Duration) {
+        let until = Instant::now() + max;
+        loop {
+            self.transmit();
+            let drained = self.senders.keys().all(|k| self.host.is_drained(k));
+            if drained || Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        self.senders.clear();
+        self.waiting.clear();
+    }
+}
+
+/// How a watch went.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WatchOutcome {
+    /// Whether it reached the players' final frame with their checksum.
+    pub completed: bool,
+    /// The frame the spectator's state is at (the players' final frame when completed).
+    pub frames: Frame,
+    /// Checksum of the spectator's state at `frames` (hex, as the players' report).
+    pub checksum: Option<String>,
+    /// The frame the snapshot was taken at (where the spectator joined).
+    pub joined_at: Frame,
+    /// Why it stopped early.
+    pub error: Option<String>,
+    /// Wall time, s.
+    pub seconds: f64,
+    /// The follower's figures.
+    pub follower: FollowerStats,
+}
+
+/// Follows `watch` into a spectator of the reference fighter until the players' final
+/// frame, the end of the stream, or `deadline`. `realtime`: one tick per 60 fps frame
+/// (catching up 16 steps per tick, then following at a 6-frame delay); otherwise as fast
+/// as the stream comes.
+pub async fn follow(watch: &mut Watch, realtime: bool, deadline: Duration) -> WatchOutcome {
+    let started = Instant::now();
+    let mut follower = SpectatorFollower::<FighterGame>::new(FollowerConfig::default());
+    let tick_every = Duration::from_micros(16_667);
+    let mut next_tick = tokio::time::Instant::now();
+    let mut stream_over: Option<String> = None;
+    let error = loop {
+        let mut received = 0usize;
+        let failed = loop {
+            match watch.try_recv() {
+                WatchRead::Message(bytes) => {
+                    received += 1;
+                    if let Err(error) = follower.handle(&bytes) {
+                        break Some(error.to_string());
+                    }
+                }
+                WatchRead::Empty => break None,
+                WatchRead::Ended(event) => {
+                    stream_over.get_or_insert_with(|| format!("{event:?}"));
+                    break None;
+                }
+            }
+        };
+        if failed.is_some() {
+            break failed;
+        }
+        let mut stepped = 0;
+        loop {
+            match follower.tick() {
+                Ok(0) => break,
+                Ok(n) => stepped += n,
+                Err(error) => return outcome(&follower, started, Some(error.to_string())),
+            }
+            if realtime {
+                break;
+            }
+        }
+        if follower.is_finished() {
+            break None;
+        }
+        if let Some(over) = &stream_over {
+            break Some(format!("the stream ended before the final frame: {over}"));
+        }
+        if started.elapsed() > deadline {
+            break Some("deadline".to_owned());
+        }
+        if realtime {
+            next_tick += tick_every;
+            tokio::time::sleep_until(next_tick).await;
+        } else if received == 0 && stepped == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    outcome(&follower, started, error)
+}
+
+fn outcome(
+    follower: &SpectatorFollower<FighterGame>,
+    started: Instant,
+    error: Option<String>,
+) -> WatchOutcome {
+    WatchOutcome {
+        completed: error.is_none() && follower.is_finished(),
+        frames: follower.current_frame(),
+        checksum: follower.checksum().map(|c| format!("{c:032x}")),
+        joined_at: follower.stats().joined_at,
+        error,
+        seconds: started.elapsed().as_secs_f64(),
+        follower: *follower.stats(),
+    }
+}
