@@ -225,7 +225,7 @@ impl LobbyPlan {
     /// Whether idle connection `i` inflates its compressed lobby frames.
     fn inflates(&self, i: u64) -> bool {
         self.inflate_sample
-            .is_none_or(|n| n > 0 && i % n as u64 == 0)
+            .is_none_or(|n| n > 0 && i.is_multiple_of(n as u64))
     }
 
     fn join_for(&self, id: &str, i: usize) -> Option<ClientMessage> {
