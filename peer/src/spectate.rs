@@ -41,8 +41,9 @@
 //! let server = SignalServer::start(config).await?;
 //! let token = |sub: &str| signal::auth::mint_token(&secret, sub, None, Duration::from_secs(60));
 //! let url = server.url();
-//! let connect = |sub: &'static str| Peer::connect(&url, &token(sub).unwrap(), PeerConfig::loopback(sub));
-//! let (alice, bob) = (connect("alice").await?, connect("bob").await?);
+//! let (ta, tb, tc) = (token("alice")?, token("bob")?, token("carol")?);
+//! let alice = Peer::connect(&url, &ta, PeerConfig::loopback("Alice")).await?;
+//! let bob = Peer::connect(&url, &tb, PeerConfig::loopback("Bob")).await?;
 //! let (a, b) = tokio::join!(
 //!     alice.start_match(MatchRule::Challenge("bob".into())),
 //!     bob.start_match(MatchRule::Accept(AcceptRule::Any)),
@@ -50,7 +51,7 @@
 //! let (mut alice, bob) = (a?, b?);
 //!
 //! // Carol watches alice's running match (the server picks alice or bob as host).
-//! let carol = connect("carol").await?;
+//! let carol = Peer::connect(&url, &tc, PeerConfig::loopback("Carol")).await?;
 //! let watching = tokio::spawn(async move {
 //!     let mut watch = carol.watch("alice").await?;
 //!     let mut received = Vec::new();
