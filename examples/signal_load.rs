@@ -14,18 +14,25 @@
 //! and the server RSS per connection with the lobbies populated. `--lobby-compression
 //! deflate` connects the idle population with `?lobby_compression=deflate`: bytes are then
 //! counted on the wire (compressed binary frames) and the frames are inflated to count the
-//! messages.
+//! messages; add `--count-only` to count the compressed frames without inflating them (only
+//! one connection in `--inflate-sample` inflates, to estimate the kinds and the inflated
+//! size), which keeps the load generator from being the bottleneck at 10,000 players.
 //!
 //! ```text
 //! ulimit -n 65536; cargo run --release --example signal_load -- --idle 10000 --pairs 100 --secs 20
 //! cargo run --release --example signal_load -- --idle 2000 --pairs 20 --secs 10 --lobby-updates delta
 //! cargo run --release --example signal_load -- --idle 0 --pairs 20 --secs 10 --nodes 3 --placement cross
+//! cargo run --release --example signal_load -- --idle 10000 --pairs 0 --secs 1 \
+//!     --lobby-updates delta --lobby-compression deflate --count-only
 //! ```
 //!
 //! With `--nodes N` it runs N cluster nodes in this process over Redis (a `redis-server` it
 //! starts on a free port, or `--redis URL`), places each pair's players on the same node or
-//! on different ones (`--placement`), and also reports Redis commands per client message.
+//! on different ones (`--placement`), and also reports Redis commands per client message
+//! (from `INFO commandstats`: all commands of the measured window, split into log appends,
+//! log reads and heartbeats).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -86,6 +93,16 @@ struct Args {
     /// With --nodes: both players of a pair on the same node, or on different nodes.
     #[arg(long, value_enum, default_value = "cross")]
     placement: Placement,
+    /// Count compressed lobby frames without inflating them (wire bytes and messages), and
+    /// inflate only every `--inflate-sample`-th idle connection's frames to estimate the
+    /// message kinds and the inflated size: what makes 10,000-player runs measurable on a
+    /// small machine (inflating every message costs the load generator more CPU than the
+    /// server spends).
+    #[arg(long)]
+    count_only: bool,
+    /// With --count-only: inflate the lobby frames of one idle connection in this many.
+    #[arg(long, default_value_t = 100)]
+    inflate_sample: usize,
     /// Internal: run only the server and print its URL (used for the child process).
     #[arg(long, hide = true)]
     serve_only: bool,
@@ -126,6 +143,13 @@ struct LobbyTraffic {
     deltas: AtomicU64,
     /// Inflated size of the lobby messages that came compressed.
     inflated: AtomicU64,
+    /// Compressed lobby messages (binary frames flagged FIN), counted without inflating.
+    binary_messages: AtomicU64,
+    /// Count-only mode: sampled connections, and what their inflated messages were.
+    sampled_connections: AtomicU64,
+    sampled_binary_messages: AtomicU64,
+    sampled_binary_updates: AtomicU64,
+    sampled_inflated: AtomicU64,
 }
 
 impl LobbyTraffic {
@@ -137,17 +161,42 @@ impl LobbyTraffic {
     }
 
     /// Counts a binary frame (wire bytes) and, when it completes a message, the message.
-    fn count_binary(&self, frame: &[u8], inflater: &mut signal::lobby_deflate::LobbyInflater) {
+    /// Without an inflater (count-only mode) only the frame's size and flag are read.
+    fn count_binary(
+        &self,
+        frame: &[u8],
+        inflater: Option<&mut signal::lobby_deflate::LobbyInflater>,
+    ) {
         self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        if frame.first() == Some(&signal::lobby_deflate::FLAG_FIN) {
+            self.binary_messages.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(inflater) = inflater else {
+            return;
+        };
         match inflater.push(frame) {
             Ok(Some(text)) => {
-                self.classify(&text);
-                self.inflated
-                    .fetch_add(text.len() as u64, Ordering::Relaxed);
+                if self.sampling() {
+                    self.sampled_binary_messages.fetch_add(1, Ordering::Relaxed);
+                    if text.starts_with(r#"{"type":"lobby_update""#) {
+                        self.sampled_binary_updates.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.sampled_inflated
+                        .fetch_add(text.len() as u64, Ordering::Relaxed);
+                } else {
+                    self.classify(&text);
+                    self.inflated
+                        .fetch_add(text.len() as u64, Ordering::Relaxed);
+                }
             }
             Ok(None) => {}
             Err(e) => eprintln!("bad compressed lobby frame: {e}"),
         }
+    }
+
+    /// Count-only mode (some connections inflate as a sample).
+    fn sampling(&self) -> bool {
+        self.sampled_connections.load(Ordering::Relaxed) > 0
     }
 
     fn classify(&self, text: &str) -> bool {
@@ -168,9 +217,17 @@ struct LobbyPlan {
     updates: Option<UpdatesArg>,
     lobbies: usize,
     compression: CompressionArg,
+    /// `Some(n)`: count-only mode, inflating one idle connection in `n`.
+    inflate_sample: Option<usize>,
 }
 
 impl LobbyPlan {
+    /// Whether idle connection `i` inflates its compressed lobby frames.
+    fn inflates(&self, i: u64) -> bool {
+        self.inflate_sample
+            .is_none_or(|n| n > 0 && i % n as u64 == 0)
+    }
+
     fn join_for(&self, id: &str, i: usize) -> Option<ClientMessage> {
         let updates = self.updates?;
         let lobby = format!("lobby{}", i % self.lobbies.max(1));
@@ -277,14 +334,17 @@ impl Cluster {
         })
     }
 
-    /// Commands Redis has processed so far (`INFO stats`).
-    async fn redis_commands(&self) -> Option<u64> {
+    /// Commands Redis has processed so far, per command (`INFO commandstats`; the
+    /// commands a Lua script runs are counted too, under their own names).
+    async fn redis_commands(&self) -> Option<BTreeMap<String, u64>> {
         let addr = self.redis_url.strip_prefix("redis://")?.split('/').next()?;
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"INFO stats\r\n").await.ok()?;
-        let mut buf = vec![0u8; 16 * 1024];
+        s.write_all(b"INFO commandstats\r\n").await.ok()?;
+        // Reply: `$<len>\r\n<body>\r\n`.
+        let mut buf = vec![0u8; 64 * 1024];
         let mut text = String::new();
-        while !text.contains("total_commands_processed:") || !text.ends_with("\r\n") {
+        let mut want = None;
+        loop {
             let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
                 .await
                 .ok()?
@@ -293,12 +353,31 @@ impl Cluster {
                 break;
             }
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if want.is_none() {
+                if let Some((len, _)) = text.strip_prefix('$').and_then(|t| t.split_once("\r\n")) {
+                    want = Some(len.len() + 3 + len.parse::<usize>().ok()? + 2);
+                }
+            }
+            if want.is_some_and(|w| text.len() >= w) {
+                break;
+            }
         }
-        text.lines()
-            .find_map(|l| l.strip_prefix("total_commands_processed:"))?
-            .trim()
-            .parse()
-            .ok()
+        let mut calls = BTreeMap::new();
+        for line in text.lines() {
+            let Some((name, rest)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let n = rest
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            calls.insert(name.to_owned(), n);
+        }
+        Some(calls)
     }
 
     /// The node URLs of pair `i`'s two players.
@@ -446,13 +525,18 @@ async fn connect_idle(
                         }
                         // Keep reading so pings are answered; hold until the process exits.
                         let traffic = traffic.clone();
+                        let inflates = plan.inflates(i);
+                        if inflates && plan.inflate_sample.is_some() {
+                            traffic.sampled_connections.fetch_add(1, Ordering::Relaxed);
+                        }
                         tokio::spawn(async move {
-                            let mut inflater = signal::lobby_deflate::LobbyInflater::default();
+                            let mut inflater =
+                                inflates.then(signal::lobby_deflate::LobbyInflater::default);
                             while let Some(Ok(frame)) = ws.next().await {
                                 match frame {
                                     Message::Text(text) => traffic.count(text.as_str()),
                                     Message::Binary(data) => {
-                                        traffic.count_binary(&data, &mut inflater)
+                                        traffic.count_binary(&data, inflater.as_mut())
                                     }
                                     _ => {}
                                 }
@@ -644,6 +728,24 @@ fn print_lobby_traffic(label: &str, traffic: &LobbyTraffic) {
         traffic.updates.load(Ordering::Relaxed),
         traffic.deltas.load(Ordering::Relaxed),
     );
+    let binary = traffic.binary_messages.load(Ordering::Relaxed);
+    if binary > 0 {
+        println!("{label}: {binary} of these messages came compressed (binary)");
+    }
+    let sampled = traffic.sampled_connections.load(Ordering::Relaxed);
+    if sampled > 0 {
+        let (m, u, b) = (
+            traffic.sampled_binary_messages.load(Ordering::Relaxed),
+            traffic.sampled_binary_updates.load(Ordering::Relaxed),
+            traffic.sampled_inflated.load(Ordering::Relaxed),
+        );
+        println!(
+            "{label}: sample of {sampled} inflating connections: {m} compressed messages \
+             ({u} lobby_update, {} lobby_delta), inflating to {b} bytes ({:.1} KB per connection)",
+            m.saturating_sub(u),
+            b as f64 / 1e3 / sampled as f64
+        );
+    }
     let inflated = traffic.inflated.load(Ordering::Relaxed);
     if inflated > 0 {
         println!(
@@ -653,12 +755,12 @@ fn print_lobby_traffic(label: &str, traffic: &LobbyTraffic) {
     }
 }
 
-/// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 120 s),
-/// then prints it.
+/// Waits until the idle clients' lobby traffic has been quiet for 2 s (at most 600 s: a
+/// 10,000-player lobby takes minutes to settle on a small machine), then prints it.
 async fn settle_lobby_traffic(traffic: &LobbyTraffic, start: Instant) {
     let mut last = traffic.bytes.load(Ordering::Relaxed);
     let mut quiet = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(600);
     while quiet.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = traffic.bytes.load(Ordering::Relaxed);
@@ -672,6 +774,73 @@ async fn settle_lobby_traffic(traffic: &LobbyTraffic, start: Instant) {
         start.elapsed().as_secs_f64() - 2.0
     );
     print_lobby_traffic("lobby traffic to idle clients while joining", traffic);
+}
+
+/// Redis commands of the measured window, in total and by kind, per client message.
+/// Each negotiation is 9 client messages (request, accept, offer, answer, 2 ICE, 2 reports,
+/// end), 4 of them relays (SDP and ICE); every one of them is one log entry.
+fn print_redis_commands(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    msgs: u64,
+    args: &Args,
+) {
+    let delta = |name: &str| {
+        after
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(before.get(name).copied().unwrap_or(0))
+    };
+    let total: u64 = after.keys().map(|k| delta(k)).sum::<u64>() - delta("info");
+    let per = |n: u64| n as f64 / msgs.max(1) as f64;
+    println!(
+        "redis commands: {total} = {:.2} per client message ({} nodes, placement {:?})",
+        per(total),
+        args.nodes,
+        args.placement
+    );
+    let (xadd, xread) = (delta("xadd"), delta("xread"));
+    // The heartbeat script (evalsha/eval) and the commands it runs inside.
+    let background = total.saturating_sub(xadd + xread);
+    println!(
+        "  of which XADD {xadd} ({:.2}/msg, log appends incl. ticks and node_down), \
+         XREAD {xread} ({:.2}/msg), heartbeats and trims {background} ({:.2}/msg)",
+        per(xadd),
+        per(xread),
+        per(background)
+    );
+    let detail: Vec<String> = after
+        .keys()
+        .filter(|k| *k != "info" && delta(k) > 0)
+        .map(|k| format!("{k}={}", delta(k)))
+        .collect();
+    println!("  by command: {}", detail.join(" "));
+}
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits`.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Warns when this process (and an in-process server) would run out of file descriptors.
+fn check_fd_limit(clients: usize, target: &Target) {
+    // An in-process server holds the other end of every connection.
+    let per_conn = match target {
+        Target::Embedded(_) | Target::Cluster(_) => 2,
+        Target::Child(_) | Target::Remote => 1,
+    };
+    let needed = (clients * per_conn + 256) as u64;
+    match open_files_limit() {
+        Some(limit) if limit < needed => eprintln!(
+            "warning: ulimit -n is {limit}, this run needs about {needed} file descriptors \
+             (raise it with `ulimit -n {needed}`; the server child process has its own)"
+        ),
+        Some(limit) => println!("ulimit -n {limit} (about {needed} needed here)"),
+        None => {}
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -699,7 +868,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         updates: args.lobby_updates,
         lobbies: args.lobbies,
         compression: args.lobby_compression,
+        inflate_sample: args.count_only.then_some(args.inflate_sample),
     };
+    check_fd_limit(args.idle + 2 * args.pairs, &target);
     let traffic = Arc::new(LobbyTraffic::default());
     let idle = connect_idle(
         &url,
@@ -795,16 +966,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         lat.len()
     );
     if let (Some(r0), Some(r1)) = (redis0, redis1) {
-        // Each negotiation is 9 client messages (request, accept, offer, answer, 2 ICE,
-        // 2 reports, end), 4 of them relays (SDP and ICE).
-        let msgs = (n1 - n0) * 9;
-        println!(
-            "redis commands: {} = {:.2} per client message ({} nodes, placement {:?})",
-            r1 - r0,
-            (r1 - r0) as f64 / msgs.max(1) as f64,
-            args.nodes,
-            args.placement
-        );
+        print_redis_commands(&r0, &r1, (n1 - n0) * 9, &args);
     }
     if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
         println!(

@@ -72,6 +72,10 @@ pub enum CloseReason {
     ResumeTimeout,
     /// The link failed and the server refused to resume the match (its message).
     ResumeRefused(String),
+    /// A relayed match's relay link closed (a relayed match is not resumed): the opponent
+    /// left the stage or was cut for not reading, the stage went idle, or our connection to
+    /// the play server closed.
+    Relay(crate::relay_link::RelayEnd),
 }
 
 /// Something that happened to a running link.

@@ -65,6 +65,47 @@ pub fn pick_url(urls: &[String], prefer_ws: bool) -> Option<&str> {
     }
 }
 
+/// Why a relay link closed: the relay stage's `RelayPeerLeft {reason}`, or our own
+/// connection to the play server closing (docs/spec/connector.md, "Relay stage").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEnd {
+    /// The opponent left the stage (`left`: it closed its connection).
+    OpponentLeft,
+    /// The relay disconnected the opponent because it stopped reading (`cut`: its queue on
+    /// the play server filled up).
+    OpponentCut,
+    /// No packet went through the stage for the relay's idle timeout (`idle`).
+    Idle,
+    /// Our connection to the play server closed (or the relay cut us).
+    ConnectionLost,
+    /// A `RelayPeerLeft` reason this version does not know.
+    Other(String),
+}
+
+impl RelayEnd {
+    /// The end a `RelayPeerLeft {reason}` push means.
+    pub fn from_reason(reason: &str) -> Self {
+        match reason {
+            "left" => Self::OpponentLeft,
+            "cut" => Self::OpponentCut,
+            "idle" => Self::Idle,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for RelayEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OpponentLeft => f.write_str("the opponent left the relay stage"),
+            Self::OpponentCut => f.write_str("the relay cut the opponent (it stopped reading)"),
+            Self::Idle => f.write_str("the relay stage went idle"),
+            Self::ConnectionLost => f.write_str("the connection to the relay closed"),
+            Self::Other(reason) => write!(f, "the relay ended the stage ({reason})"),
+        }
+    }
+}
+
 /// What the relay link reports to the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayLinkEvent {
@@ -73,7 +114,7 @@ pub enum RelayLinkEvent {
     /// Both members are in the stage.
     Open,
     /// The opponent left or was cut, the stage went idle, or our connection closed.
-    Closed(String),
+    Closed(RelayEnd),
 }
 
 /// Our membership of a relay stage.
@@ -142,11 +183,9 @@ impl RelayLink {
                 }
                 RelayEvent::PeerJoined => continue,
                 RelayEvent::PeerLeft { reason } => {
-                    RelayLinkEvent::Closed(format!("opponent {reason}"))
+                    RelayLinkEvent::Closed(RelayEnd::from_reason(&reason))
                 }
-                RelayEvent::Disconnected => {
-                    RelayLinkEvent::Closed("relay connection lost".to_owned())
-                }
+                RelayEvent::Disconnected => RelayLinkEvent::Closed(RelayEnd::ConnectionLost),
             });
         }
         out
@@ -210,6 +249,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn relay_peer_left_reasons_map_to_typed_ends() {
+        assert_eq!(RelayEnd::from_reason("left"), RelayEnd::OpponentLeft);
+        assert_eq!(RelayEnd::from_reason("cut"), RelayEnd::OpponentCut);
+        assert_eq!(RelayEnd::from_reason("idle"), RelayEnd::Idle);
+        assert_eq!(
+            RelayEnd::from_reason("maintenance"),
+            RelayEnd::Other("maintenance".to_owned())
+        );
+        assert!(RelayEnd::OpponentCut
+            .to_string()
+            .contains("stopped reading"));
     }
 
     #[test]

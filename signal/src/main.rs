@@ -127,6 +127,11 @@ struct ServeArgs {
     /// This node's name in the cluster (default: `node-<pid>`; only with --redis).
     #[arg(long, env = "SIGNAL_NODE_ID", requires = "redis")]
     node_id: Option<String>,
+    /// Trim the cluster log once it holds more than this many stream entries (only what
+    /// every live node has applied is removed; 0: never trim; only with --redis).
+    #[arg(long, env = "SIGNAL_CLUSTER_LOG_TRIM", requires = "redis",
+          default_value_t = signal::cluster::DEFAULT_LOG_TRIM_LEN)]
+    cluster_log_trim: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -253,7 +258,9 @@ fn build_config(args: ServeArgs) -> Result<ServerConfig, String> {
         let node_id = args
             .node_id
             .unwrap_or_else(|| format!("node-{}", std::process::id()));
-        config.cluster = Some(signal::cluster::ClusterConfig::new(url, node_id));
+        let mut cluster = signal::cluster::ClusterConfig::new(url, node_id);
+        cluster.log_trim_len = args.cluster_log_trim;
+        config.cluster = Some(cluster);
     }
     config.validate()?;
     Ok(config)

@@ -10,7 +10,8 @@
 //! the session to `relaying`, and `report_connection relay` asks for it at once. A
 //! running match is `interrupted` by `resume_match`, a `failed` report or a player's
 //! reconnect, resumes once both report `connected`, and ends at the resume timeout (its
-//! spectators stay while it is interrupted).
+//! spectators stay while it is interrupted); a relayed match ignores `failed` and refuses
+//! `resume_match`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -94,6 +95,8 @@ struct MSession {
     deadline: Option<u64>,
     /// Why an `interrupted` session is interrupted.
     reason: Option<InterruptReason>,
+    /// The session went through `relaying` (its match runs over the relay).
+    relayed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +181,7 @@ impl Model {
             let negotiating = matches!(s.state, SessionState::Accepted | SessionState::Connecting);
             if relay && negotiating && s.deadline.is_some_and(|d| d <= now) {
                 s.state = SessionState::Relaying;
+                s.relayed = true;
                 s.reported = [false; 2];
                 s.deadline = Some(now + NEGOTIATION_TIMEOUT);
             }
@@ -283,6 +287,7 @@ impl Model {
         let now = self.now;
         if let Some(e) = self.sessions.get_mut(sid) {
             e.state = SessionState::Relaying;
+            e.relayed = true;
             e.reported = [false; 2];
             e.deadline = Some(now + NEGOTIATION_TIMEOUT);
         }
@@ -808,6 +813,10 @@ impl Model {
 
     fn resume(&mut self, p: usize, sid: &str) -> Result<(), u16> {
         let s = self.member(p, sid, None)?;
+        if s.relayed {
+            // A relayed match is not renegotiated.
+            return Err(409);
+        }
         match (s.state, s.reason) {
             (SessionState::Interrupted, Some(InterruptReason::ConnectionFailed)) => {
                 if let Some(e) = self.sessions.get_mut(sid) {
@@ -844,6 +853,7 @@ impl Model {
             reported: [false; 2],
             deadline: Some(self.now + REQUEST_TIMEOUT),
             reason: None,
+            relayed: false,
         };
         self.sessions.insert(sid, session);
     }
@@ -909,6 +919,12 @@ impl Model {
         let me = usize::from(s.req != p);
         let relaying = s.state == SessionState::Relaying;
         match (s.state, state) {
+            // A relayed match ignores `failed` (a stale peer-to-peer report).
+            (SessionState::Connected | SessionState::Interrupted, ConnectionState::Failed)
+                if s.relayed =>
+            {
+                return Ok(());
+            }
             (SessionState::Connected, ConnectionState::Failed) => {
                 self.interrupt(sid);
                 return Ok(());

@@ -8,6 +8,8 @@
 //!   Relaying (awaiting) ──(relay_assigned)──> JoinRelay ──(both members in the stage:
 //!       report `connected`)──(match_started link=relay)──> Running
 //!   Relaying ──(match_failed, error, timeout, relay refused or closed)──> Ended (the error)
+//!   Running (relay) ──(relay link closed: opponent left / cut, idle, connection lost)──>
+//!       MatchEvent::Closed(CloseReason::Relay(RelayEnd)) (not resumed)
 //! ```
 //! A negotiation failure waits for the server's answer: `relay_assigned` when it has a relay,
 //! `match_failed` when it has none (then the original error is reported).
@@ -21,6 +23,7 @@ use signal::protocol::{
 use super::{Action, MatchMachine, Negotiating, Pairing, Phase};
 use crate::error::PeerError;
 use crate::link::{CloseReason, MatchEvent};
+use crate::relay_link::RelayEnd;
 
 /// Whether a match may go through a play-server relay stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,8 +58,9 @@ impl std::str::FromStr for RelayPolicy {
 pub enum RelayInput {
     /// Both members are in the stage: packets flow.
     Open,
-    /// The other member left or was cut, or the connection to the relay closed.
-    Closed(String),
+    /// The other member left or was cut, the stage went idle, or the connection to the
+    /// relay closed.
+    Closed(RelayEnd),
     /// Joining failed (connect error, refused ticket).
     Failed(PeerError),
 }
@@ -202,8 +206,15 @@ impl MatchMachine {
             (RelayInput::Closed(why), Phase::Relaying(_)) => {
                 self.fail(PeerError::Connection(format!("relay closed: {why}")));
             }
-            (RelayInput::Closed(_) | RelayInput::Failed(_), Phase::Running(_)) => {
-                self.link_over(MatchEvent::Closed(CloseReason::ChannelClosed));
+            (RelayInput::Closed(end), Phase::Running(_)) => {
+                tracing::info!(%end, "the relay link closed: the match is over");
+                self.link_over(MatchEvent::Closed(CloseReason::Relay(end)));
+            }
+            (RelayInput::Failed(error), Phase::Running(_)) => {
+                tracing::info!(%error, "the relay link failed: the match is over");
+                self.link_over(MatchEvent::Closed(CloseReason::Relay(
+                    RelayEnd::ConnectionLost,
+                )));
             }
             _ => {}
         }

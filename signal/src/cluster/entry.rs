@@ -12,6 +12,10 @@ use crate::protocol::ClientMessage;
 
 /// The stream field that holds an entry.
 pub const ENTRY_FIELD: &str = "e";
+/// Most log entries packed into one stream entry (fields `e`, `e1`, `e2`, ...): the
+/// appender packs the entries it has queued, so that one `XADD` (and one entry for every
+/// node's `XREAD` to return) carries several client messages under load.
+pub const MAX_PACKED: usize = 64;
 /// Largest entry accepted (a maximal client message plus the envelope).
 pub const MAX_ENTRY_BYTES: usize = 4 * crate::server::DEFAULT_MAX_MESSAGE_SIZE + 1024;
 
@@ -114,8 +118,36 @@ pub fn decode_stream_entry(
     Ok((ms, LogEntry::decode(bytes)?))
 }
 
+/// The stream field of the `i`-th log entry packed into one stream entry.
+pub fn packed_field(i: usize) -> std::borrow::Cow<'static, str> {
+    match i {
+        0 => ENTRY_FIELD.into(),
+        i => format!("{ENTRY_FIELD}{i}").into(),
+    }
+}
+
+/// Decodes every log entry packed into one stream entry (fields [`packed_field`] 0, 1, ...
+/// up to the first missing one, at most [`MAX_PACKED`]), in order, all stamped with the
+/// stream id's milliseconds. Never panics; a field that does not decode is an error in its
+/// place, and the others still decode.
+pub fn decode_stream_pack(
+    id: &str,
+    fields: &std::collections::HashMap<String, redis::Value>,
+) -> Vec<Result<(u64, LogEntry), EntryError>> {
+    let mut out = Vec::new();
+    for i in 0..MAX_PACKED {
+        let value = fields.get(packed_field(i).as_ref());
+        if value.is_none() && i > 0 {
+            break;
+        }
+        out.push(decode_stream_entry(id, value));
+    }
+    out
+}
+
 /// Fuzzing entry point: `data` is split into lines, each `<stream id> <entry bytes>`;
-/// every line is decoded as a node decodes what it reads from Redis, and what decodes is
+/// every line is decoded as a node decodes what it reads from Redis (a body with tabs is a
+/// packed stream entry, one field per tab-separated part), and what decodes is
 /// applied to a replica, whose invariants must hold after every entry. Never panics on any
 /// input, except to report a broken invariant (the bug the fuzzer looks for). Returns the
 /// number of entries applied.
@@ -128,8 +160,17 @@ pub fn fuzz_stream_entries(data: &[u8]) -> usize {
             None => (line, &line[..0]),
         };
         let id = String::from_utf8_lossy(id);
-        let value = redis::Value::BulkString(body.to_vec());
-        if let Ok((ms, entry)) = decode_stream_entry(&id, Some(&value)) {
+        let fields: std::collections::HashMap<String, redis::Value> = body
+            .split(|b| *b == b'\t')
+            .enumerate()
+            .map(|(i, part)| {
+                (
+                    packed_field(i).into_owned(),
+                    redis::Value::BulkString(part.to_vec()),
+                )
+            })
+            .collect();
+        for (ms, entry) in decode_stream_pack(&id, &fields).into_iter().flatten() {
             replica.apply(ms, entry);
             while replica.poll_output().is_some() {}
             applied += 1;
@@ -198,8 +239,31 @@ mod tests {
         let data = b"5-0 {\"k\":\"connect\",\"conn\":1,\"player\":\"a\",\"name\":\"a\"}\n\
                      6-0 {\"k\":\"tick\"}\nbad\n7-x {\"k\":\"tick\"}\n\xff\xfe {\n\
                      99999999999999999999999-0 {\"k\":\"tick\"}\n\
-                     18446744073709551615-0 {\"k\":\"tick\"}\n8-0 {\"k\":\"node_down\",\"node\":0}";
-        assert_eq!(fuzz_stream_entries(data), 4);
+                     18446744073709551615-0 {\"k\":\"tick\"}\n8-0 {\"k\":\"node_down\",\"node\":0}\n\
+                     9-0 {\"k\":\"tick\"}\t{\"k\":\"tick\"}\tnope";
+        // The packed line applies its two good fields and skips the bad one.
+        assert_eq!(fuzz_stream_entries(data), 6);
+    }
+
+    #[test]
+    fn packed_entries_decode_in_order_and_bad_fields_stay_errors() {
+        let mut fields = std::collections::HashMap::new();
+        let tick = redis::Value::BulkString(br#"{"k":"tick"}"#.to_vec());
+        let down = redis::Value::BulkString(br#"{"k":"node_down","node":2}"#.to_vec());
+        fields.insert(packed_field(0).into_owned(), tick.clone());
+        fields.insert(packed_field(1).into_owned(), down);
+        fields.insert(packed_field(2).into_owned(), redis::Value::Nil);
+        fields.insert(packed_field(4).into_owned(), tick);
+        let got = decode_stream_pack("7-1", &fields);
+        assert_eq!(got.len(), 3, "stops at the first missing field");
+        assert_eq!(got[0], Ok((7, LogEntry::Tick)));
+        assert_eq!(got[1], Ok((7, LogEntry::NodeDown { node: 2 })));
+        assert!(matches!(got[2], Err(EntryError::Malformed(_))));
+        assert_eq!(decode_stream_pack("7-1", &Default::default()).len(), 1);
+        let many: std::collections::HashMap<_, _> = (0..MAX_PACKED + 5)
+            .map(|i| (packed_field(i).into_owned(), redis::Value::Nil))
+            .collect();
+        assert_eq!(decode_stream_pack("1-0", &many).len(), MAX_PACKED);
     }
 
     #[test]

@@ -22,6 +22,13 @@
 //!   whose key expired and appends one `NodeDown` for each, atomically: all of a dead
 //!   node's connections then disconnect in every replica (lobby updates, cancelled
 //!   requests, `match_failed` / `match_ended` with `peer_disconnected`);
+//! - the log is trimmed: each heartbeat reports the id of the last entry its node applied,
+//!   and once the log is longer than [`ClusterConfig::log_trim_len`] the heartbeat script
+//!   trims it (`XTRIM MINID`) to the smallest id any live node has applied, so no live
+//!   node ever loses an entry it has not applied. A node that cannot replay the log (one
+//!   that joins after a trim, whose first read does not start at the epoch's first entry,
+//!   or one that was declared dead and whose position was trimmed past) does not go on
+//!   with a partial state: it ends the epoch, and every node starts a new one (below);
 //! - the state belongs to an *epoch* (a random seed and start time in Redis). When Redis
 //!   comes back empty, the nodes start a new epoch and re-announce their connections and
 //!   lobby memberships; while Redis is unreachable, messages are answered `error 503` and
@@ -71,8 +78,8 @@ mod replica;
 use std::time::Duration;
 
 pub use entry::{
-    decode_stream_entry, fuzz_stream_entries, global_conn, id_millis, node_of, EntryError,
-    LogEntry, ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES,
+    decode_stream_entry, decode_stream_pack, fuzz_stream_entries, global_conn, id_millis, node_of,
+    packed_field, EntryError, LogEntry, ENTRY_FIELD, LOCAL_CONN_BITS, MAX_ENTRY_BYTES, MAX_PACKED,
 };
 pub use metrics::ClusterMetrics;
 pub(crate) use node::run_node;
@@ -85,6 +92,8 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(3);
 /// Prefix of every Redis key the cluster uses.
 pub const DEFAULT_KEY_PREFIX: &str = "netplay";
+/// The log is trimmed once it holds more stream entries than this (see [`ClusterConfig::log_trim_len`]).
+pub const DEFAULT_LOG_TRIM_LEN: u64 = 10_000;
 /// How long the start-up connection to Redis may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -103,6 +112,10 @@ pub struct ClusterConfig {
     pub key_prefix: String,
     /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// When the epoch's log holds more stream entries than this, a heartbeat trims it up
+    /// to the oldest entry some live node has not applied yet (never further); 0 never
+    /// trims. [`DEFAULT_LOG_TRIM_LEN`].
+    pub log_trim_len: u64,
 }
 
 impl ClusterConfig {
@@ -115,6 +128,7 @@ impl ClusterConfig {
             heartbeat_ttl: DEFAULT_HEARTBEAT_TTL,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            log_trim_len: DEFAULT_LOG_TRIM_LEN,
         }
     }
 

@@ -42,6 +42,8 @@ struct Node {
     keys: Keys,
     clock: RedisClock,
     epoch_tx: watch::Sender<Epoch>,
+    /// What the heartbeat reports as this node's position in the log.
+    applied_tx: watch::Sender<(String, String)>,
     writer: mpsc::Sender<Append>,
     outboxes: HashMap<ConnId, Outbox>,
     local: BTreeMap<ConnId, LocalConn>,
@@ -73,6 +75,7 @@ pub(crate) async fn run_node(
     let (events_tx, mut events) = mpsc::channel(QUEUE);
     let (writer_tx, writer_rx) = mpsc::channel(QUEUE);
     let (epoch_tx, epoch_rx) = watch::channel(epoch.clone());
+    let (applied_tx, applied_rx) = watch::channel((epoch.id.clone(), "0-0".to_owned()));
     let tasks = [
         tokio::spawn(run_writer(
             conn.clone(),
@@ -95,6 +98,7 @@ pub(crate) async fn run_node(
                 keys: keys.clone(),
                 node,
                 epoch: epoch.clone(),
+                applied: applied_rx,
             },
             events_tx,
             metrics.clone(),
@@ -108,6 +112,7 @@ pub(crate) async fn run_node(
         keys,
         clock,
         epoch_tx,
+        applied_tx,
         writer: writer_tx,
         outboxes: HashMap::new(),
         local: BTreeMap::new(),
@@ -280,9 +285,14 @@ impl Node {
 
     fn event(&mut self, ev: Event) {
         match ev {
-            Event::Entries { epoch, entries } => {
+            Event::Entries {
+                epoch,
+                entries,
+                last_id,
+            } => {
                 if epoch == self.epoch.id {
                     self.apply(entries);
+                    self.applied_tx.send_replace((epoch, last_id));
                 }
             }
             Event::WriteFailed(origins) => self.failed(origins),
@@ -296,6 +306,8 @@ impl Node {
                     self.recover();
                 }
             }
+            // The reader and the heartbeat may both report the same new epoch.
+            Event::NewEpoch(epoch) if epoch.id == self.epoch.id => {}
             Event::NewEpoch(epoch) => self.reset(epoch),
         }
     }

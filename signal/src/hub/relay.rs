@@ -6,6 +6,10 @@
 //! `connected` over the relay, `match_started` goes out with `link: "relay"`. A player may
 //! also ask for the relay at once with `report_connection` state `relay`.
 //!
+//! Once a relayed match runs, `report_connection failed` is ignored (it cannot be about the
+//! relay link, whose failure ends the match with `end_match`) and `resume_match` is 409; a
+//! dropped WebSocket still interrupts it like any running match.
+//!
 //! The ticket's `exp` is the only wall-clock read of the hub (a JWT needs Unix time); every
 //! deadline still runs on the `now` the driver passes in.
 
@@ -16,10 +20,15 @@ use rand::RngCore;
 use serde::Serialize;
 use thiserror::Error;
 
+use super::handlers::Handled;
 use super::{Hub, Refusal, SessionState};
 use crate::protocol::{
     ConnectionState, ErrorCode, FailReason, LinkKind, RelayAssigned, ServerMessage,
 };
+
+/// The 409 message for `resume_match` in a relayed match.
+pub(super) const RELAYED_NOT_RENEGOTIATED: &str =
+    "a relayed match is not renegotiated (its relay link has no peer connection to resume)";
 
 /// How long a relay ticket is valid after it is minted (its `exp`).
 pub const DEFAULT_TICKET_TTL: Duration = Duration::from_secs(60);
@@ -169,6 +178,29 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Whether `sid` is a match that runs (or ran) through the relay.
+    pub(super) fn is_relayed(&self, sid: &str) -> bool {
+        self.sessions
+            .get(sid)
+            .is_some_and(|s| s.link == LinkKind::Relay)
+    }
+
+    /// `report_connection failed` in a relayed `connected` or `interrupted` session: accepted
+    /// and ignored. A relayed match has no peer-to-peer link to renegotiate, so the report
+    /// can only be a stale one from the peer-to-peer attempt (or a client that does not know
+    /// better); acting on it would interrupt a healthy relayed match. A player whose relay
+    /// link fails ends the match (`end_match`; `peer` reports the end to its game as
+    /// `CloseReason::Relay`), and a dropped WebSocket still interrupts the session as usual.
+    pub(super) fn relayed_failed_report(sender: &str, sid: &str, state: SessionState) -> Handled {
+        tracing::debug!(
+            session = sid,
+            player = sender,
+            state = state.name(),
+            "report failed in a relayed match: ignored"
+        );
+        Ok(())
     }
 
     fn start_relaying(&mut self, sid: &str, now: Instant) {

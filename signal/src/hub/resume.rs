@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::handlers::{conflict, require_self, Handled};
+use super::relay::RELAYED_NOT_RENEGOTIATED;
 use super::{Hub, SessionState};
 use crate::protocol::{
     ConnectionState, EndReason, InterruptReason, MatchEnded, MatchInterrupted, MatchResumed,
@@ -83,6 +84,9 @@ impl Hub {
         if !self.resume_enabled() {
             return Err(conflict("resuming is off on this server", &sid));
         }
+        if self.is_relayed(&sid) {
+            return Err(conflict(RELAYED_NOT_RENEGOTIATED, &sid));
+        }
         match state {
             SessionState::Connected => self.interrupt(&sid, InterruptReason::ConnectionFailed, now),
             SessionState::Interrupted => {
@@ -113,6 +117,9 @@ impl Hub {
         report: ConnectionState,
         now: Instant,
     ) -> Handled {
+        if self.is_relayed(sid) && report == ConnectionState::Failed {
+            return Self::relayed_failed_report(sender, sid, state);
+        }
         match (state, report) {
             (SessionState::Connected, ConnectionState::Failed) if self.resume_enabled() => {
                 self.interrupt(sid, InterruptReason::ConnectionFailed, now);

@@ -13,6 +13,7 @@ use super::fast_relay::IceFrame;
 use super::hub_driver::{
     CloseRequest, HubCommand, LobbySlot, Outbound, Outbox, CLOSE_GOING_AWAY, CLOSE_POLICY,
 };
+use super::route::{Direct, RouteCell};
 use super::Shared;
 use crate::auth::{turn_credentials, Identity};
 use crate::hub::ConnId;
@@ -66,10 +67,12 @@ async fn serve(
         compression,
     ));
     let (kick_tx, mut kick_rx) = oneshot::channel();
+    let route = Arc::new(RouteCell::default());
     let outbox = Outbox {
         queue: queue_tx,
         lobby: lobby.clone(),
         kick: Some(kick_tx),
+        route: route.clone(),
     };
     let register = HubCommand::Register {
         conn,
@@ -84,7 +87,7 @@ async fn serve(
         biased;
         kicked = &mut kick_rx => Some(kicked.unwrap_or((CLOSE_GOING_AWAY, "server shutting down"))),
         _ = shared.shutdown.cancelled() => Some((CLOSE_GOING_AWAY, "server shutting down")),
-        end = pump(&mut socket, conn, shared, &mut queue_rx, &lobby) => end,
+        end = pump(&mut socket, conn, shared, &mut queue_rx, &lobby, &route) => end,
     };
     let _ = shared.hub_tx.send(HubCommand::Unregister { conn }).await;
     if let Some((code, reason)) = end {
@@ -113,6 +116,7 @@ async fn pump(
     shared: &Arc<Shared>,
     queue_rx: &mut mpsc::Receiver<Outbound>,
     lobby: &LobbySlot,
+    route: &RouteCell,
 ) -> PumpEnd {
     let config = &shared.config;
     let start = tokio::time::Instant::now();
@@ -131,6 +135,7 @@ async fn pump(
         config.rate_abuse_threshold,
         Instant::now(),
     );
+    let mut relay = Relay { route, sent: 0 };
     loop {
         tokio::select! {
             out = queue_rx.recv() => match out {
@@ -156,7 +161,7 @@ async fn pump(
             frame = socket.recv() => {
                 let frame = frame?.ok()?;
                 last_seen = tokio::time::Instant::now();
-                if let Some(end) = inbound(socket, conn, shared, &mut limiter, frame).await {
+                if let Some(end) = inbound(socket, conn, shared, &mut limiter, &mut relay, frame).await {
                     return end;
                 }
             }
@@ -172,12 +177,20 @@ async fn pump(
     }
 }
 
+/// The sending side of this connection's direct route (see `server/route.rs`).
+struct Relay<'a> {
+    route: &'a RouteCell,
+    /// Commands sent to the hub so far.
+    sent: u64,
+}
+
 /// Handles one frame from the client. `Some(end)` stops the pump.
 async fn inbound(
     socket: &mut WebSocket,
     conn: ConnId,
     shared: &Arc<Shared>,
     limiter: &mut RateLimiter,
+    relay: &mut Relay<'_>,
     frame: Message,
 ) -> Option<PumpEnd> {
     let text = match frame {
@@ -208,8 +221,21 @@ async fn inbound(
             ),
         )),
         Some(t) => {
+            let seq = relay.sent.saturating_add(1);
             let parsed = match IceFrame::parse(&t) {
-                Some(frame) => Ok(("send_ice_candidate", HubCommand::Ice { conn, frame })),
+                Some(frame) => {
+                    let direct = relay.route.relay(&frame, relay.sent);
+                    if direct != Direct::Hub {
+                        shared.metrics.message_in(Some("send_ice_candidate"));
+                        shared.metrics.ice_direct.inc();
+                        if direct == Direct::Crowded {
+                            tokio::task::yield_now().await;
+                        }
+                        return None;
+                    }
+                    let frame = frame.with_seq(seq);
+                    Ok(("send_ice_candidate", HubCommand::Ice { conn, frame }))
+                }
                 None => ClientMessage::parse(t.as_str())
                     .map(|msg| (msg.kind(), HubCommand::Message { conn, msg })),
             };
@@ -217,7 +243,10 @@ async fn inbound(
                 Ok((kind, cmd)) => {
                     shared.metrics.message_in(Some(kind));
                     return match shared.hub_tx.send(cmd).await {
-                        Ok(()) => None,
+                        Ok(()) => {
+                            relay.sent = seq;
+                            None
+                        }
                         Err(_) => Some(Some((CLOSE_GOING_AWAY, "server shutting down"))),
                     };
                 }

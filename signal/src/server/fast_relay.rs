@@ -45,6 +45,9 @@ pub(crate) struct IceFrame {
     receiver_id: Range<usize>,
     session_id: Range<usize>,
     candidate: Range<usize>,
+    /// The sender's command number of this frame (see `server/route.rs`; 0 until the
+    /// connection task sends it to the hub).
+    seq: u64,
 }
 
 /// The byte range of `part` inside `whole` (`part` must borrow from `whole`).
@@ -77,7 +80,18 @@ impl IceFrame {
             session_id: borrowed(s, p.session_id)?,
             candidate: range_in(s, p.candidate.get())?,
             text: text.clone(),
+            seq: 0,
         })
+    }
+
+    /// This frame as the sender's command number `seq` (see `server/route.rs`).
+    pub(crate) fn with_seq(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     fn field(&self, r: &Range<usize>) -> &str {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fast_relay::IceFrame;
 use super::metrics::Metrics;
+use super::route::{RouteCell, Routes};
 use crate::hub::{ConnId, Hub, HubOutput, LobbyMailbox, Pushed, DEFAULT_LOBBY_DELTA_BACKLOG};
 use crate::lobby_deflate::{self, LobbyCompression};
 use crate::protocol::{ClientMessage, ServerMessage};
@@ -97,6 +98,8 @@ pub(crate) struct Outbox {
     pub(crate) queue: mpsc::Sender<Outbound>,
     pub(crate) lobby: Arc<LobbySlot>,
     pub(crate) kick: Option<oneshot::Sender<CloseRequest>>,
+    /// This connection's direct relay route (granted by the single-node hub task only).
+    pub(crate) route: Arc<RouteCell>,
 }
 
 /// Commands from connection tasks.
@@ -184,6 +187,7 @@ pub(crate) async fn run_hub(
     shutdown: CancellationToken,
 ) {
     let mut outboxes: HashMap<ConnId, Outbox> = HashMap::new();
+    let mut routes = Routes::default();
     loop {
         let mut full = false;
         let deadline = hub.poll_timeout();
@@ -198,11 +202,11 @@ pub(crate) async fn run_hub(
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = Instant::now();
-                apply(&mut hub, &mut outboxes, &metrics, cmd, now);
+                apply(&mut hub, &mut outboxes, &mut routes, &metrics, cmd, now);
                 full = true;
                 for _ in 0..BATCH {
                     match rx.try_recv() {
-                        Ok(cmd) => apply(&mut hub, &mut outboxes, &metrics, cmd, now),
+                        Ok(cmd) => apply(&mut hub, &mut outboxes, &mut routes, &metrics, cmd, now),
                         Err(_) => {
                             full = false;
                             break;
@@ -210,9 +214,12 @@ pub(crate) async fn run_hub(
                     }
                 }
             }
-            _ = sleep => hub.handle_timeout(Instant::now()),
+            _ = sleep => {
+                hub.handle_timeout(Instant::now());
+                routes.revalidate(&hub, &outboxes);
+            }
         }
-        route_output(&mut hub, &mut outboxes, &metrics, false);
+        route_output_routed(&mut hub, &mut outboxes, &mut routes, &metrics, false);
         metrics.set_hub_stats(&hub.stats());
         if full {
             // More commands are waiting: let the connection tasks drain their queues
@@ -228,6 +235,7 @@ pub(crate) async fn run_hub(
 fn apply(
     hub: &mut Hub,
     outboxes: &mut HashMap<ConnId, Outbox>,
+    routes: &mut Routes,
     metrics: &Metrics,
     cmd: HubCommand,
     now: Instant,
@@ -244,6 +252,9 @@ fn apply(
         }
         HubCommand::Message { conn, msg } => {
             let _ = hub.handle_message(conn, msg, now);
+            // Whatever it changed, the routes from and to its sender are re-granted by
+            // the next relay the hub makes (server/route.rs).
+            routes.revoke_touching(outboxes, conn);
         }
         HubCommand::Ice { conn, frame } => {
             let route = hub.ice_route(
@@ -257,16 +268,19 @@ fn apply(
             match route.filter(|to| outboxes.contains_key(to)) {
                 Some(to) => {
                     // What the hub queued before this relay goes out first.
-                    route_output(hub, outboxes, metrics, false);
+                    route_output_routed(hub, outboxes, routes, metrics, false);
                     let text = frame.relayed();
                     deliver(
                         hub,
                         outboxes,
+                        routes,
                         metrics,
                         to,
                         Outbound::Text("ice_candidate_received", text),
                         false,
                     );
+                    // Later candidates of this route go straight to `to`.
+                    routes.grant(outboxes, conn, to, &frame);
                 }
                 None => match frame.into_message() {
                     Ok(msg) => {
@@ -275,12 +289,14 @@ fn apply(
                     Err(e) => {
                         let refusal = format!("bad message: {e}");
                         let err = crate::protocol::ErrorCode::BadRequest.message(refusal, None);
-                        deliver(hub, outboxes, metrics, conn, Outbound::Message(err), false);
+                        let out = Outbound::Message(err);
+                        deliver(hub, outboxes, routes, metrics, conn, out, false);
                     }
                 },
             }
         }
         HubCommand::Unregister { conn } => {
+            routes.revoke_touching(outboxes, conn);
             outboxes.remove(&conn);
             hub.disconnect(conn, now);
         }
@@ -296,12 +312,27 @@ pub(crate) fn route_output(
     metrics: &Metrics,
     replicated: bool,
 ) {
+    route_output_routed(hub, outboxes, &mut Routes::default(), metrics, replicated);
+}
+
+/// [`route_output`] that also revokes the direct routes (server/route.rs) from and to every
+/// connection the hub sends a message or a close: a session change reaches its players
+/// that way, and no candidate may be relayed directly past it.
+fn route_output_routed(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ConnId, Outbox>,
+    routes: &mut Routes,
+    metrics: &Metrics,
+    replicated: bool,
+) {
     while let Some(out) = hub.poll_output() {
         match out {
             HubOutput::Send { conn, msg } => {
+                routes.revoke_touching(outboxes, conn);
                 deliver(
                     hub,
                     outboxes,
+                    routes,
                     metrics,
                     conn,
                     Outbound::Message(msg),
@@ -309,6 +340,7 @@ pub(crate) fn route_output(
                 );
             }
             HubOutput::Close { conn, code, reason } => {
+                routes.revoke_touching(outboxes, conn);
                 if let Some(outbox) = outboxes.get_mut(&conn) {
                     if outbox
                         .queue
@@ -367,6 +399,7 @@ pub(crate) fn route_output(
 fn deliver(
     hub: &mut Hub,
     outboxes: &mut HashMap<ConnId, Outbox>,
+    routes: &mut Routes,
     metrics: &Metrics,
     conn: ConnId,
     out: Outbound,
@@ -384,6 +417,7 @@ fn deliver(
             metrics.slow_consumers.inc();
             tracing::info!(conn, "slow consumer disconnected");
             kick(outbox, (CLOSE_POLICY, "slow consumer"));
+            routes.revoke_touching(outboxes, conn);
             if !replicated {
                 hub.disconnect(conn, Instant::now());
             }
@@ -432,6 +466,7 @@ mod tests {
                 queue: tx,
                 lobby: Arc::default(),
                 kick: Some(kick_tx),
+                route: Arc::default(),
             },
         );
         hub.connect(1, "slow", "slow", now);

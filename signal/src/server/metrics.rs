@@ -78,6 +78,8 @@ pub struct Metrics {
     pub lobby_resyncs: Counter,
     /// Connections closed with 1008 because their outbound queue filled.
     pub slow_consumers: Counter,
+    /// ICE candidates relayed over a direct route, without the hub task (server/route.rs).
+    pub ice_direct: Counter,
     /// Handshakes refused with HTTP 401.
     pub auth_failures: Counter,
     /// Cluster figures (Redis round trips, log traffic, cross-node latency).
@@ -148,6 +150,11 @@ impl Metrics {
             "slow_consumers_disconnected",
             "Connections closed because their outbound queue filled",
         );
+        let ice_direct = counter(
+            r,
+            "ice_direct_relays",
+            "ICE candidates relayed by the sender's connection task over a granted route",
+        );
         let auth_failures = counter(r, "auth_failures", "Handshakes refused with 401");
         let cluster = crate::cluster::ClusterMetrics::register(r);
         Self {
@@ -163,6 +170,7 @@ impl Metrics {
             lobby_updates_dropped,
             lobby_resyncs,
             slow_consumers,
+            ice_direct,
             auth_failures,
             cluster,
         }

@@ -12,6 +12,7 @@ mod fast_relay;
 mod http;
 pub(crate) mod hub_driver;
 mod metrics;
+mod route;
 mod tls;
 
 use std::net::SocketAddr;

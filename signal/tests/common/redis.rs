@@ -139,6 +139,16 @@ impl NodeProcess {
         Self { url, child }
     }
 
+    /// Sends a signal (`STOP`, `CONT`) with `kill -<sig>`.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -5,6 +5,7 @@
 use signal::protocol::{FailReason, MatchFailed, RelayAssigned};
 
 use super::*;
+use crate::relay_link::RelayEnd;
 
 const STAGE: i64 = 7;
 
@@ -141,11 +142,13 @@ fn a_failed_peer_connection_falls_back_at_once() {
     // The relayed link ends like a direct one: the opponent left the stage.
     pair.sides[1]
         .machine
-        .handle_relay(pair.now, RelayInput::Closed("opponent cut".into()));
+        .handle_relay(pair.now, RelayInput::Closed(RelayEnd::OpponentCut));
     pair.drive_for(Duration::from_secs(1));
     assert_eq!(
         pair.sides[1].events,
-        vec![MatchEvent::Closed(CloseReason::ChannelClosed)]
+        vec![MatchEvent::Closed(CloseReason::Relay(
+            RelayEnd::OpponentCut
+        ))]
     );
     assert!(!pair.sides[1].machine.is_running());
 }
@@ -267,12 +270,14 @@ fn a_relayed_match_with_resuming_on_is_not_renegotiated() {
     );
     assert!(bob.is_running());
     // The relay link closing ends the match at once, with no resume_match.
-    bob.handle_relay(now, RelayInput::Closed("relay gone".into()));
+    bob.handle_relay(now, RelayInput::Closed(RelayEnd::ConnectionLost));
     pair.drive_for(Duration::from_secs(30));
     let bob = &pair.sides[1];
     assert_eq!(
         bob.events,
-        vec![MatchEvent::Closed(CloseReason::ChannelClosed)]
+        vec![MatchEvent::Closed(CloseReason::Relay(
+            RelayEnd::ConnectionLost
+        ))]
     );
     assert!(!bob.machine.is_running());
     assert!(!bob

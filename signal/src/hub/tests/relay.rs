@@ -209,3 +209,84 @@ fn relaying_sessions_refuse_sdp_ignore_late_failures_and_fail_on_disconnect() {
     );
     assert_eq!(status_of(&b, "d"), PlayerStatus::Available);
 }
+
+/// A relayed match runs (both reported `connected` over the relay).
+fn relayed_and_running(b: &mut Bench) -> String {
+    let sid = b.accepted("a", "b");
+    b.ok("a", report("a", &sid, ConnectionState::Relay));
+    b.ok("a", report("a", &sid, ConnectionState::Connected));
+    b.ok("b", report("b", &sid, ConnectionState::Connected));
+    assert_eq!(b.state(&sid), Some(SessionState::Connected));
+    assert_eq!(b.hub.session(&sid).map(|s| s.link), Some(LinkKind::Relay));
+    b.drain();
+    sid
+}
+
+fn resume_match(me: &str, sid: &str) -> ClientMessage {
+    ClientMessage::ResumeMatch(ResumeMatch {
+        player_id: me.into(),
+        session_id: sid.into(),
+    })
+}
+
+#[test]
+fn a_failed_report_does_not_interrupt_a_running_relayed_match() {
+    let mut b = with_relay();
+    let sid = relayed_and_running(&mut b);
+    // A stale peer-to-peer `failed` (or a client that does not know better): accepted,
+    // nothing changes, nobody is told, and no deadline starts.
+    b.ok("b", report("b", &sid, ConnectionState::Failed));
+    b.ok("a", report("a", &sid, ConnectionState::Failed));
+    assert!(b.drain().is_empty());
+    assert_eq!(b.state(&sid), Some(SessionState::Connected));
+    assert_eq!(b.hub.session(&sid).unwrap().deadline, None);
+    b.tick(Duration::from_secs(60));
+    assert_eq!(b.state(&sid), Some(SessionState::Connected));
+    assert!(b.drain().is_empty());
+    // There is nothing to renegotiate.
+    b.refused("a", resume_match("a", &sid), 409);
+    // The match ends as usual: the opponent is told `match_ended ended`.
+    b.ok("b", end("b", &sid));
+    assert_eq!(b.state(&sid), None);
+    let out = b.drain();
+    assert!(
+        matches!(&out[..], [("a", ServerMessage::MatchEnded(e))] if e.reason == EndReason::Ended),
+        "{out:?}"
+    );
+    assert_eq!(status_of(&b, "a"), PlayerStatus::Available);
+    // The same report in a peer-to-peer match still interrupts it (resuming).
+    let sid = b.connected("a", "b");
+    b.ok("a", report("a", &sid, ConnectionState::Failed));
+    assert_eq!(b.state(&sid), Some(SessionState::Interrupted));
+}
+
+#[test]
+fn a_relayed_match_interrupted_by_a_dropped_websocket_ignores_failed_and_comes_back() {
+    let mut b = with_relay();
+    let sid = relayed_and_running(&mut b);
+    b.hub.disconnect(b.conn("a"), b.now);
+    b.hub.check_invariants().unwrap();
+    let out = b.drain();
+    assert!(
+        matches!(&out[..], [("b", ServerMessage::MatchInterrupted(i))] if i.reason == InterruptReason::SignalingLost),
+        "{out:?}"
+    );
+    assert_eq!(b.state(&sid), Some(SessionState::Interrupted));
+    // b's relay link is up; a stale `failed` from it does not clear its report.
+    b.ok("b", report("b", &sid, ConnectionState::Failed));
+    assert!(b.drain().is_empty());
+    b.hub.connect(b.conn("a"), "a", "a", b.now);
+    b.drain();
+    b.refused("a", resume_match("a", &sid), 409);
+    // a's relay link is up too: one report and the match runs again.
+    b.ok("a", report("a", &sid, ConnectionState::Connected));
+    let out = b.drain();
+    let resumed: Vec<_> = out
+        .iter()
+        .filter(|(_, m)| matches!(m, ServerMessage::MatchResumed(_)))
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(resumed, ["a", "b"]);
+    assert_eq!(b.state(&sid), Some(SessionState::Connected));
+    assert_eq!(b.hub.session(&sid).unwrap().link, LinkKind::Relay);
+}
