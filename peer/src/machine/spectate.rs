@@ -220,9 +220,12 @@ impl MatchMachine {
             self.spectator_joined(now, joined);
             return None;
         }
-        let key = message
+        let Some(key) = message
             .session_id()
-            .and_then(|sid| self.spectators.by_session(sid))?;
+            .and_then(|sid| self.spectators.by_session(sid))
+        else {
+            return Some(message);
+        };
         match message {
             ServerMessage::SdpOfferReceived(offer) => {
                 let link = self.spectators.links.get_mut(&key)?;
