@@ -41,11 +41,9 @@
 //! let server = SignalServer::start(config).await?;
 //! let token = |sub: &str| signal::auth::mint_token(&secret, sub, None, Duration::from_secs(60));
 //! let url = server.url();
-//! let connect = |sub: &'static str| {
-//!     let (url, token) = (url.clone(), token(sub).unwrap());
-//!     async move { Peer::connect(&url, &token, PeerConfig::loopback(sub)).await }
-//! };
-//! let (alice, bob) = (connect("alice").await?, connect("bob").await?);
+//! let (ta, tb, tc) = (token("alice")?, token("bob")?, token("carol")?);
+//! let alice = Peer::connect(&url, &ta, PeerConfig::loopback("Alice")).await?;
+//! let bob = Peer::connect(&url, &tb, PeerConfig::loopback("Bob")).await?;
 //! let (a, b) = tokio::join!(
 //!     alice.start_match(MatchRule::Challenge("bob".into())),
 //!     bob.start_match(MatchRule::Accept(AcceptRule::Any)),
@@ -53,7 +51,7 @@
 //! let (mut alice, bob) = (a?, b?);
 //!
 //! // Carol watches alice's running match (the server picks alice or bob as host).
-//! let carol = connect("carol").await?;
+//! let carol = Peer::connect(&url, &tc, PeerConfig::loopback("Carol")).await?;
 //! let watching = tokio::spawn(async move {
 //!     let mut watch = carol.watch("alice").await?;
 //!     let mut received = Vec::new();
@@ -545,24 +543,41 @@ async fn pump_channel(
     let _ = events.send((key, LinkEvent::ChannelClosed)).await;
 }
 
-/// Writes one spectator's queue to its channel. `send` waits while the channel holds
-/// [`SPECTATOR_SEND_BUFFER_BYTES`] unacknowledged (a watcher not reading); meanwhile the
-/// queue fills and [`SpectatorSender::try_send`] refuses. When the sender is dropped, waits
-/// (bounded by the closer) until everything is acknowledged.
+/// Writes one spectator's queue to its channel. While the channel holds
+/// [`SPECTATOR_SEND_BUFFER_BYTES`] unacknowledged (a watcher not reading) it retries every
+/// [`FULL_RETRY`]; meanwhile the queue fills and [`SpectatorSender::try_send`] refuses. When
+/// the sender is dropped (the stream ended, or the game cut the spectator) it waits
+/// (bounded) until everything is acknowledged, or gives up at once if the channel is still
+/// full, and reports the stream done (the link then closes).
 async fn write_stream(
     key: SpectatorKey,
     channel: Arc<dyn DataChannel>,
     mut queue: mpsc::Receiver<Bytes>,
     events: mpsc::Sender<(SpectatorKey, LinkEvent)>,
 ) {
-    while let Some(message) = queue.recv().await {
-        if let Err(error) = channel.send(BytesMut::from(&message[..])).await {
-            tracing::debug!(%error, "spectator stream closed");
-            return;
+    let mut abandoned = false;
+    'messages: while let Some(message) = queue.recv().await {
+        loop {
+            match channel.try_send(BytesMut::from(&message[..])).await {
+                Ok(()) => continue 'messages,
+                Err(webrtc::error::Error::ErrSendBufferFull) if !queue.is_closed() => {
+                    tokio::time::sleep(FULL_RETRY).await;
+                }
+                Err(webrtc::error::Error::ErrSendBufferFull) => {
+                    // cut while its channel is full: nothing more will get through
+                    abandoned = true;
+                    break 'messages;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "spectator stream closed");
+                    let _ = events.try_send((key, LinkEvent::StreamDone));
+                    return;
+                }
+            }
         }
     }
     let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
-    while tokio::time::Instant::now() < deadline {
+    while !abandoned && tokio::time::Instant::now() < deadline {
         match channel.outstanding_bytes().await {
             Ok(0) | Err(_) => break,
             Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -570,6 +585,9 @@ async fn write_stream(
     }
     let _ = events.try_send((key, LinkEvent::StreamDone));
 }
+
+/// How often a spectator writer retries a full channel.
+const FULL_RETRY: Duration = Duration::from_millis(10);
 
 /// How a watcher reads its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -227,7 +227,7 @@ async fn a_reconnected_receiver_gets_candidates_on_its_new_connection() {
 
 /// Sends `msg` over a raw connection.
 async fn raw_msg(ws: &mut Raw, msg: &ClientMessage) {
-    raw_send(ws, serde_json::to_string(msg).expect("message encodes")).await;
+    raw_send(ws, serde_json::to_string(msg).expect("serializable")).await;
 }
 
 /// The next non-lobby frame of a raw connection, which must be of type `kind`.

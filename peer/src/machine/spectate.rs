@@ -224,7 +224,6 @@ impl MatchMachine {
             .session_id()
             .and_then(|sid| self.spectators.by_session(sid))
         else {
-            // not a spectator session's: the match's own message
             return Some(message);
         };
         match message {

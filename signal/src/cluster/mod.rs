@@ -35,8 +35,9 @@
 //!   `/healthz` says `degraded`.
 //!
 //! The driver (`node.rs`) is a thin async layer: one task owns the replica and the
-//! connections' outboxes, one appends entries (pipelined), one reads the stream (blocking
-//! `XREAD`), one heartbeats.
+//! connections' outboxes, one appends entries (what is queued is packed into one stream
+//! entry per `XADD`, pipelined), one reads the stream (blocking `XREAD`), one heartbeats
+//! (and trims the log).
 //!
 //! # Driving loop (sans-IO)
 //!
