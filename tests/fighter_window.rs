@@ -576,3 +576,80 @@ fn the_lobby_screen_declines_then_accepts_a_challenge() {
     assert!(stderr.contains("declining carol"), "{stderr}");
     assert!(stderr.contains("accepting alice"), "{stderr}");
 }
+
+/// `fighter --spectate`: refused with exit 2 while the player waits in the lobby (not in a
+/// match); then two `bot` processes play 1,200 frames at 60 fps, the fighter joins
+/// alice's match a few seconds in, follows it in the window to the end, and its final
+/// frame and checksum are the players'.
+#[test]
+fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    let (ta, tb, tc) = (
+        server.token("alice"),
+        server.token("bob"),
+        server.token("carol"),
+    );
+    let mut bob_args = online_args(&url, &tb, "Bob");
+    bob_args[8] = "1200";
+    bob_args.extend(["--accept", "alice"]);
+    let bob = spawn_bot(&bob_args);
+    std::thread::sleep(Duration::from_millis(800));
+    let spectate = |target: &str| {
+        under_xvfb(
+            &example("fighter"),
+            &[
+                "--server",
+                &url,
+                "--token",
+                &tc,
+                "--name",
+                "Carol",
+                "--loopback",
+                "--spectate",
+                target,
+                "--json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fighter")
+    };
+    // bob is in the lobby, not in a match: refused, exit 2, with the reason
+    let refused = wait(spectate("bob"), "refused fighter", Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "stderr {stderr}");
+    assert!(
+        stderr.contains("cannot watch bob") && stderr.contains("not in a running match"),
+        "stderr {stderr}"
+    );
+    assert_eq!(json_of(&refused)["connected"], false);
+
+    let mut alice_args = online_args(&url, &ta, "Alice");
+    alice_args[8] = "1200";
+    alice_args.extend(["--challenge", "bob"]);
+    let alice = spawn_bot(&alice_args);
+    // join mid-match: the match (20 s at 60 fps) is a few seconds in
+    std::thread::sleep(Duration::from_secs(4));
+    let carol = spectate("alice");
+    let a = wait(alice, "alice", Duration::from_secs(60));
+    let b = wait(bob, "bob", Duration::from_secs(60));
+    let c = wait(carol, "carol", Duration::from_secs(30));
+    assert_success("alice", &a);
+    assert_success("bob", &b);
+    assert_success("carol", &c);
+    let (ra, rb, rc) = (json_of(&a), json_of(&b), json_of(&c));
+    assert_eq!(ra["checksum"], rb["checksum"], "the players agree");
+    assert!(ra["checksum"].is_string(), "alice's report {ra}");
+    assert_eq!(rc["completed"], true, "carol's report {rc}");
+    assert_eq!(rc["frames"], 1200, "carol's report {rc}");
+    assert_eq!(rc["checksum"], ra["checksum"], "carol's report {rc}");
+    assert_eq!(rc["watching"], "alice");
+    let joined_at = rc["joined_at"].as_i64().expect("joined_at");
+    assert!(
+        joined_at > 0 && joined_at < 1200,
+        "carol joined mid-match: {rc}"
+    );
+}

@@ -47,6 +47,11 @@ pub struct Args {
     /// challenge), `decline` (N), `quit` (Q once back in the player list).
     #[arg(long, value_name = "STEPS", conflicts_with_all = ["challenge", "accept"], requires = "server")]
     pub lobby_script: Option<String>,
+    /// Online: watch this player's running match to its end instead of playing (exit 0
+    /// at the players' final frame with their checksum, 1 when the stream fails or ends
+    /// early, 2 when watching cannot start).
+    #[arg(long, value_name = "PLAYER", requires = "server", conflicts_with_all = ["challenge", "accept", "lobby_script", "bot", "record"])]
+    pub spectate: Option<String>,
     /// Online: a bot drives the local side (kinds: ai, random, routine, idle).
     #[arg(long, requires = "server")]
     pub bot: Option<BotKind>,
