@@ -580,7 +580,8 @@ fn the_lobby_screen_declines_then_accepts_a_challenge() {
 /// `fighter --spectate`: refused with exit 2 while the player waits in the lobby (not in a
 /// match); then two `bot` processes play 1,200 frames at 60 fps, the fighter joins
 /// alice's match a few seconds in, follows it in the window to the end, and its final
-/// frame and checksum are the players'.
+/// frame and checksum are the players'; a second spectator's window closed mid-match ends
+/// its process within a second.
 #[test]
 fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     let _serial = serial();
@@ -634,6 +635,22 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     // join mid-match: the match (20 s at 60 fps) is a few seconds in
     std::thread::sleep(Duration::from_secs(4));
     let carol = spectate("alice");
+    // a second spectator closes its window mid-match: the process ends within a second,
+    // exit 1 (the match was not followed to its end); carol and the players carry on
+    std::thread::sleep(Duration::from_secs(1));
+    let td = server.token("dave");
+    let dave = [
+        "--server",
+        &url,
+        "--token",
+        &td,
+        "--loopback",
+        "--spectate",
+        "alice",
+    ];
+    let (ms, code) = close_after_start(3, &dave);
+    assert_eq!(code, 1, "closed before the end");
+    assert!(ms < 1000, "spectator: exit {ms} ms after the close");
     let a = wait(alice, "alice", Duration::from_secs(60));
     let b = wait(bob, "bob", Duration::from_secs(60));
     let c = wait(carol, "carol", Duration::from_secs(30));

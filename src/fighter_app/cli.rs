@@ -331,6 +331,22 @@ mod tests {
     }
 
     #[test]
+    fn spectate_needs_a_server_and_no_match_rule() {
+        let url = "ws://127.0.0.1:1/ws/signal";
+        assert!(parse(&["--spectate", "alice"]).is_err(), "needs --server");
+        let with = ["--server", url, "--token", "t", "--spectate", "alice"];
+        assert!(parse(&[&with[..], &["--challenge", "bob"]].concat()).is_err());
+        assert!(parse(&[&with[..], &["--bot", "ai"]].concat()).is_err());
+        match parse(&with).map(|a| (a.mode(), a.spectate)) {
+            Ok((Ok(Mode::Online { config, .. }), Some(target))) => {
+                assert_eq!(target, "alice");
+                assert_eq!(config.rule, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
     fn screenshot_flags_are_checked() {
         assert!(parse(&["--screenshot-at", "60"]).is_err());
         assert!(parse(&["--screenshot-at", "x:a.png"]).is_err());

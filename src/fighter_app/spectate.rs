@@ -24,7 +24,7 @@ use super::draw;
 use super::online::{OnlineConfig, FINISH_WAIT};
 use super::render::{scene, SceneView, WINDOW_HEIGHT, WINDOW_WIDTH};
 use super::report::winner_name;
-use crate::spectate::{Following, SpectateReport, WatchOutcome};
+use crate::spectate::{Following, SpectateReport};
 
 /// How long the final state stays on screen after the stream ended.
 pub const HOLD: Duration = Duration::from_millis(1500);
@@ -215,7 +215,7 @@ impl Viewer {
                 lines.push(error.clone());
             }
         }
-        let title = if outcome_ok(&self.following.outcome()) {
+        let title = if self.following.outcome().completed {
             "MATCH OVER"
         } else {
             "STREAM ENDED"
@@ -244,13 +244,9 @@ impl Viewer {
     }
 }
 
-fn outcome_ok(outcome: &WatchOutcome) -> bool {
-    outcome.completed
-}
-
 /// How the window ended.
 enum Ended {
-    Report(SpectateReport),
+    Report(Box<SpectateReport>),
     Refused(String),
 }
 
@@ -376,6 +372,6 @@ async fn watch(mut viewer: Viewer, net: Net, screenshot: Option<std::path::PathB
     }
     match viewer.refused.take() {
         Some(why) => Ended::Refused(why),
-        None => Ended::Report(viewer.report()),
+        None => Ended::Report(Box::new(viewer.report())),
     }
 }
