@@ -283,7 +283,7 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
     let out = slot.clone();
     let screenshot = args.screenshot.clone();
     let conf = macroquad::window::Conf {
-        window_title: "netplay fighter: spectating".to_owned(),
+        window_title: "netplay fighter".to_owned(),
         window_width: WINDOW_WIDTH as i32,
         window_height: WINDOW_HEIGHT as i32,
         window_resizable: false,
