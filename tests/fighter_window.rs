@@ -597,29 +597,32 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     bob_args.extend(["--accept", "alice"]);
     let bob = spawn_bot(&bob_args);
     std::thread::sleep(Duration::from_millis(800));
-    let spectate = |target: &str| {
-        under_xvfb(
-            &example("fighter"),
-            &[
-                "--server",
-                &url,
-                "--token",
-                &tc,
-                "--name",
-                "Carol",
-                "--loopback",
-                "--spectate",
-                target,
-                "--json",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fighter")
+    let spectate = |target: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--server",
+            &url,
+            "--token",
+            &tc,
+            "--name",
+            "Carol",
+            "--loopback",
+            "--spectate",
+            target,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        under_xvfb(&example("fighter"), &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fighter")
     };
     // bob is in the lobby, not in a match: refused, exit 2, with the reason
-    let refused = wait(spectate("bob"), "refused fighter", Duration::from_secs(30));
+    let refused = wait(
+        spectate("bob", &[]),
+        "refused fighter",
+        Duration::from_secs(30),
+    );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "stderr {stderr}");
     assert!(
@@ -634,7 +637,19 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     let alice = spawn_bot(&alice_args);
     // join mid-match: the match (20 s at 60 fps) is a few seconds in
     std::thread::sleep(Duration::from_secs(4));
-    let carol = spectate("alice");
+    let dir = std::env::temp_dir().join(format!("fighter-spectate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (shot_at, last) = (dir.join("at1100.png"), dir.join("last.png"));
+    let shot_arg = format!("1100:{}", shot_at.display());
+    let carol = spectate(
+        "alice",
+        &[
+            "--screenshot-at",
+            &shot_arg,
+            "--screenshot",
+            last.to_str().expect("utf-8 path"),
+        ],
+    );
     // a second spectator closes its window mid-match: the process ends within a second,
     // exit 1 (the match was not followed to its end); carol and the players carry on
     std::thread::sleep(Duration::from_secs(1));
@@ -664,6 +679,14 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     assert_eq!(rc["frames"], 1200, "carol's report {rc}");
     assert_eq!(rc["checksum"], ra["checksum"], "carol's report {rc}");
     assert_eq!(rc["watching"], "alice");
+    // the window drew the followed match: a screenshot at frame 1100 and at the end
+    for path in [&shot_at, &last] {
+        let shot = image::open(path).expect("spectator screenshot").to_rgba8();
+        assert_eq!(shot.dimensions(), (960, 540));
+        let colours = distinct_colours(&shot);
+        assert!(colours >= 8, "{}: only {colours} colours", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     let joined_at = rc["joined_at"].as_i64().expect("joined_at");
     assert!(
         joined_at > 0 && joined_at < 1200,

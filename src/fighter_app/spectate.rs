@@ -11,6 +11,7 @@
 //! when watching could not start. `--json` prints [`SpectateReport`] (`bot --spectate`'s
 //! format).
 
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -281,7 +282,9 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
     };
     let slot: Arc<Mutex<Option<Ended>>> = Arc::new(Mutex::new(None));
     let out = slot.clone();
-    let screenshot = args.screenshot.clone();
+    let mut shots = args.screenshot_at.clone();
+    shots.sort_by_key(|(n, _)| *n);
+    let screenshots = (args.screenshot.clone(), shots);
     let conf = macroquad::window::Conf {
         window_title: "netplay fighter".to_owned(),
         window_width: WINDOW_WIDTH as i32,
@@ -291,7 +294,7 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
     };
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         macroquad::Window::from_config(conf, async move {
-            let ended = watch(viewer, net, screenshot).await;
+            let ended = watch(viewer, net, screenshots).await;
             if let Ok(mut slot) = out.lock() {
                 *slot = Some(ended);
             }
@@ -336,7 +339,10 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
     }
 }
 
-async fn watch(mut viewer: Viewer, net: Net, screenshot: Option<std::path::PathBuf>) -> Ended {
+/// `--screenshot` (at exit) and `--screenshot-at N:PATH` (sorted by N).
+type Screenshots = (Option<PathBuf>, Vec<(u32, PathBuf)>);
+
+async fn watch(mut viewer: Viewer, net: Net, (screenshot, mut shots): Screenshots) -> Ended {
     prevent_quit();
     loop {
         let quit =
@@ -349,6 +355,18 @@ async fn watch(mut viewer: Viewer, net: Net, screenshot: Option<std::path::PathB
         }
         viewer.update();
         viewer.draw();
+        // `--screenshot-at N:PATH`: the first drawn frame whose state is at frame N or later
+        let frame = viewer.following.follower().current_frame();
+        while viewer.following.game().is_some()
+            && shots
+                .first()
+                .is_some_and(|(n, _)| i64::from(*n) <= i64::from(frame))
+        {
+            let (_, path) = shots.remove(0);
+            if let Err(e) = draw::screenshot(&path) {
+                eprintln!("fighter: screenshot: {e}");
+            }
+        }
         let held = viewer.ended_at.is_some_and(|t| t.elapsed() >= HOLD);
         if quit || held || viewer.refused.is_some() {
             break;
