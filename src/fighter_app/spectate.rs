@@ -205,7 +205,11 @@ impl Viewer {
         if self.ended_at.is_some() {
             let outcome = self.following.outcome();
             if let Some(game) = self.following.game() {
-                lines.push(format!("winner {}", winner_name(game)));
+                let who = winner_name(game);
+                lines.push(match game.match_winner {
+                    Some(_) => format!("winner {who}"),
+                    None => format!("no winner yet: {who} leads when the players stopped"),
+                });
             }
             lines.push(format!(
                 "frame {} · checksum {}",
@@ -217,9 +221,9 @@ impl Viewer {
             }
         }
         let title = if self.following.outcome().completed {
-            "MATCH OVER"
+            "WATCHED TO THE PLAYERS' LAST FRAME"
         } else {
-            "STREAM ENDED"
+            "STREAM ENDED EARLY"
         };
         let names = ["P1", "P2"];
         let view = SceneView {
