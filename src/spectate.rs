@@ -197,6 +197,25 @@ pub struct WatchOutcome {
 /// One spectator following a [`Watch`], one poll at a time: the loop of [`follow`], for
 /// callers that drive it themselves (the `fighter` window polls it once per 60 Hz tick and
 /// draws [`Following::game`]).
+///
+/// ```no_run
+/// # fn example(mut watch: peer::Watch) {
+/// let mut following = netplay::spectate::Following::new();
+/// loop {
+///     // once per 60 Hz tick
+///     let poll = following.poll(&mut watch, true);
+///     if let Some(game) = following.game() {
+///         let _ = game.frame; // draw it (read-only)
+///     }
+///     if poll.done {
+///         break;
+///     }
+///     std::thread::sleep(std::time::Duration::from_micros(16_667));
+/// }
+/// let outcome = following.outcome();
+/// println!("{} at frame {}: {:?}", outcome.completed, outcome.frames, outcome.checksum);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Following {
     follower: SpectatorFollower<FighterGame>,

@@ -50,7 +50,7 @@ pub struct Args {
     /// Online: watch this player's running match to its end instead of playing (exit 0
     /// at the players' final frame with their checksum, 1 when the stream fails or ends
     /// early, 2 when watching cannot start).
-    #[arg(long, value_name = "PLAYER", requires = "server", conflicts_with_all = ["challenge", "accept", "lobby_script", "bot", "record"])]
+    #[arg(long, value_name = "PLAYER", requires = "server", conflicts_with_all = ["challenge", "accept", "lobby_script", "bot", "record", "frames"])]
     pub spectate: Option<String>,
     /// Online: a bot drives the local side (kinds: ai, random, routine, idle).
     #[arg(long, requires = "server")]
@@ -337,6 +337,10 @@ mod tests {
         let with = ["--server", url, "--token", "t", "--spectate", "alice"];
         assert!(parse(&[&with[..], &["--challenge", "bob"]].concat()).is_err());
         assert!(parse(&[&with[..], &["--bot", "ai"]].concat()).is_err());
+        assert!(
+            parse(&[&with[..], &["--frames", "60"]].concat()).is_err(),
+            "the stream decides the last frame"
+        );
         match parse(&with).map(|a| (a.mode(), a.spectate)) {
             Ok((Ok(Mode::Online { config, .. }), Some(target))) => {
                 assert_eq!(target, "alice");
