@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use netplay::bot_report::BotReport;
 use netplay::netmatch::{play, PlayConfig};
+use netplay::spectate::SpectateReport;
 use peer::{AcceptRule, ChannelMode, IceConfig, MatchRule, Peer, PeerConfig, RelayPolicy};
 use rollback::session::InputDelay;
 
@@ -175,19 +176,6 @@ async fn run(args: &Args) -> Result<BotReport, String> {
     })
 }
 
-/// What `bot --spectate --json` prints.
-#[derive(Debug, serde::Serialize)]
-struct SpectateReport {
-    connected: bool,
-    player_id: String,
-    watching: String,
-    host_id: String,
-    session_id: String,
-    /// How the watch went (`completed`, `frames`, `checksum`, ...).
-    #[serde(flatten)]
-    outcome: netplay::spectate::WatchOutcome,
-}
-
 fn peer_config(args: &Args) -> PeerConfig {
     let mut config = PeerConfig::new(args.name.clone());
     config.ice = if args.loopback {
@@ -202,17 +190,9 @@ fn peer_config(args: &Args) -> PeerConfig {
 
 /// `--spectate`: the report, or why watching could not start.
 async fn spectate(args: &Args, target: &str) -> Result<SpectateReport, String> {
-    let peer = Peer::connect(&args.server, &args.token, peer_config(args))
-        .await
-        .map_err(|e| e.to_string())?;
-    let player_id = peer.player_id().to_owned();
-    let mut watch =
-        peer.watch(target)
-            .await
-            .map_err(|e| match peer::spectate::watch_refusal(&e) {
-                Some(why) => format!("cannot watch {target}: {why} ({e})"),
-                None => e.to_string(),
-            })?;
+    let (player_id, mut watch) =
+        netplay::spectate::start_watch(&args.server, &args.token, peer_config(args), target)
+            .await?;
     let info = watch.info().clone();
     if !args.json {
         eprintln!(

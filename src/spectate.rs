@@ -194,64 +194,169 @@ pub struct WatchOutcome {
     pub follower: FollowerStats,
 }
 
-/// Follows `watch` into a spectator of the reference fighter until the players' final
-/// frame, the end of the stream, or `deadline`. `realtime`: one tick per 60 fps frame
-/// (catching up 16 steps per tick, then following at a 6-frame delay); otherwise as fast
-/// as the stream comes.
-pub async fn follow(watch: &mut Watch, realtime: bool, deadline: Duration) -> WatchOutcome {
-    let started = Instant::now();
-    let mut follower = SpectatorFollower::<FighterGame>::new(FollowerConfig::default());
-    let tick_every = Duration::from_micros(16_667);
-    let mut next_tick = tokio::time::Instant::now();
-    let mut stream_over: Option<String> = None;
-    let error = loop {
-        let mut received = 0usize;
-        let failed = loop {
+/// One spectator following a [`Watch`], one poll at a time: the loop of [`follow`], for
+/// callers that drive it themselves (the `fighter` window polls it once per 60 Hz tick and
+/// draws [`Following::game`]).
+///
+/// ```no_run
+/// # fn example(mut watch: peer::Watch) {
+/// let mut following = netplay::spectate::Following::new();
+/// loop {
+///     // once per 60 Hz tick
+///     let poll = following.poll(&mut watch, true);
+///     if let Some(game) = following.game() {
+///         let _ = game.frame; // draw it (read-only)
+///     }
+///     if poll.done {
+///         break;
+///     }
+///     std::thread::sleep(std::time::Duration::from_micros(16_667));
+/// }
+/// let outcome = following.outcome();
+/// println!("{} at frame {}: {:?}", outcome.completed, outcome.frames, outcome.checksum);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Following {
+    follower: SpectatorFollower<FighterGame>,
+    started: Instant,
+    stream_over: Option<String>,
+    stopped: Option<Option<String>>,
+}
+
+/// What one [`Following::poll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowPoll {
+    /// Messages read from the watch.
+    pub received: usize,
+    /// Frames the spectator's state advanced.
+    pub stepped: u32,
+    /// Whether following is over (reached the final frame, or failed): see
+    /// [`Following::outcome`].
+    pub done: bool,
+}
+
+impl Default for Following {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Following {
+    /// A spectator with no state yet (it starts at the stream's snapshot).
+    pub fn new() -> Self {
+        Self {
+            follower: SpectatorFollower::new(FollowerConfig::default()),
+            started: Instant::now(),
+            stream_over: None,
+            stopped: None,
+        }
+    }
+
+    /// Reads every message `watch` has, then ticks: once when `realtime` (one 60 fps
+    /// frame: up to 16 catch-up steps, then a 6-frame delay), else until nothing is left.
+    pub fn poll(&mut self, watch: &mut Watch, realtime: bool) -> FollowPoll {
+        let mut poll = FollowPoll {
+            received: 0,
+            stepped: 0,
+            done: self.stopped.is_some(),
+        };
+        if poll.done {
+            return poll;
+        }
+        loop {
             match watch.try_recv() {
                 WatchRead::Message(bytes) => {
-                    received += 1;
-                    if let Err(error) = follower.handle(&bytes) {
-                        break Some(error.to_string());
+                    poll.received += 1;
+                    if let Err(error) = self.follower.handle(&bytes) {
+                        return self.stop(poll, Some(error.to_string()));
                     }
                 }
-                WatchRead::Empty => break None,
+                WatchRead::Empty => break,
                 WatchRead::Ended(event) => {
-                    stream_over.get_or_insert_with(|| format!("{event:?}"));
-                    break None;
+                    self.stream_over.get_or_insert_with(|| format!("{event:?}"));
+                    break;
                 }
             }
-        };
-        if failed.is_some() {
-            break failed;
         }
-        let mut stepped = 0;
         loop {
-            match follower.tick() {
+            match self.follower.tick() {
                 Ok(0) => break,
-                Ok(n) => stepped += n,
-                Err(error) => return outcome(&follower, started, Some(error.to_string())),
+                Ok(n) => poll.stepped = poll.stepped.saturating_add(n),
+                Err(error) => return self.stop(poll, Some(error.to_string())),
             }
             if realtime {
                 break;
             }
         }
-        if follower.is_finished() {
-            break None;
+        if self.follower.is_finished() {
+            return self.stop(poll, None);
         }
-        if let Some(over) = &stream_over {
-            break Some(format!("the stream ended before the final frame: {over}"));
+        if let Some(over) = &self.stream_over {
+            let why = format!("the stream ended before the final frame: {over}");
+            return self.stop(poll, Some(why));
         }
-        if started.elapsed() > deadline {
-            break Some("deadline".to_owned());
+        poll
+    }
+
+    fn stop(&mut self, mut poll: FollowPoll, error: Option<String>) -> FollowPoll {
+        self.stopped = Some(error);
+        poll.done = true;
+        poll
+    }
+
+    /// Ends following early (a deadline, the window closed): `why` becomes the error.
+    pub fn abandon(&mut self, why: &str) {
+        if self.stopped.is_none() {
+            self.stopped = Some(Some(why.to_owned()));
+        }
+    }
+
+    /// The spectator (its state, frame, figures); read-only.
+    pub fn follower(&self) -> &SpectatorFollower<FighterGame> {
+        &self.follower
+    }
+
+    /// The spectator's state, once the snapshot arrived.
+    pub fn game(&self) -> Option<&FighterGame> {
+        self.follower.game()
+    }
+
+    /// How it went so far (final once [`FollowPoll::done`]).
+    pub fn outcome(&self) -> WatchOutcome {
+        let error = match &self.stopped {
+            Some(error) => error.clone(),
+            None => Some("still following".to_owned()),
+        };
+        outcome(&self.follower, self.started, error)
+    }
+}
+
+/// Follows `watch` into a spectator of the reference fighter until the players' final
+/// frame, the end of the stream, or `deadline`. `realtime`: one tick per 60 fps frame
+/// (catching up 16 steps per tick, then following at a 6-frame delay); otherwise as fast
+/// as the stream comes.
+pub async fn follow(watch: &mut Watch, realtime: bool, deadline: Duration) -> WatchOutcome {
+    let mut following = Following::new();
+    let tick_every = Duration::from_micros(16_667);
+    let mut next_tick = tokio::time::Instant::now();
+    loop {
+        let poll = following.poll(watch, realtime);
+        if poll.done {
+            break;
+        }
+        if following.started.elapsed() > deadline {
+            following.abandon("deadline");
+            break;
         }
         if realtime {
             next_tick += tick_every;
             tokio::time::sleep_until(next_tick).await;
-        } else if received == 0 && stepped == 0 {
+        } else if poll.received == 0 && poll.stepped == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-    };
-    outcome(&follower, started, error)
+    }
+    following.outcome()
 }
 
 fn outcome(
@@ -268,4 +373,45 @@ fn outcome(
         seconds: started.elapsed().as_secs_f64(),
         follower: *follower.stats(),
     }
+}
+
+/// What a watcher prints with `--json` (`bot --spectate`, `fighter --spectate`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpectateReport {
+    /// Whether watching started.
+    pub connected: bool,
+    /// Our player id.
+    pub player_id: String,
+    /// The player whose match was watched.
+    pub watching: String,
+    /// The player streaming to us.
+    pub host_id: String,
+    /// The spectator session.
+    pub session_id: String,
+    /// How the watch went (`completed`, `frames`, `checksum`, ...).
+    #[serde(flatten)]
+    pub outcome: WatchOutcome,
+}
+
+/// Connects to the signal server and starts watching `target`'s match: our player id and
+/// the [`Watch`], or why watching could not start (a refusal in the user's terms: no such
+/// player, not in a match; or the connection's error).
+pub async fn start_watch(
+    server: &str,
+    token: &str,
+    config: peer::PeerConfig,
+    target: &str,
+) -> Result<(String, Watch), String> {
+    let peer = peer::Peer::connect(server, token, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let player_id = peer.player_id().to_owned();
+    let watch = peer
+        .watch(target)
+        .await
+        .map_err(|e| match peer::spectate::watch_refusal(&e) {
+            Some(why) => format!("cannot watch {target}: {why} ({e})"),
+            None => e.to_string(),
+        })?;
+    Ok((player_id, watch))
 }

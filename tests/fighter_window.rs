@@ -576,3 +576,120 @@ fn the_lobby_screen_declines_then_accepts_a_challenge() {
     assert!(stderr.contains("declining carol"), "{stderr}");
     assert!(stderr.contains("accepting alice"), "{stderr}");
 }
+
+/// `fighter --spectate`: refused with exit 2 while the player waits in the lobby (not in a
+/// match); then two `bot` processes play 1,200 frames at 60 fps, the fighter joins
+/// alice's match a few seconds in, follows it in the window to the end, and its final
+/// frame and checksum are the players'; a second spectator's window closed mid-match ends
+/// its process within a second.
+#[test]
+fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
+    let _serial = serial();
+    let server = Server::start();
+    let url = server.url();
+    let (ta, tb, tc) = (
+        server.token("alice"),
+        server.token("bob"),
+        server.token("carol"),
+    );
+    let mut bob_args = online_args(&url, &tb, "Bob");
+    bob_args[8] = "1200";
+    bob_args.extend(["--accept", "alice"]);
+    let bob = spawn_bot(&bob_args);
+    std::thread::sleep(Duration::from_millis(800));
+    let spectate = |target: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--server",
+            &url,
+            "--token",
+            &tc,
+            "--name",
+            "Carol",
+            "--loopback",
+            "--spectate",
+            target,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        under_xvfb(&example("fighter"), &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fighter")
+    };
+    // bob is in the lobby, not in a match: refused, exit 2, with the reason
+    let refused = wait(
+        spectate("bob", &[]),
+        "refused fighter",
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "stderr {stderr}");
+    assert!(
+        stderr.contains("cannot watch bob") && stderr.contains("not in a running match"),
+        "stderr {stderr}"
+    );
+    assert_eq!(json_of(&refused)["connected"], false);
+
+    let mut alice_args = online_args(&url, &ta, "Alice");
+    alice_args[8] = "1200";
+    alice_args.extend(["--challenge", "bob"]);
+    let alice = spawn_bot(&alice_args);
+    // join mid-match: the match (20 s at 60 fps) is a few seconds in
+    std::thread::sleep(Duration::from_secs(4));
+    let dir = std::env::temp_dir().join(format!("fighter-spectate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (shot_at, last) = (dir.join("at1100.png"), dir.join("last.png"));
+    let shot_arg = format!("1100:{}", shot_at.display());
+    let carol = spectate(
+        "alice",
+        &[
+            "--screenshot-at",
+            &shot_arg,
+            "--screenshot",
+            last.to_str().expect("utf-8 path"),
+        ],
+    );
+    // a second spectator closes its window mid-match: the process ends within a second,
+    // exit 1 (the match was not followed to its end); carol and the players carry on
+    std::thread::sleep(Duration::from_secs(1));
+    let td = server.token("dave");
+    let dave = [
+        "--server",
+        &url,
+        "--token",
+        &td,
+        "--loopback",
+        "--spectate",
+        "alice",
+    ];
+    let (ms, code) = close_after_start(3, &dave);
+    assert_eq!(code, 1, "closed before the end");
+    assert!(ms < 1000, "spectator: exit {ms} ms after the close");
+    let a = wait(alice, "alice", Duration::from_secs(60));
+    let b = wait(bob, "bob", Duration::from_secs(60));
+    let c = wait(carol, "carol", Duration::from_secs(30));
+    assert_success("alice", &a);
+    assert_success("bob", &b);
+    assert_success("carol", &c);
+    let (ra, rb, rc) = (json_of(&a), json_of(&b), json_of(&c));
+    assert_eq!(ra["checksum"], rb["checksum"], "the players agree");
+    assert!(ra["checksum"].is_string(), "alice's report {ra}");
+    assert_eq!(rc["completed"], true, "carol's report {rc}");
+    assert_eq!(rc["frames"], 1200, "carol's report {rc}");
+    assert_eq!(rc["checksum"], ra["checksum"], "carol's report {rc}");
+    assert_eq!(rc["watching"], "alice");
+    // the window drew the followed match: a screenshot at frame 1100 and at the end
+    for path in [&shot_at, &last] {
+        let shot = image::open(path).expect("spectator screenshot").to_rgba8();
+        assert_eq!(shot.dimensions(), (960, 540));
+        let colours = distinct_colours(&shot);
+        assert!(colours >= 8, "{}: only {colours} colours", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let joined_at = rc["joined_at"].as_i64().expect("joined_at");
+    assert!(
+        joined_at > 0 && joined_at < 1200,
+        "carol joined mid-match: {rc}"
+    );
+}

@@ -67,6 +67,9 @@ pub fn run(args: Args) -> u8 {
     if let Some(file) = args.replay.clone() {
         return super::replay::run(&args, &file);
     }
+    if let (Some(target), Mode::Online { config, .. }) = (args.spectate.clone(), &mode) {
+        return super::spectate::run(&args, config.clone(), target);
+    }
     if !display_available() {
         eprintln!("fighter: no display: neither DISPLAY nor WAYLAND_DISPLAY is set (run it in a desktop session or under xvfb-run)");
         return 1;

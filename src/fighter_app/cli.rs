@@ -47,6 +47,11 @@ pub struct Args {
     /// challenge), `decline` (N), `quit` (Q once back in the player list).
     #[arg(long, value_name = "STEPS", conflicts_with_all = ["challenge", "accept"], requires = "server")]
     pub lobby_script: Option<String>,
+    /// Online: watch this player's running match to its end instead of playing (exit 0
+    /// at the players' final frame with their checksum, 1 when the stream fails or ends
+    /// early, 2 when watching cannot start).
+    #[arg(long, value_name = "PLAYER", requires = "server", conflicts_with_all = ["challenge", "accept", "lobby_script", "bot", "record", "frames"])]
+    pub spectate: Option<String>,
     /// Online: a bot drives the local side (kinds: ai, random, routine, idle).
     #[arg(long, requires = "server")]
     pub bot: Option<BotKind>,
@@ -323,6 +328,26 @@ mod tests {
             parse(&["--lobby-script", "quit"]).is_err(),
             "needs --server"
         );
+    }
+
+    #[test]
+    fn spectate_needs_a_server_and_no_match_rule() {
+        let url = "ws://127.0.0.1:1/ws/signal";
+        assert!(parse(&["--spectate", "alice"]).is_err(), "needs --server");
+        let with = ["--server", url, "--token", "t", "--spectate", "alice"];
+        assert!(parse(&[&with[..], &["--challenge", "bob"]].concat()).is_err());
+        assert!(parse(&[&with[..], &["--bot", "ai"]].concat()).is_err());
+        assert!(
+            parse(&[&with[..], &["--frames", "60"]].concat()).is_err(),
+            "the stream decides the last frame"
+        );
+        match parse(&with).map(|a| (a.mode(), a.spectate)) {
+            Ok((Ok(Mode::Online { config, .. }), Some(target))) => {
+                assert_eq!(target, "alice");
+                assert_eq!(config.rule, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! std::process::exit(i32::from(code));
 //! ```
 //!
+//! Watching an online match (`--spectate PLAYER`): [`spectate`].
+//!
 //! Recording and replaying matches (`--record PATH` / `--replay FILE`): [`replay`].
 
 pub mod app;
@@ -32,6 +34,7 @@ pub mod overlay;
 pub mod render;
 pub mod replay;
 pub mod report;
+pub mod spectate;
 
 /// Seed of the game state, the same as the `bot` example's, so a fighter and a bot agree.
 pub use crate::netmatch::GAME_SEED;
