@@ -581,7 +581,8 @@ fn the_lobby_screen_declines_then_accepts_a_challenge() {
 /// match); then two `bot` processes play 1,200 frames at 60 fps, the fighter joins
 /// alice's match a few seconds in, follows it in the window to the end, and its final
 /// frame and checksum are the players'; a second spectator's window closed mid-match ends
-/// its process within a second.
+/// its process within a second; `bot --spectate bob` follows the same match from bob's side
+/// to the same frame and checksum.
 #[test]
 fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     let _serial = serial();
@@ -659,6 +660,20 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
             last.to_str().expect("utf-8 path"),
         ],
     );
+    // `bot --spectate` (no window, no --frames) watches the same match from bob's side
+    let te = server.token("erin");
+    let erin = spawn_bot(&[
+        "--server",
+        &url,
+        "--token",
+        &te,
+        "--name",
+        "Erin",
+        "--loopback",
+        "--spectate",
+        "bob",
+        "--json",
+    ]);
     // a second spectator closes its window mid-match: the process ends within a second,
     // exit 1 (the match was not followed to its end); carol and the players carry on
     std::thread::sleep(Duration::from_secs(1));
@@ -678,9 +693,11 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     let a = wait(alice, "alice", Duration::from_secs(60));
     let b = wait(bob, "bob", Duration::from_secs(60));
     let c = wait(carol, "carol", Duration::from_secs(30));
+    let e = wait(erin, "erin (bot --spectate)", Duration::from_secs(30));
     assert_success("alice", &a);
     assert_success("bob", &b);
     assert_success("carol", &c);
+    assert_success("erin", &e);
     let (ra, rb, rc) = (json_of(&a), json_of(&b), json_of(&c));
     assert_eq!(ra["checksum"], rb["checksum"], "the players agree");
     assert!(ra["checksum"].is_string(), "alice's report {ra}");
@@ -688,6 +705,11 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     assert_eq!(rc["frames"], 1200, "carol's report {rc}");
     assert_eq!(rc["checksum"], ra["checksum"], "carol's report {rc}");
     assert_eq!(rc["watching"], "alice");
+    let re = json_of(&e);
+    assert_eq!(re["completed"], true, "erin's report {re}");
+    assert_eq!(re["frames"], 1200, "erin's report {re}");
+    assert_eq!(re["checksum"], rb["checksum"], "erin's report {re}");
+    assert_eq!(re["watching"], "bob");
     // the window drew the followed match: a screenshot at frame 1100 and at the end
     for path in [&shot_at, &last] {
         let shot = image::open(path).expect("spectator screenshot").to_rgba8();
