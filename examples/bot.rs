@@ -221,19 +221,7 @@ fn main_spectate(args: &Args, target: &str, runtime: tokio::runtime::Runtime) ->
             if args.json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!(
-                    "bot {}: watched {} to frame {}, checksum {}{}",
-                    report.player_id,
-                    report.watching,
-                    report.outcome.frames,
-                    report.outcome.checksum.as_deref().unwrap_or("-"),
-                    report
-                        .outcome
-                        .error
-                        .as_deref()
-                        .map(|e| format!(", stopped: {e}"))
-                        .unwrap_or_default()
-                );
+                println!("{}", report.summary("bot"));
             }
             if report.outcome.completed {
                 ExitCode::SUCCESS

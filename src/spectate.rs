@@ -393,6 +393,25 @@ pub struct SpectateReport {
     pub outcome: WatchOutcome,
 }
 
+impl SpectateReport {
+    /// The report's one-line human summary, e.g. `bot carol: watched alice to frame 3600,
+    /// checksum …`, with `program` as the first word.
+    pub fn summary(&self, program: &str) -> String {
+        format!(
+            "{program} {}: watched {} to frame {}, checksum {}{}",
+            self.player_id,
+            self.watching,
+            self.outcome.frames,
+            self.outcome.checksum.as_deref().unwrap_or("-"),
+            self.outcome
+                .error
+                .as_deref()
+                .map(|e| format!(", stopped: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// Connects to the signal server and starts watching `target`'s match: our player id and
 /// the [`Watch`], or why watching could not start (a refusal in the user's terms: no such
 /// player, not in a match; or the connection's error).

@@ -2,7 +2,7 @@
 //! screenshots, the report at exit.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use ggrs::InputStatus;
@@ -20,7 +20,7 @@ use super::input::{BotKind, Controller, Layout, HELP};
 use super::lobby::{LobbyAction, LobbyKey, LobbyScreen, LobbyScript};
 use super::online::{NetCommand, NetEvent, NetHandle};
 use super::overlay::{OverlayStats, OverlayView};
-use super::render::{scene, SceneView, WINDOW_HEIGHT, WINDOW_WIDTH};
+use super::render::{scene, SceneView};
 use super::report::{FighterReport, FrameTimes, LobbyReport};
 use super::{draw, GAME_SEED};
 use crate::netmatch::PlayOutcome;
@@ -74,15 +74,6 @@ pub fn run(args: Args) -> u8 {
         eprintln!("fighter: no display: neither DISPLAY nor WAYLAND_DISPLAY is set (run it in a desktop session or under xvfb-run)");
         return 1;
     }
-    let slot: Arc<Mutex<Option<RunResult>>> = Arc::new(Mutex::new(None));
-    let conf = macroquad::window::Conf {
-        window_title: "netplay fighter".to_owned(),
-        window_width: WINDOW_WIDTH as i32,
-        window_height: WINDOW_HEIGHT as i32,
-        window_resizable: false,
-        ..Default::default()
-    };
-    let out = slot.clone();
     let json = args.json;
     // miniquad panics if the X server cannot be opened: report it as one line
     std::panic::set_hook(Box::new(|info| {
@@ -94,22 +85,17 @@ pub fn run(args: Args) -> u8 {
             .unwrap_or_else(|| "panic".to_owned());
         eprintln!("fighter: window system failed: {msg}");
     }));
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        macroquad::Window::from_config(conf, async move {
-            let result = App::new(args, mode).run().await;
-            if let Ok(mut slot) = out.lock() {
-                *slot = Some(result);
-            }
-        });
-    }));
+    let ended = super::run_window("netplay fighter", async move {
+        App::new(args, mode).run().await
+    });
     let _ = std::panic::take_hook();
-    if opened.is_err() {
-        return 1;
-    }
-    let result = slot.lock().ok().and_then(|mut s| s.take());
-    let Some(result) = result else {
-        eprintln!("fighter: the window closed before the game ended");
-        return 1;
+    let result = match ended {
+        Ok(result) => result,
+        Err(super::WindowEnd::Failed) => return 1,
+        Err(super::WindowEnd::Closed) => {
+            eprintln!("fighter: the window closed before the game ended");
+            return 1;
+        }
     };
     if json {
         println!(

@@ -38,3 +38,43 @@ pub mod spectate;
 
 /// Seed of the game state, the same as the `bot` example's, so a fighter and a bot agree.
 pub use crate::netmatch::GAME_SEED;
+
+/// How [`run_window`] ended without a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowEnd {
+    /// The window system failed (miniquad panicked, e.g. the X server could not be opened).
+    Failed,
+    /// The window closed before `body` finished.
+    Closed,
+}
+
+/// Opens the fighter's window (fixed size, not resizable) titled `title`, runs `body` in it
+/// and returns what `body` produced. Shared by the game, replay and spectate windows.
+pub fn run_window<T: Send + 'static>(
+    title: &str,
+    body: impl std::future::Future<Output = T> + 'static,
+) -> Result<T, WindowEnd> {
+    use std::sync::{Arc, Mutex};
+    let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let conf = macroquad::window::Conf {
+        window_title: title.to_owned(),
+        window_width: render::WINDOW_WIDTH as i32,
+        window_height: render::WINDOW_HEIGHT as i32,
+        window_resizable: false,
+        ..Default::default()
+    };
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        macroquad::Window::from_config(conf, async move {
+            let result = body.await;
+            if let Ok(mut slot) = out.lock() {
+                *slot = Some(result);
+            }
+        });
+    }));
+    if opened.is_err() {
+        return Err(WindowEnd::Failed);
+    }
+    let result = slot.lock().ok().and_then(|mut s| s.take());
+    result.ok_or(WindowEnd::Closed)
+}

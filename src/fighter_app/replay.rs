@@ -8,7 +8,7 @@
 //! the overlay: frame, speed, and the last recorded checksum with whether it matched.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+
 use std::time::Instant;
 
 use macroquad::input::{is_key_pressed, is_quit_requested, prevent_quit, KeyCode};
@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::cli::Args;
 use super::draw;
 use super::input::HELP;
-use super::render::{scene, SceneView, WINDOW_HEIGHT, WINDOW_WIDTH};
+use super::render::{scene, SceneView};
 
 /// Seek step of the Left / Right keys, seconds.
 pub const SEEK_SECONDS: i32 = 10;
@@ -238,32 +238,19 @@ pub fn run(args: &Args, file: &Path) -> u8 {
         stop_at: args.frames,
         fast: args.fast,
     };
-    let slot: Arc<Mutex<Option<ReplayReport>>> = Arc::new(Mutex::new(None));
-    let out = slot.clone();
     let screenshot = args.screenshot.clone();
     let file = file.to_path_buf();
-    let conf = macroquad::window::Conf {
-        window_title: "netplay fighter: replay".to_owned(),
-        window_width: WINDOW_WIDTH as i32,
-        window_height: WINDOW_HEIGHT as i32,
-        window_resizable: false,
-        ..Default::default()
-    };
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        macroquad::Window::from_config(conf, async move {
-            let report = watch(viewer, screenshot, file).await;
-            if let Ok(mut slot) = out.lock() {
-                *slot = Some(report);
-            }
-        });
-    }));
-    if opened.is_err() {
-        eprintln!("fighter: window system failed");
-        return 1;
-    }
-    let Some(report) = slot.lock().ok().and_then(|mut s| s.take()) else {
-        eprintln!("fighter: the window closed before the replay ended");
-        return 1;
+    let report = match super::run_window("netplay fighter: replay", watch(viewer, screenshot, file))
+    {
+        Ok(report) => report,
+        Err(super::WindowEnd::Failed) => {
+            eprintln!("fighter: window system failed");
+            return 1;
+        }
+        Err(super::WindowEnd::Closed) => {
+            eprintln!("fighter: the window closed before the replay ended");
+            return 1;
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());

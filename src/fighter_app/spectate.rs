@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use macroquad::input::{is_key_pressed, is_quit_requested, prevent_quit, KeyCode};
@@ -23,7 +23,7 @@ use peer::{IceConfig, PeerConfig, Watch};
 use super::cli::Args;
 use super::draw;
 use super::online::{OnlineConfig, FINISH_WAIT};
-use super::render::{scene, SceneView, WINDOW_HEIGHT, WINDOW_WIDTH};
+use super::render::{scene, SceneView};
 use super::report::winner_name;
 use crate::spectate::{Following, SpectateReport};
 
@@ -284,33 +284,19 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
         tick_origin: Instant::now(),
         show_boxes: args.boxes,
     };
-    let slot: Arc<Mutex<Option<Ended>>> = Arc::new(Mutex::new(None));
-    let out = slot.clone();
     let mut shots = args.screenshot_at.clone();
     shots.sort_by_key(|(n, _)| *n);
     let screenshots = (args.screenshot.clone(), shots);
-    let conf = macroquad::window::Conf {
-        window_title: "netplay fighter".to_owned(),
-        window_width: WINDOW_WIDTH as i32,
-        window_height: WINDOW_HEIGHT as i32,
-        window_resizable: false,
-        ..Default::default()
-    };
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        macroquad::Window::from_config(conf, async move {
-            let ended = watch(viewer, net, screenshots).await;
-            if let Ok(mut slot) = out.lock() {
-                *slot = Some(ended);
-            }
-        });
-    }));
-    if opened.is_err() {
-        eprintln!("fighter: window system failed");
-        return 1;
-    }
-    let Some(ended) = slot.lock().ok().and_then(|mut s| s.take()) else {
-        eprintln!("fighter: the window closed before watching ended");
-        return 1;
+    let ended = match super::run_window("netplay fighter", watch(viewer, net, screenshots)) {
+        Ok(ended) => ended,
+        Err(super::WindowEnd::Failed) => {
+            eprintln!("fighter: window system failed");
+            return 1;
+        }
+        Err(super::WindowEnd::Closed) => {
+            eprintln!("fighter: the window closed before watching ended");
+            return 1;
+        }
     };
     match ended {
         Ended::Refused(why) => {
@@ -324,19 +310,7 @@ pub fn run(args: &Args, config: OnlineConfig, target: String) -> u8 {
             if args.json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!(
-                    "fighter {}: watched {} to frame {}, checksum {}{}",
-                    report.player_id,
-                    report.watching,
-                    report.outcome.frames,
-                    report.outcome.checksum.as_deref().unwrap_or("-"),
-                    report
-                        .outcome
-                        .error
-                        .as_deref()
-                        .map(|e| format!(", stopped: {e}"))
-                        .unwrap_or_default()
-                );
+                println!("{}", report.summary("fighter"));
             }
             u8::from(!report.outcome.completed)
         }
