@@ -31,8 +31,12 @@ impl Game for Leaky {
             self.score += i64::from(*i);
         }
         if self.frame >= 50 {
-            // the bug: state depends on how often the process stepped
-            self.noise = STEPS.fetch_add(1, Ordering::Relaxed) % 7;
+            // the bug: state depends on how often the process stepped. Every step call
+            // folds in a value no other call gets, so two peers that diverged never land
+            // on the same noise again by chance (a `% 7` here made the final states equal
+            // one run in seven).
+            let leak = STEPS.fetch_add(1, Ordering::Relaxed);
+            self.noise = self.noise.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(leak);
         }
     }
     fn hash_state(&self, h: &mut StateHasher) {
