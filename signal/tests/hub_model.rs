@@ -11,7 +11,8 @@
 //! running match is `interrupted` by `resume_match`, a `failed` report or a player's
 //! reconnect, resumes once both report `connected`, and ends at the resume timeout (its
 //! spectators stay while it is interrupted); a relayed match ignores `failed` and refuses
-//! `resume_match`.
+//! `resume_match`. The requester may withdraw (`cancel_match_request`) until the match
+//! runs: after an accept too, which ends the negotiation.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ enum Action {
     Play(usize, usize),
     /// `watch_match`, then the spectator negotiation (offer, answer, both reports).
     WatchFlow(usize, usize),
+    /// The lobby race: request, accept, (an offer,) then the requester withdraws.
+    Withdraw(usize, usize, bool),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -75,6 +78,7 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Watch(a, b)),
         2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::Play(a, b)),
         2 => (p.clone(), p.clone()).prop_map(|(a, b)| Action::WatchFlow(a, b)),
+        1 => (p.clone(), p.clone(), any::<bool>()).prop_map(|(a, b, o)| Action::Withdraw(a, b, o)),
     ]
 }
 
@@ -392,6 +396,7 @@ impl World {
                 (Ok(()), Ok(()))
             }
             Action::Play(p, q) => self.play(p, q),
+            Action::Withdraw(p, q, offer) => self.withdraw(p, q, offer),
             Action::WatchFlow(p, q) => self.watch_flow(p, q),
             _ => self.step_message(a),
         }
@@ -428,6 +433,27 @@ impl World {
             }
             if r.0.is_err() {
                 break;
+            }
+        }
+        (Ok(()), Ok(()))
+    }
+
+    /// [`Action::Withdraw`]: its messages one by one, as long as hub and model agree.
+    fn withdraw(&mut self, p: usize, q: usize, offer: bool) -> (Result<(), u16>, Result<(), u16>) {
+        let first = self.step_message(&Action::Request(p, q));
+        if first.0 != first.1 || first.0.is_err() {
+            return first;
+        }
+        let k = self.known.len() - 1;
+        let mut rest = vec![Action::Accept(q, p, Some(k))];
+        if offer {
+            rest.push(Action::Offer(p, q, k));
+        }
+        rest.push(Action::Cancel(p, q, k));
+        for a in &rest {
+            let r = self.step_message(a);
+            if r.0 != r.1 || r.0.is_err() {
+                return r;
             }
         }
         (Ok(()), Ok(()))
@@ -696,7 +722,11 @@ fn message_for(a: &Action, sid: Option<String>) -> (usize, ClientMessage) {
                 session_id: sid_or_empty.clone(),
             }),
         ),
-        Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
+        Action::Reconnect(_)
+        | Action::Tick(_)
+        | Action::Play(..)
+        | Action::Withdraw(..)
+        | Action::WatchFlow(..) => {
             unreachable!("not a message")
         }
     }
@@ -745,9 +775,11 @@ impl Model {
             }
             Action::Resume(p, _) => self.resume(p, sid_s),
             Action::Watch(p, q) => self.check_watch(p, q).map(|_| ()),
-            Action::Reconnect(_) | Action::Tick(_) | Action::Play(..) | Action::WatchFlow(..) => {
-                Ok(())
-            }
+            Action::Reconnect(_)
+            | Action::Tick(_)
+            | Action::Play(..)
+            | Action::Withdraw(..)
+            | Action::WatchFlow(..) => Ok(()),
         }
     }
 
@@ -879,7 +911,18 @@ impl Model {
             Some(s) if s.req != p && s.tgt != p => return Err(403),
             Some(s) if s.req != p => return Err(403),
             Some(s) if s.tgt != t => return Err(404),
-            Some(s) if s.state != SessionState::Requested => return Err(409),
+            // the requester may withdraw until the match runs (the race with an accept)
+            Some(s)
+                if !matches!(
+                    s.state,
+                    SessionState::Requested
+                        | SessionState::Accepted
+                        | SessionState::Connecting
+                        | SessionState::Relaying
+                ) =>
+            {
+                return Err(409)
+            }
             Some(_) => {}
         }
         self.sessions.remove(sid);

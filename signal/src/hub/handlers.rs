@@ -301,8 +301,11 @@ impl Hub {
                 Refusal::new(ErrorCode::NotFound, "no such request to targetId").in_session(&sid),
             );
         }
-        if s.state != SessionState::Requested {
-            return Err(conflict("request is no longer pending", &sid));
+        // A withdrawal may cross the target's accept on the wire: until the match runs,
+        // it ends the session and frees both (the target would otherwise wait for an
+        // offer that never comes).
+        if !s.state.is_withdrawable() {
+            return Err(conflict("the match runs: end it with end_match", &sid));
         }
         if let Some(s) = self.remove_session(&sid, now) {
             self.send_player(

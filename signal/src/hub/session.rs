@@ -60,6 +60,16 @@ impl SessionState {
         }
     }
 
+    /// True while the requester may still withdraw (`cancel_match_request`): until the
+    /// match runs. After the accept it ends the negotiation (the race of a withdrawal
+    /// with an accept).
+    pub fn is_withdrawable(self) -> bool {
+        matches!(
+            self,
+            Self::Requested | Self::Accepted | Self::Connecting | Self::Relaying
+        )
+    }
+
     /// True for the states in which both players are `in_match`.
     pub fn is_live(self) -> bool {
         !matches!(self, Self::Requested)

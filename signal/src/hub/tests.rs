@@ -398,7 +398,7 @@ fn decline_notifies_the_requester_and_frees_the_request_slot() {
 }
 
 #[test]
-fn cancel_only_by_the_requester_and_only_while_requested() {
+fn cancel_only_by_the_requester_and_only_until_the_match_runs() {
     let mut b = Bench::new();
     let ab = b.request("a", "b");
     b.refused("b", cancel("b", "b", &ab), 403);
@@ -414,7 +414,49 @@ fn cancel_only_by_the_requester_and_only_while_requested() {
     );
     b.refused("a", cancel("a", "b", &ab), 404);
     let cd = b.accepted("c", "d");
-    b.refused("c", cancel("c", "d", &cd), 409);
+    b.refused("d", cancel("d", "c", &cd), 403); // the target withdraws nothing
+    b.ok("c", cancel("c", "d", &cd));
+    let ab = b.connected("a", "b");
+    b.refused("a", cancel("a", "b", &ab), 409); // a running match ends with end_match
+}
+
+/// The lobby race: the requester's withdrawal crosses the target's accept on the wire.
+/// Until the match runs it ends the session at once: the target gets
+/// `match_request_cancelled` (not a wait for the negotiation timeout), both are free.
+#[test]
+fn a_withdrawal_that_crosses_the_accept_ends_the_negotiation_at_once() {
+    type Setup = fn(&mut Bench) -> String;
+    let cases: [(SessionState, Setup); 2] = [
+        (SessionState::Accepted, |b| b.accepted("a", "b")),
+        (SessionState::Connecting, |b| b.connecting("a", "b")),
+    ];
+    for (state, setup) in cases {
+        let mut b = Bench::new();
+        let ab = setup(&mut b);
+        assert_eq!(b.state(&ab), Some(state));
+        assert_eq!(status_of(&b, "a"), PlayerStatus::InMatch);
+        b.ok("a", cancel("a", "b", &ab));
+        let out = b.drain();
+        assert!(
+            matches!(&out[..], [("b", ServerMessage::MatchRequestCancelled(c))]
+            if c.session_id == ab && c.requester_id == "a" && c.reason == Some(CancelReason::Cancelled)),
+            "{state:?}: {out:?}"
+        );
+        assert_eq!(b.state(&ab), None);
+        b.tick(Duration::from_secs(1));
+        assert_eq!(status_of(&b, "a"), PlayerStatus::Available);
+        assert_eq!(status_of(&b, "b"), PlayerStatus::Available);
+        // the late messages of the gone session are refused, nothing else happens
+        b.refused("b", answer("b", "a", &ab), 404);
+        b.refused("a", cancel("a", "b", &ab), 404);
+        b.tick(Duration::from_secs(60));
+        assert!(
+            b.drain().is_empty(),
+            "no timeout fires for the gone session"
+        );
+        // and both may play again
+        b.accepted("b", "a");
+    }
 }
 
 #[test]

@@ -210,6 +210,26 @@ fn relaying_sessions_refuse_sdp_ignore_late_failures_and_fail_on_disconnect() {
     assert_eq!(status_of(&b, "d"), PlayerStatus::Available);
 }
 
+#[test]
+fn the_requester_may_withdraw_while_relaying_and_not_once_the_relayed_match_runs() {
+    let mut b = with_relay();
+    let sid = b.accepted("a", "b");
+    b.ok("b", report("b", &sid, ConnectionState::Relay));
+    b.drain();
+    b.refused("b", cancel("b", "a", &sid), 403);
+    b.ok("a", cancel("a", "b", &sid));
+    let out = b.drain();
+    assert!(
+        matches!(&out[..], [("b", ServerMessage::MatchRequestCancelled(c))]
+        if c.session_id == sid && c.reason == Some(CancelReason::Cancelled)),
+        "{out:?}"
+    );
+    assert_eq!(b.state(&sid), None);
+    b.refused("b", report("b", &sid, ConnectionState::Connected), 404);
+    let sid = relayed_and_running(&mut b);
+    b.refused("a", cancel("a", "b", &sid), 409);
+}
+
 /// A relayed match runs (both reported `connected` over the relay).
 fn relayed_and_running(b: &mut Bench) -> String {
     let sid = b.accepted("a", "b");
