@@ -211,7 +211,8 @@ impl SignalClient {
         self.close_info.get()
     }
 
-    /// Sends a close frame, waits briefly for the server's reply and stops the driver.
+    /// Sends what is still queued, then a close frame; waits briefly for the server's reply
+    /// and stops the driver.
     pub async fn close(mut self) {
         if let Some(tx) = self.close_tx.take() {
             let _ = tx.send(());
@@ -293,7 +294,17 @@ async fn drive(
     let mut inflater = LobbyInflater::default();
     loop {
         tokio::select! {
-            _ = &mut close_rx => break,
+            _ = &mut close_rx => {
+                // What was queued before the close goes out first (an `end_match`, a
+                // withdrawal): the queue is bounded, so this is too.
+                while let Ok(msg) = out_rx.try_recv() {
+                    let Ok(text) = serde_json::to_string(&msg) else { continue };
+                    if socket.send(Message::text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                break;
+            }
             out = out_rx.recv() => {
                 let Some(msg) = out else { break };
                 let Ok(text) = serde_json::to_string(&msg) else { continue };

@@ -193,6 +193,44 @@ async fn decline_and_cancel_are_delivered() {
     server.shutdown().await;
 }
 
+/// What a client queued right before `close()` still reaches the server: here a
+/// withdrawal, so the target learns `cancelled`, not `requester_left` (before the fix the
+/// client's writer dropped it about one time in two).
+#[tokio::test]
+async fn a_withdrawal_queued_right_before_close_is_delivered() {
+    let server = server().await;
+    let mut b = lobby_client(&server, "bob").await;
+    for _ in 0..8 {
+        let mut a = lobby_client(&server, "alice").await;
+        send(&a, request("alice", "bob"));
+        let ServerMessage::MatchRequestSent(s) = expect(&mut a, "sent", |m| {
+            matches!(m, ServerMessage::MatchRequestSent(_))
+        })
+        .await
+        else {
+            unreachable!()
+        };
+        send(
+            &a,
+            ClientMessage::CancelMatchRequest(CancelMatchRequest {
+                requester_id: "alice".into(),
+                target_id: "bob".into(),
+                session_id: s.session_id.clone(),
+            }),
+        );
+        a.close().await;
+        let got = expect(&mut b, "cancelled", |m| {
+            matches!(m, ServerMessage::MatchRequestCancelled(c) if c.session_id == s.session_id)
+        })
+        .await;
+        assert!(
+            matches!(&got, ServerMessage::MatchRequestCancelled(c) if c.reason == Some(CancelReason::Cancelled)),
+            "{got:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn requests_expire_and_negotiations_time_out() {
     // Short request timeout: nobody answers.
@@ -228,7 +266,8 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
     let mut config = config();
     config.hub.resume_timeout = Duration::ZERO;
     let server = SignalServer::start(config).await.unwrap();
-    // requested (requester leaves), requested (target leaves), accepted, connecting, connected
+    // requested (requester leaves), requested (target leaves), accepted (the requester
+    // leaves: its request is withdrawn), connecting (the target leaves), connected
     for (case, expected) in [
         "requested",
         "requested_target",
@@ -240,7 +279,7 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
     .zip([
         "match_request_cancelled",
         "match_request_declined",
-        "match_failed",
+        "match_request_cancelled",
         "match_failed",
         "match_ended",
     ]) {
@@ -288,6 +327,9 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
         match got {
             ServerMessage::MatchFailed(f) => assert_eq!(f.reason, FailReason::PeerDisconnected),
             ServerMessage::MatchEnded(e) => assert_eq!(e.reason, EndReason::PeerDisconnected),
+            ServerMessage::MatchRequestCancelled(c) => {
+                assert_eq!(c.reason, Some(CancelReason::RequesterLeft))
+            }
             _ => {}
         }
         // The one who stayed is available again: it can be asked for a new match.

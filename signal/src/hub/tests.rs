@@ -598,10 +598,23 @@ fn disconnect_in_every_state_notifies_and_frees_the_opponent() {
     // requested (as requester, as target), accepted, connecting, connected.
     type Setup = fn(&mut Bench) -> String;
     // (A dropped player of a connected match is `interrupted` instead: tests/resume.rs.)
-    let cases: [(&str, Setup, &str, &str); 4] = [
+    // A requester leaving before the match runs withdraws its request (the lobby race).
+    let cases: [(&str, Setup, &str, &str); 6] = [
         ("a", |b| b.request("a", "b"), "b", "match_request_cancelled"),
         ("b", |b| b.request("a", "b"), "a", "match_request_declined"),
-        ("a", |b| b.accepted("a", "b"), "b", "match_failed"),
+        (
+            "a",
+            |b| b.accepted("a", "b"),
+            "b",
+            "match_request_cancelled",
+        ),
+        ("b", |b| b.accepted("a", "b"), "a", "match_failed"),
+        (
+            "a",
+            |b| b.connecting("a", "b"),
+            "b",
+            "match_request_cancelled",
+        ),
         ("b", |b| b.connecting("a", "b"), "a", "match_failed"),
     ];
     for (leaver, setup, other, kind) in cases {

@@ -195,19 +195,34 @@ fn relaying_sessions_refuse_sdp_ignore_late_failures_and_fail_on_disconnect() {
     b.ok("a", report("a", &sid, ConnectionState::Connected));
     assert_eq!(b.state(&sid), Some(SessionState::Connected));
     b.drain();
-    // A player leaving while relaying: the other gets match_failed peer_disconnected.
+    // The target leaving while relaying: the requester gets match_failed peer_disconnected.
     let sid = b.connecting("c", "d");
     b.ok("d", report("d", &sid, ConnectionState::Relay));
     b.drain();
-    let conn = b.conn("c");
+    let conn = b.conn("d");
     b.hub.disconnect(conn, b.now);
     b.hub.check_invariants().unwrap();
     let out = b.drain();
     assert!(
-        matches!(&out[..], [("d", ServerMessage::MatchFailed(f))] if f.reason == FailReason::PeerDisconnected),
+        matches!(&out[..], [("c", ServerMessage::MatchFailed(f))] if f.reason == FailReason::PeerDisconnected),
         "{out:?}"
     );
-    assert_eq!(status_of(&b, "d"), PlayerStatus::Available);
+    assert_eq!(status_of(&b, "c"), PlayerStatus::Available);
+    // The requester leaving while relaying withdraws its request.
+    let mut b = with_relay();
+    let sid = b.connecting("a", "b");
+    b.ok("b", report("b", &sid, ConnectionState::Relay));
+    b.drain();
+    let conn = b.conn("a");
+    b.hub.disconnect(conn, b.now);
+    b.hub.check_invariants().unwrap();
+    let out = b.drain();
+    assert!(
+        matches!(&out[..], [("b", ServerMessage::MatchRequestCancelled(c))]
+        if c.session_id == sid && c.reason == Some(CancelReason::RequesterLeft)),
+        "{out:?}"
+    );
+    assert_eq!(status_of(&b, "b"), PlayerStatus::Available);
 }
 
 #[test]
