@@ -91,8 +91,8 @@ impl SignalPort {
 
     async fn close(self) {
         if let Self::Server(client) = self {
-            // Let the writer flush what was just queued (`end_match`) before the close frame.
-            tokio::task::yield_now().await;
+            // The client sends what was just queued (`end_match`, a withdrawal) before its
+            // close frame.
             client.close().await;
         }
     }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use signal::protocol::CancelReason;
+
 /// Everything that can go wrong between joining the lobby and the end of a match.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -22,6 +24,18 @@ pub enum PeerError {
     /// Our challenge was declined (`declined`, `expired`, `busy`) or cancelled.
     #[error("match request declined: {0}")]
     Declined(String),
+    /// The request we were accepting is gone: its requester withdrew it (cancelled it, even
+    /// just after our accept; left the lobby; started another match) or it expired. Arrives
+    /// as soon as the server says so (`match_request_cancelled`), not after a timeout.
+    #[error("challenge from {requester_id} {}", withdrawal_text(*.reason))]
+    RequestWithdrawn {
+        /// Who had challenged us.
+        requester_id: String,
+        /// The withdrawn session.
+        session_id: String,
+        /// Why, as the server said (`None`: it gave no reason).
+        reason: Option<CancelReason>,
+    },
     /// The server reported the negotiation failed (`match_failed`) or the opponent left.
     #[error("match failed: {0}")]
     MatchFailed(String),
@@ -51,4 +65,15 @@ pub enum PeerError {
     /// The peer's configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// What happened to a withdrawn challenge, in words (after "challenge from ID": lobby
+/// screens and bots show it).
+pub fn withdrawal_text(reason: Option<CancelReason>) -> &'static str {
+    match reason {
+        Some(CancelReason::Cancelled) | None => "withdrawn",
+        Some(CancelReason::RequesterLeft) => "withdrawn: they left the lobby",
+        Some(CancelReason::Busy) => "withdrawn: they started another match",
+        Some(CancelReason::Expired) => "expired",
+    }
 }

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use signal::protocol::{
-    ClientMessage, ConnectionState, FailReason, IceCandidateReceived, MatchFailed, MatchStarted,
-    SdpReceived, ServerMessage,
+    CancelReason, ClientMessage, ConnectionState, FailReason, IceCandidateReceived, MatchFailed,
+    MatchRequestCancelled, MatchStarted, SdpReceived, ServerMessage,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -187,6 +187,15 @@ impl MemoryHub {
                     }),
                 ),
             },
+            // The offerer gave up before the match ran: the answerer learns it at once.
+            ClientMessage::CancelMatchRequest(cancel) => self.send(
+                to,
+                ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                    requester_id: cancel.requester_id,
+                    session_id: cancel.session_id,
+                    reason: Some(CancelReason::Cancelled),
+                }),
+            ),
             other => tracing::trace!(kind = other.kind(), "loopback hub ignores"),
         }
     }

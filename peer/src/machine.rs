@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use signal::protocol::{
     AcceptMatch, CancelMatchRequest, ClientMessage, ConnectionState, DeclineMatch, EndMatch,
-    IceRelay, LinkKind, MatchRequestReceived, PlayerStatus, ReportConnection, RequestMatch,
-    SdpRelay, ServerMessage,
+    IceRelay, LinkKind, MatchRequestCancelled, MatchRequestReceived, PlayerStatus,
+    ReportConnection, RequestMatch, SdpRelay, ServerMessage,
 };
 
 pub mod relaying;
@@ -239,6 +239,9 @@ pub struct MatchMachine {
     watching: bool,
     /// A watcher whose peer connection went down ends the link at this time.
     watch_closing: Option<Instant>,
+    /// The lobby we left to answer a challenge ([`MatchRule::Accept`]): if the challenger
+    /// withdraws before the match runs, the machine waits there again.
+    waiting: Option<Lobby>,
 }
 
 impl MatchMachine {
@@ -259,6 +262,7 @@ impl MatchMachine {
             spectators: spectate::SpectatorLinks::default(),
             watching: false,
             watch_closing: None,
+            waiting: None,
         }
     }
 
@@ -272,6 +276,7 @@ impl MatchMachine {
             spectators: spectate::SpectatorLinks::default(),
             watching: false,
             watch_closing: None,
+            waiting: None,
         };
         machine.negotiate(pairing);
         machine
@@ -497,7 +502,65 @@ impl MatchMachine {
             }
             phase => {
                 self.phase = phase;
-                self.fail(PeerError::MatchFailed("cancelled".to_owned()));
+                if !self.withdraw() {
+                    self.fail(PeerError::MatchFailed("cancelled".to_owned()));
+                }
+            }
+        }
+    }
+
+    /// The requester gives up after the accept, before the match runs: it withdraws the
+    /// request (`cancel_match_request`), so the server ends the session and the target
+    /// learns it at once (a `failed` report would move the session to the relay fallback
+    /// or make the target's error a connection failure). False when we are not the
+    /// requester of a negotiation.
+    fn withdraw(&mut self) -> bool {
+        if self.watching {
+            return false; // a spectator session is not a request
+        }
+        let pairing = match &self.phase {
+            Phase::Negotiating(negotiating) => &negotiating.pairing,
+            Phase::Relaying(relaying) => &relaying.pairing,
+            _ => return false,
+        };
+        if pairing.role != Role::Offerer {
+            return false;
+        }
+        let cancel = CancelMatchRequest {
+            requester_id: self.me(),
+            target_id: pairing.opponent_id.clone(),
+            session_id: pairing.session_id.clone(),
+        };
+        self.phase = Phase::Ended;
+        self.signal(ClientMessage::CancelMatchRequest(cancel));
+        self.actions.push_back(Action::CloseTransport);
+        self.actions.push_back(Action::CloseSignal);
+        let error = PeerError::MatchFailed("cancelled".to_owned());
+        self.actions.push_back(Action::Ready(Err(error)));
+        true
+    }
+
+    /// The challenge we accepted is gone before the match ran (`match_request_cancelled`:
+    /// the challenger withdrew, even just after our accept; left; or it expired). With an
+    /// [`MatchRule::Accept`] we wait in the lobby again; a single accepted request
+    /// ([`crate::Peer::accept`]) ends at once with [`PeerError::RequestWithdrawn`]. No
+    /// `failed` report: the server already ended the session.
+    fn challenge_withdrawn(&mut self, cancelled: MatchRequestCancelled) {
+        let error = PeerError::RequestWithdrawn {
+            requester_id: cancelled.requester_id,
+            session_id: cancelled.session_id,
+            reason: cancelled.reason,
+        };
+        self.actions.push_back(Action::CloseTransport);
+        match self.waiting.take() {
+            Some(lobby) => {
+                tracing::info!(%error, "waiting for another challenge");
+                self.phase = Phase::Lobby(lobby);
+            }
+            None => {
+                self.phase = Phase::Ended;
+                self.actions.push_back(Action::CloseSignal);
+                self.actions.push_back(Action::Ready(Err(error)));
             }
         }
     }
@@ -518,6 +581,9 @@ impl MatchMachine {
             requester_id: request.requester_id.clone(),
             session_id: Some(request.session_id.clone()),
         }));
+        if let Phase::Lobby(lobby) = std::mem::replace(&mut self.phase, Phase::Ended) {
+            self.waiting = Some(lobby);
+        }
         self.negotiate(Pairing {
             session_id: request.session_id,
             opponent_id: request.requester_id,
@@ -705,9 +771,7 @@ impl MatchMachine {
             ServerMessage::MatchEnded(ended) => {
                 self.fail(PeerError::MatchFailed(format!("{:?}", ended.reason)));
             }
-            ServerMessage::MatchRequestCancelled(cancelled) => {
-                self.fail(PeerError::Declined(format!("{:?}", cancelled.reason)));
-            }
+            ServerMessage::MatchRequestCancelled(cancelled) => self.challenge_withdrawn(cancelled),
             ServerMessage::Error(error) => self.fail(PeerError::Server {
                 code: error.code,
                 message: error.message,
@@ -755,6 +819,7 @@ impl MatchMachine {
             connect_time: now.saturating_duration_since(pairing.accepted_at),
             link,
         };
+        self.waiting = None;
         self.phase = Phase::Running(Running {
             session_id: pairing.session_id,
             over: false,

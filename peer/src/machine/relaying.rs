@@ -189,6 +189,7 @@ impl MatchMachine {
                 code: error.code,
                 message: error.message,
             }),
+            ServerMessage::MatchRequestCancelled(cancelled) => self.challenge_withdrawn(cancelled),
             other => tracing::trace!(kind = other.kind(), "ignored while relaying"),
         }
     }

@@ -144,6 +144,7 @@ impl MatchMachine {
             spectators: SpectatorLinks::default(),
             watching: true,
             watch_closing: None,
+            waiting: None,
             config,
         };
         machine.signal(ClientMessage::WatchMatch(WatchMatch {

@@ -200,6 +200,15 @@ impl Pair {
                 }
             }
             ClientMessage::ReportConnection(report) => self.fallback(report.state),
+            // As the hub: the requester withdraws until the match runs.
+            ClientMessage::CancelMatchRequest(cancel) => self.deliver_later(
+                to,
+                ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
+                    requester_id: cancel.requester_id,
+                    session_id: cancel.session_id,
+                    reason: Some(CancelReason::Cancelled),
+                }),
+            ),
             ClientMessage::EndMatch(end) => self.deliver_later(
                 to,
                 ServerMessage::MatchEnded(MatchEnded {
@@ -572,11 +581,6 @@ fn server_verdicts_while_connecting_are_typed_errors() {
             session_id: SESSION.into(),
             reason: EndReason::PeerDisconnected,
         }),
-        ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
-            requester_id: "alice".into(),
-            session_id: SESSION.into(),
-            reason: Some(CancelReason::RequesterLeft),
-        }),
         ServerMessage::Error(ErrorPayload {
             code: 404,
             message: "no such session".into(),
@@ -597,12 +601,11 @@ fn server_verdicts_while_connecting_are_typed_errors() {
                 Action::Signal(ClientMessage::ReportConnection(_)),
                 Action::CloseTransport,
                 Action::CloseSignal,
-                Action::Ready(Err(PeerError::MatchFailed(_)
-                    | PeerError::Declined(_)
-                    | PeerError::Server { .. })),
+                Action::Ready(Err(PeerError::MatchFailed(_) | PeerError::Server { .. })),
             ]
         ));
     }
 }
 
 mod relaying;
+mod withdraw;

@@ -1,0 +1,250 @@
+//! The lobby race: a challenge withdrawn at the moment the other player accepts it. The
+//! accepting side must learn at once that the request is gone (a typed error, event-driven)
+//! instead of waiting for its connect timeout. Real signal server on 127.0.0.1:0, real
+//! clients.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{loopback_config, TestServer};
+use peer::negotiate::DEFAULT_CONNECT_TIMEOUT;
+use peer::{ChannelMode, Peer, PeerError};
+use signal::client::SignalClient;
+use signal::protocol::{
+    CancelMatchRequest, ClientMessage, JoinLobby, MatchRequestReceived, PlayerStatus, RequestMatch,
+    ServerMessage,
+};
+
+/// Far below the connect timeout of the accepting side (the default 20 s): an answer later
+/// than this means it waited for a timer, not for the server's answer.
+const PROMPT: Duration = Duration::from_secs(5);
+
+async fn wait_for_player(peer: &mut Peer, player: &str) {
+    let seen = |peer: &Peer| {
+        peer.lobby()
+            .players()
+            .any(|p| p.player_id == player && p.status == PlayerStatus::Available)
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen(peer) {
+            if peer.next_message().await.is_none() {
+                panic!("connection closed");
+            }
+        }
+    })
+    .await
+    .expect("player listed in time");
+}
+
+async fn next_request(peer: &mut Peer) -> MatchRequestReceived {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match peer.next_message().await {
+                Some(ServerMessage::MatchRequestReceived(request)) => return request,
+                Some(_) => {}
+                None => panic!("connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("request in time")
+}
+
+/// Reads `client`'s messages until `pick` returns something.
+async fn next_matching<T>(
+    client: &mut SignalClient,
+    mut pick: impl FnMut(ServerMessage) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = client.recv().await.expect("connection open");
+            if let Some(found) = pick(message) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("message in time")
+}
+
+/// A raw client `alice` in the lobby (so the test controls exactly what she sends).
+async fn raw_alice(server: &TestServer) -> SignalClient {
+    let client = SignalClient::connect(&server.url(), &server.token("alice"))
+        .await
+        .expect("alice connects");
+    client
+        .sender()
+        .send(ClientMessage::JoinLobby(JoinLobby {
+            player_id: "alice".into(),
+            player_name: "Alice".into(),
+            ..JoinLobby::default()
+        }))
+        .expect("join sent");
+    client
+}
+
+fn cancel(session_id: &str) -> ClientMessage {
+    ClientMessage::CancelMatchRequest(CancelMatchRequest {
+        requester_id: "alice".into(),
+        target_id: "bob".into(),
+        session_id: session_id.into(),
+    })
+}
+
+/// Bob with the default connect timeout (the one the bug report waited for).
+async fn bob(server: &TestServer) -> Peer {
+    let mut config = loopback_config("Bob", ChannelMode::Sequenced);
+    config.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    server.peer("bob", config).await
+}
+
+/// Alice (raw) requests a match with bob; returns the session id and bob's request.
+async fn request(alice: &mut SignalClient, bob: &mut Peer) -> (String, MatchRequestReceived) {
+    wait_for_player(bob, "alice").await;
+    alice
+        .sender()
+        .send(ClientMessage::RequestMatch(RequestMatch {
+            requester_id: "alice".into(),
+            target_id: "bob".into(),
+        }))
+        .expect("request sent");
+    let session_id = next_matching(alice, |m| match m {
+        ServerMessage::MatchRequestSent(sent) => Some(sent.session_id),
+        _ => None,
+    })
+    .await;
+    let request = next_request(bob).await;
+    assert_eq!(request.session_id, session_id);
+    (session_id, request)
+}
+
+/// Checks bob's `accept` ended with the typed withdrawal, soon after `started`.
+fn assert_withdrawn(
+    accepted: Result<peer::MatchLink, PeerError>,
+    started: Instant,
+    session_id: &str,
+) {
+    let waited = started.elapsed();
+    match accepted {
+        Err(PeerError::RequestWithdrawn {
+            requester_id,
+            session_id: sid,
+            ..
+        }) => {
+            assert_eq!(requester_id, "alice");
+            assert_eq!(sid, session_id);
+        }
+        other => panic!("expected RequestWithdrawn, got {other:?} after {waited:?}"),
+    }
+    assert!(
+        waited < PROMPT,
+        "bob learnt it after {waited:?}, not from the server's answer"
+    );
+}
+
+/// The race as reported: alice's withdrawal reaches the server just after bob's accept
+/// (she already got `match_request_accepted`). Before the fix the server refused the
+/// cancel with 409, kept the session `accepted`, and bob waited for an offer until his
+/// 20 s connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_just_after_the_accept_reaches_the_accepter_at_once() {
+    let server = TestServer::start().await;
+    let mut bob = bob(&server).await;
+    let mut alice = raw_alice(&server).await;
+    let (session_id, request) = request(&mut alice, &mut bob).await;
+
+    let started = Instant::now();
+    let accepted = tokio::spawn(bob.accept(request));
+    next_matching(&mut alice, |m| match m {
+        ServerMessage::MatchRequestAccepted(a) => Some(a),
+        _ => None,
+    })
+    .await;
+    alice.sender().send(cancel(&session_id)).expect("cancel");
+    let accepted = tokio::time::timeout(Duration::from_secs(40), accepted)
+        .await
+        .expect("accept returns within its own timeout")
+        .expect("task");
+    assert_withdrawn(accepted, started, &session_id);
+
+    // the server freed alice too: she may challenge again at once (no 409 "already in a
+    // match"), and her withdrawal got no error
+    alice
+        .sender()
+        .send(ClientMessage::RequestMatch(RequestMatch {
+            requester_id: "alice".into(),
+            target_id: "carol".into(),
+        }))
+        .expect("request sent");
+    let answer = next_matching(&mut alice, |m| match m {
+        ServerMessage::Error(e) => Some(e),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (answer.code, answer.message.as_str()),
+        (404, "unknown player"),
+        "alice is free (no carol here): {answer:?}"
+    );
+    alice.close().await;
+    server.server.shutdown().await;
+}
+
+/// The other order: the server removed the request (and queued `match_request_cancelled`
+/// for bob) before bob's accept reached it; bob had not read that message yet. The
+/// accept's answer is `error 404` naming the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_a_request_withdrawn_just_before_fails_at_once() {
+    let server = TestServer::start().await;
+    let mut bob = bob(&server).await;
+    let mut alice = raw_alice(&server).await;
+    let (session_id, request) = request(&mut alice, &mut bob).await;
+
+    // alice withdraws; her second cancel's 404 proves the first one was handled
+    alice.sender().send(cancel(&session_id)).expect("cancel");
+    alice.sender().send(cancel(&session_id)).expect("cancel");
+    let code = next_matching(&mut alice, |m| match m {
+        ServerMessage::Error(e) => Some(e.code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, 404, "the request is gone on the server");
+
+    let started = Instant::now();
+    let accepted = tokio::time::timeout(Duration::from_secs(40), bob.accept(request))
+        .await
+        .expect("accept returns within its own timeout");
+    assert_withdrawn(accepted, started, &session_id);
+    alice.close().await;
+    server.server.shutdown().await;
+}
+
+/// Both sides through the peer API, as the fighter's lobby screen does it: alice withdraws
+/// her challenge (drops it) while bob accepts. Whatever the order in which the server sees
+/// them, bob gets the withdrawal, not a connection failure or a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_dropped_while_it_is_accepted_is_a_withdrawal_for_the_accepter() {
+    let server = TestServer::start().await;
+    for delay_ms in [0u64, 1, 3] {
+        let mut bob = bob(&server).await;
+        let mut alice = server
+            .peer("alice", loopback_config("Alice", ChannelMode::Sequenced))
+            .await;
+        wait_for_player(&mut alice, "bob").await;
+        wait_for_player(&mut bob, "alice").await;
+        let challenge = tokio::spawn(alice.challenge("bob"));
+        let request = next_request(&mut bob).await;
+        let session_id = request.session_id.clone();
+        let started = Instant::now();
+        let accepted = tokio::spawn(bob.accept(request));
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        challenge.abort();
+        let accepted = tokio::time::timeout(Duration::from_secs(40), accepted)
+            .await
+            .expect("accept returns within its own timeout")
+            .expect("task");
+        assert_withdrawn(accepted, started, &session_id);
+    }
+    server.server.shutdown().await;
+}
