@@ -74,6 +74,10 @@ impl Peer {
     /// player 0). Uses the lobby as already received, so a target that is `available` now
     /// is asked at once. A decline, a timeout or a failed negotiation is the error; the
     /// signaling connection is closed either way (see the [module docs](self)).
+    ///
+    /// Dropping the future withdraws the challenge: the driver sends
+    /// `cancel_match_request`, also when the target's accept already crossed it, so the
+    /// target learns it at once ([`PeerError::RequestWithdrawn`] on its side).
     pub async fn challenge(self, target: &str) -> Result<MatchLink, PeerError> {
         if let Some(error) = self.unusable_ice() {
             self.client.close().await;
@@ -96,6 +100,10 @@ impl Peer {
 
     /// Accepts this incoming request and opens the game channel (we answer, player 1).
     /// The signaling connection is closed at the end of the match, or on error.
+    ///
+    /// If the challenger withdraws the request before the match runs (even at the moment we
+    /// accept, or if it expired or the challenger left), the error is
+    /// [`PeerError::RequestWithdrawn`], as soon as the server says so.
     pub async fn accept(self, request: MatchRequestReceived) -> Result<MatchLink, PeerError> {
         if let Some(error) = self.unusable_ice() {
             let _ = self.decline(&request);

@@ -15,6 +15,10 @@
 //!                              │                                             ^
 //!                              └──(p2p failed, relay_assigned)──> Relaying ──┘
 //! ```
+//! A challenge withdrawn while we negotiate it (`match_request_cancelled`, the lobby race)
+//! sends a [`MatchRule::Accept`] machine back to the lobby and ends a single accepted
+//! request with [`PeerError::RequestWithdrawn`] at once; a requester that gives up before
+//! the match runs sends `cancel_match_request` rather than reporting `failed`.
 //! The relaying path (a play-server relay stage when peer-to-peer cannot connect) is in
 //! [`relaying`]. While `Running` over peer-to-peer, a failed link is renegotiated in the
 //! same session ([`resume`]); a relayed match whose relay link closes ends (no resume).

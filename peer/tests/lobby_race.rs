@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{loopback_config, TestServer};
 use peer::negotiate::DEFAULT_CONNECT_TIMEOUT;
-use peer::{ChannelMode, Peer, PeerError};
+use peer::{AcceptRule, ChannelMode, MatchRule, Peer, PeerError};
 use signal::client::SignalClient;
 use signal::protocol::{
     CancelMatchRequest, ClientMessage, JoinLobby, MatchRequestReceived, PlayerStatus, RequestMatch,
@@ -246,5 +246,47 @@ async fn a_challenge_dropped_while_it_is_accepted_is_a_withdrawal_for_the_accept
             .expect("task");
         assert_withdrawn(accepted, started, &session_id);
     }
+    server.server.shutdown().await;
+}
+
+/// The `bot --accept any` path ([`Peer::start_match`] with an accept rule): a challenge
+/// withdrawn just after the automatic accept sends the accepter back to waiting (not to an
+/// error, not to a timeout), and the next challenger plays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_rule_waits_again_when_the_accepted_challenge_is_withdrawn() {
+    let server = TestServer::start().await;
+    let mut bob = bob(&server).await;
+    let mut alice = raw_alice(&server).await;
+    wait_for_player(&mut bob, "alice").await;
+    let waiting = tokio::spawn(bob.start_match(MatchRule::Accept(AcceptRule::Any)));
+    alice
+        .sender()
+        .send(ClientMessage::RequestMatch(RequestMatch {
+            requester_id: "alice".into(),
+            target_id: "bob".into(),
+        }))
+        .expect("request sent");
+    let session_id = next_matching(&mut alice, |m| match m {
+        ServerMessage::MatchRequestAccepted(a) => Some(a.session_id),
+        _ => None,
+    })
+    .await;
+    alice.sender().send(cancel(&session_id)).expect("cancel");
+
+    let carol = server
+        .peer("carol", loopback_config("Carol", ChannelMode::Sequenced))
+        .await;
+    let challenge = tokio::spawn(carol.start_match(MatchRule::Challenge("bob".into())));
+    let (b, c) = tokio::join!(waiting, challenge);
+    let (mut b, mut c) = (
+        b.expect("task").expect("bob plays the next challenger"),
+        c.expect("task").expect("carol's match"),
+    );
+    assert_eq!(b.info().opponent.id, "carol");
+    assert_ne!(b.info().session_id, session_id);
+    assert!(b.take_socket().is_some() && c.take_socket().is_some());
+    b.finish().await;
+    c.finish().await;
+    alice.close().await;
     server.server.shutdown().await;
 }
