@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use signal::protocol::{
     AcceptMatch, CancelMatchRequest, ClientMessage, ConnectionState, DeclineMatch, EndMatch,
-    IceRelay, LinkKind, MatchRequestCancelled, MatchRequestReceived, PlayerStatus,
+    ErrorCode, IceRelay, LinkKind, MatchRequestCancelled, MatchRequestReceived, PlayerStatus,
     ReportConnection, RequestMatch, SdpRelay, ServerMessage,
 };
 
@@ -776,6 +776,18 @@ impl MatchMachine {
                 self.fail(PeerError::MatchFailed(format!("{:?}", ended.reason)));
             }
             ServerMessage::MatchRequestCancelled(cancelled) => self.challenge_withdrawn(cancelled),
+            // The accept's answer when the request was already gone (the lobby screen may
+            // have read its `match_request_cancelled` itself).
+            ServerMessage::Error(error)
+                if error.code == ErrorCode::NotFound.as_u16() && role == Role::Answerer =>
+            {
+                let cancelled = MatchRequestCancelled {
+                    requester_id: negotiating.pairing.opponent_id.clone(),
+                    session_id: negotiating.pairing.session_id.clone(),
+                    reason: None,
+                };
+                self.challenge_withdrawn(cancelled);
+            }
             ServerMessage::Error(error) => self.fail(PeerError::Server {
                 code: error.code,
                 message: error.message,

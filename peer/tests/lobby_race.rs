@@ -290,3 +290,35 @@ async fn an_accept_rule_waits_again_when_the_accepted_challenge_is_withdrawn() {
     alice.close().await;
     server.server.shutdown().await;
 }
+
+/// A lobby screen that read the `match_request_cancelled` itself (its user pressed accept
+/// at the same moment): the accept's `error 404` naming the session is the same typed
+/// withdrawal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_after_the_lobby_read_the_withdrawal_fails_at_once() {
+    let server = TestServer::start().await;
+    let mut bob = bob(&server).await;
+    let mut alice = raw_alice(&server).await;
+    let (session_id, request) = request(&mut alice, &mut bob).await;
+    alice.sender().send(cancel(&session_id)).expect("cancel");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match bob.next_message().await {
+                Some(ServerMessage::MatchRequestCancelled(c)) if c.session_id == session_id => {
+                    break
+                }
+                Some(_) => {}
+                None => panic!("connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("cancelled in time");
+    let started = Instant::now();
+    let accepted = tokio::time::timeout(Duration::from_secs(40), bob.accept(request))
+        .await
+        .expect("accept returns within its own timeout");
+    assert_withdrawn(accepted, started, &session_id);
+    alice.close().await;
+    server.server.shutdown().await;
+}

@@ -582,8 +582,8 @@ fn server_verdicts_while_connecting_are_typed_errors() {
             reason: EndReason::PeerDisconnected,
         }),
         ServerMessage::Error(ErrorPayload {
-            code: 404,
-            message: "no such session".into(),
+            code: 409,
+            message: "not allowed now".into(),
             session_id: Some(SESSION.into()),
         }),
     ];

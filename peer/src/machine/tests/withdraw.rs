@@ -58,6 +58,32 @@ fn an_accepted_request_that_is_withdrawn_fails_at_once_with_the_typed_error() {
     }
 }
 
+/// The accept's answer when the request was already gone: the lobby screen read the
+/// `match_request_cancelled` itself, so the machine sees only `error 404` naming the session.
+#[test]
+fn a_404_for_the_accepted_session_is_the_withdrawal_too() {
+    let mut bob = bob_accepted(RelayPolicy::Never);
+    let _ = std::iter::from_fn(|| bob.poll_action()).count();
+    let gone = ServerMessage::Error(signal::protocol::ErrorPayload {
+        code: 404,
+        message: "unknown session".into(),
+        session_id: Some(SESSION.into()),
+    });
+    bob.handle_signal(Instant::now(), gone);
+    let actions: Vec<Action> = std::iter::from_fn(|| bob.poll_action()).collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [
+                Action::CloseTransport,
+                Action::CloseSignal,
+                Action::Ready(Err(PeerError::RequestWithdrawn { requester_id, reason: None, .. })),
+            ] if requester_id == "alice"
+        ),
+        "{actions:?}"
+    );
+}
+
 #[test]
 fn the_withdrawal_reads_as_what_happened() {
     let error = |reason| PeerError::RequestWithdrawn {
