@@ -558,7 +558,8 @@ impl MatchMachine {
         self.actions.push_back(Action::CloseTransport);
         match self.waiting.take() {
             Some(lobby) => {
-                tracing::info!(%error, "waiting for another challenge");
+                // warn: an unattended accepter (the bot) shows it with default filters
+                tracing::warn!("{error}; waiting for another challenge");
                 self.phase = Phase::Lobby(lobby);
             }
             None => {
