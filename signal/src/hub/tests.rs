@@ -446,8 +446,15 @@ fn a_withdrawal_that_crosses_the_accept_ends_the_negotiation_at_once() {
         b.tick(Duration::from_secs(1));
         assert_eq!(status_of(&b, "a"), PlayerStatus::Available);
         assert_eq!(status_of(&b, "b"), PlayerStatus::Available);
-        // the late messages of the gone session are refused, nothing else happens
+        // the late messages of the gone session are refused, nothing else happens; the
+        // answers name the session (the target's client knows which request is gone)
         b.refused("b", answer("b", "a", &ab), 404);
+        let late = b.send("b", accept("b", "a", Some(&ab)));
+        assert_eq!(
+            late.map_err(|r| (r.code.as_u16(), r.message, r.session_id)),
+            Err((404, "unknown session".to_owned(), Some(ab.clone())))
+        );
+        b.drain();
         b.refused("a", cancel("a", "b", &ab), 404);
         b.tick(Duration::from_secs(60));
         assert!(
