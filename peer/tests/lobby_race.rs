@@ -222,15 +222,17 @@ async fn accepting_a_request_withdrawn_just_before_fails_at_once() {
 
 /// Both sides through the peer API, as the fighter's lobby screen does it: alice withdraws
 /// her challenge (drops it) while bob accepts. Whatever the order in which the server sees
-/// them, bob gets the withdrawal, not a connection failure or a timeout.
+/// them, bob gets the withdrawal, not a connection failure or a timeout. (Alice sends no
+/// ICE candidates, so the match can never start before her withdrawal however late the
+/// scheduler runs it: only the order of the accept and the withdrawal varies.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenge_dropped_while_it_is_accepted_is_a_withdrawal_for_the_accepter() {
     let server = TestServer::start().await;
     for delay_ms in [0u64, 1, 3] {
         let mut bob = bob(&server).await;
-        let mut alice = server
-            .peer("alice", loopback_config("Alice", ChannelMode::Sequenced))
-            .await;
+        let mut config = loopback_config("Alice", ChannelMode::Sequenced);
+        config.ice.block_candidates = true;
+        let mut alice = server.peer("alice", config).await;
         wait_for_player(&mut alice, "bob").await;
         wait_for_player(&mut bob, "alice").await;
         let challenge = tokio::spawn(alice.challenge("bob"));
