@@ -43,7 +43,7 @@ impl MatchMachine {
 
     /// The challenge we accepted is gone before the match ran (`match_request_cancelled`:
     /// the challenger withdrew, even just after our accept; left; or it expired). With an
-    /// [`MatchRule::Accept`] we wait in the lobby again; a single accepted request
+    /// [`super::MatchRule::Accept`] we wait in the lobby again; a single accepted request
     /// ([`crate::Peer::accept`]) ends at once with [`PeerError::RequestWithdrawn`]. No
     /// `failed` report: the server already ended the session.
     pub(super) fn challenge_withdrawn(&mut self, cancelled: MatchRequestCancelled) {
