@@ -194,8 +194,10 @@ async fn decline_and_cancel_are_delivered() {
 }
 
 /// What a client queued right before `close()` still reaches the server: here a
-/// withdrawal, so the target learns `cancelled`, not `requester_left` (before the fix the
-/// client's writer dropped it about one time in two).
+/// requester's withdrawal after the target accepted, so the target learns
+/// `match_request_cancelled {reason: "cancelled"}`. Before the fix the client's writer
+/// dropped it about one time in two, and the target got `match_failed peer_disconnected`
+/// from the closed connection instead.
 #[tokio::test]
 async fn a_withdrawal_queued_right_before_close_is_delivered() {
     let server = server().await;
@@ -203,24 +205,34 @@ async fn a_withdrawal_queued_right_before_close_is_delivered() {
     for _ in 0..8 {
         let mut a = lobby_client(&server, "alice").await;
         send(&a, request("alice", "bob"));
-        let ServerMessage::MatchRequestSent(s) = expect(&mut a, "sent", |m| {
-            matches!(m, ServerMessage::MatchRequestSent(_))
+        let ServerMessage::MatchRequestReceived(r) = expect(&mut b, "received", |m| {
+            matches!(m, ServerMessage::MatchRequestReceived(_))
         })
         .await
         else {
             unreachable!()
         };
+        let sid = r.session_id;
+        send(&b, accept("bob", "alice", &sid));
+        expect(
+            &mut a,
+            "accepted",
+            |m| matches!(m, ServerMessage::MatchRequestAccepted(x) if x.session_id == sid),
+        )
+        .await;
         send(
             &a,
             ClientMessage::CancelMatchRequest(CancelMatchRequest {
                 requester_id: "alice".into(),
                 target_id: "bob".into(),
-                session_id: s.session_id.clone(),
+                session_id: sid.clone(),
             }),
         );
         a.close().await;
-        let got = expect(&mut b, "cancelled", |m| {
-            matches!(m, ServerMessage::MatchRequestCancelled(c) if c.session_id == s.session_id)
+        let got = expect(&mut b, "cancelled or failed", |m| match m {
+            ServerMessage::MatchRequestCancelled(c) => c.session_id == sid,
+            ServerMessage::MatchFailed(f) => f.session_id == sid,
+            _ => false,
         })
         .await;
         assert!(
@@ -266,8 +278,7 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
     let mut config = config();
     config.hub.resume_timeout = Duration::ZERO;
     let server = SignalServer::start(config).await.unwrap();
-    // requested (requester leaves), requested (target leaves), accepted (the requester
-    // leaves: its request is withdrawn), connecting (the target leaves), connected
+    // requested (requester leaves), requested (target leaves), accepted, connecting, connected
     for (case, expected) in [
         "requested",
         "requested_target",
@@ -279,7 +290,7 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
     .zip([
         "match_request_cancelled",
         "match_request_declined",
-        "match_request_cancelled",
+        "match_failed",
         "match_failed",
         "match_ended",
     ]) {
@@ -327,9 +338,6 @@ async fn disconnect_in_every_state_notifies_the_other_player() {
         match got {
             ServerMessage::MatchFailed(f) => assert_eq!(f.reason, FailReason::PeerDisconnected),
             ServerMessage::MatchEnded(e) => assert_eq!(e.reason, EndReason::PeerDisconnected),
-            ServerMessage::MatchRequestCancelled(c) => {
-                assert_eq!(c.reason, Some(CancelReason::RequesterLeft))
-            }
             _ => {}
         }
         // The one who stayed is available again: it can be asked for a new match.

@@ -183,8 +183,7 @@ impl Hub {
         }
     }
 
-    /// A member of a live session went away: the opponent is told and freed (a requester
-    /// leaving before the match runs withdraws its request).
+    /// A member of a live session went away: the opponent is told and freed.
     pub(super) fn abort_live_session(&mut self, sid: &str, leaver: &str, now: Instant) {
         let Some(state) = self.sessions.get(sid).map(|s| s.state) else {
             return;
@@ -197,24 +196,6 @@ impl Hub {
                     ServerMessage::MatchEnded(MatchEnded {
                         session_id: s.id.clone(),
                         reason: EndReason::PeerDisconnected,
-                    }),
-                );
-            }
-        } else if state.is_withdrawable()
-            && self
-                .sessions
-                .get(sid)
-                .is_some_and(|s| s.requester == leaver)
-        {
-            // The requester left before the match ran: for the target that is a withdrawn
-            // request (as a `cancel_match_request` crossing its accept), not a failure.
-            if let Some(s) = self.remove_session(sid, now) {
-                self.send_player(
-                    &s.target,
-                    ServerMessage::MatchRequestCancelled(MatchRequestCancelled {
-                        requester_id: s.requester.clone(),
-                        session_id: s.id.clone(),
-                        reason: Some(CancelReason::RequesterLeft),
                     }),
                 );
             }

@@ -605,23 +605,15 @@ fn disconnect_in_every_state_notifies_and_frees_the_opponent() {
     // requested (as requester, as target), accepted, connecting, connected.
     type Setup = fn(&mut Bench) -> String;
     // (A dropped player of a connected match is `interrupted` instead: tests/resume.rs.)
-    // A requester leaving before the match runs withdraws its request (the lobby race).
+    // Whoever leaves an unfinished negotiation (requester or target), the other gets
+    // `match_failed peer_disconnected` (the contract); only a `cancel_match_request` sent
+    // before leaving is a withdrawal.
     let cases: [(&str, Setup, &str, &str); 6] = [
         ("a", |b| b.request("a", "b"), "b", "match_request_cancelled"),
         ("b", |b| b.request("a", "b"), "a", "match_request_declined"),
-        (
-            "a",
-            |b| b.accepted("a", "b"),
-            "b",
-            "match_request_cancelled",
-        ),
+        ("a", |b| b.accepted("a", "b"), "b", "match_failed"),
         ("b", |b| b.accepted("a", "b"), "a", "match_failed"),
-        (
-            "a",
-            |b| b.connecting("a", "b"),
-            "b",
-            "match_request_cancelled",
-        ),
+        ("a", |b| b.connecting("a", "b"), "b", "match_failed"),
         ("b", |b| b.connecting("a", "b"), "a", "match_failed"),
     ];
     for (leaver, setup, other, kind) in cases {
@@ -635,6 +627,9 @@ fn disconnect_in_every_state_notifies_and_frees_the_opponent() {
         assert_eq!(out[0].0, other);
         assert_eq!(out[0].1.kind(), kind);
         assert_eq!(out[0].1.session_id(), Some(sid.as_str()));
+        if let ServerMessage::MatchFailed(f) = &out[0].1 {
+            assert_eq!(f.reason, FailReason::PeerDisconnected);
+        }
         assert_eq!(b.state(&sid), None);
         assert_eq!(b.hub.lobby().players.len(), 3);
         assert_eq!(status_of(&b, other), PlayerStatus::Available);
