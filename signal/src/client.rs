@@ -294,17 +294,7 @@ async fn drive(
     let mut inflater = LobbyInflater::default();
     loop {
         tokio::select! {
-            _ = &mut close_rx => {
-                // What was queued before the close goes out first (an `end_match`, a
-                // withdrawal): the queue is bounded, so this is too.
-                while let Ok(msg) = out_rx.try_recv() {
-                    let Ok(text) = serde_json::to_string(&msg) else { continue };
-                    if socket.send(Message::text(text)).await.is_err() {
-                        return;
-                    }
-                }
-                break;
-            }
+            _ = &mut close_rx => break,
             out = out_rx.recv() => {
                 let Some(msg) = out else { break };
                 let Ok(text) = serde_json::to_string(&msg) else { continue };
@@ -346,6 +336,17 @@ async fn drive(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,
             },
+        }
+    }
+    // What was queued before the close goes out first (an `end_match`, a withdrawal), also
+    // when the loop stopped because `close` already closed the inbound queue and a frame
+    // came in: the queue is bounded, so this is too.
+    while let Ok(msg) = out_rx.try_recv() {
+        let Ok(text) = serde_json::to_string(&msg) else {
+            continue;
+        };
+        if socket.send(Message::text(text)).await.is_err() {
+            return;
         }
     }
     let frame = CloseFrame {

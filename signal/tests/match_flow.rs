@@ -197,12 +197,14 @@ async fn decline_and_cancel_are_delivered() {
 /// requester's withdrawal after the target accepted, so the target learns
 /// `match_request_cancelled {reason: "cancelled"}`. Before the fix the client's writer
 /// dropped it about one time in two, and the target got `match_failed peer_disconnected`
-/// from the closed connection instead.
+/// from the closed connection instead. Bob's candidates may still be coming in while alice
+/// closes: a frame read after `close` used to stop her client without the flush (the
+/// real-server test that caught that is peer/tests/lobby_race.rs, about 1 run in 10).
 #[tokio::test]
 async fn a_withdrawal_queued_right_before_close_is_delivered() {
     let server = server().await;
     let mut b = lobby_client(&server, "bob").await;
-    for _ in 0..8 {
+    for _ in 0..12 {
         let mut a = lobby_client(&server, "alice").await;
         send(&a, request("alice", "bob"));
         let ServerMessage::MatchRequestReceived(r) = expect(&mut b, "received", |m| {
@@ -219,6 +221,15 @@ async fn a_withdrawal_queued_right_before_close_is_delivered() {
             "accepted",
             |m| matches!(m, ServerMessage::MatchRequestAccepted(x) if x.session_id == sid),
         )
+        .await;
+        // frames that may still come in while alice closes
+        let cand = serde_json::json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdpMid": "0"});
+        for _ in 0..4 {
+            send(&b, ice("bob", "alice", &sid, cand.clone()));
+        }
+        expect(&mut a, "a candidate", |m| {
+            matches!(m, ServerMessage::IceCandidateReceived(_))
+        })
         .await;
         send(
             &a,
