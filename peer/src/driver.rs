@@ -194,6 +194,7 @@ async fn launch(setup: DriverSetup) -> Result<Launched, PeerError> {
         socket_gone: false,
         events: event_tx,
         commands: command_rx,
+        handle_gone: false,
         ready: Some(ready_tx),
         end_replies: Vec::new(),
         counters: counters.clone(),
@@ -243,6 +244,8 @@ struct Driver {
     socket_gone: bool,
     events: mpsc::Sender<MatchEvent>,
     commands: mpsc::Receiver<Command>,
+    /// `commands` is closed: the handle (or the future waiting for the match) is gone.
+    handle_gone: bool,
     ready: Option<oneshot::Sender<Result<MatchInfo, PeerError>>>,
     end_replies: Vec<oneshot::Sender<()>>,
     counters: Arc<LinkCounters>,
@@ -273,7 +276,7 @@ impl Driver {
                 wants_transport && (self.watch.is_none() || self.inbound.capacity() > 0);
             let spectating = self.spectator_links.is_active();
             tokio::select! {
-                command = self.commands.recv() => self.on_command(command).await,
+                command = self.commands.recv(), if !self.handle_gone => self.on_command(command).await,
                 packet = self.outbound.recv(), if running => match packet {
                     Some(packet) => self.send_packet(packet).await,
                     None => self.socket_gone = true,
@@ -341,8 +344,12 @@ impl Driver {
                         .handle_transport(Instant::now(), TransportInput::Closed);
                 }
             }
-            // The handle is gone: end as if asked to.
-            None => self.machine.handle_end(Instant::now()),
+            // The handle is gone: end as if asked to (a challenger may still wait for its
+            // request's session id to withdraw it; the closed queue is not read again).
+            None => {
+                self.handle_gone = true;
+                self.machine.handle_end(Instant::now());
+            }
         }
     }
 

@@ -77,7 +77,9 @@ impl Peer {
     ///
     /// Dropping the future withdraws the challenge: the driver sends
     /// `cancel_match_request`, also when the target's accept already crossed it, so the
-    /// target learns it at once ([`PeerError::RequestWithdrawn`] on its side).
+    /// target learns it at once ([`PeerError::RequestWithdrawn`] on its side). If the
+    /// server has not yet told the request's session id, the driver waits for it (at most
+    /// 2 s) before it withdraws and closes the connection.
     pub async fn challenge(self, target: &str) -> Result<MatchLink, PeerError> {
         if let Some(error) = self.unusable_ice() {
             self.client.close().await;
@@ -102,8 +104,10 @@ impl Peer {
     /// The signaling connection is closed at the end of the match, or on error.
     ///
     /// If the challenger withdraws the request before the match runs (even at the moment we
-    /// accept, or if it expired or the challenger left), the error is
-    /// [`PeerError::RequestWithdrawn`], as soon as the server says so.
+    /// accept, or if it expired or the challenger left before our accept), the error is
+    /// [`PeerError::RequestWithdrawn`], as soon as the server says so. A challenger whose
+    /// connection goes after our accept (without withdrawing) fails the negotiation:
+    /// [`PeerError::MatchFailed`] (`PeerDisconnected`), as soon as the server says so too.
     pub async fn accept(self, request: MatchRequestReceived) -> Result<MatchLink, PeerError> {
         if let Some(error) = self.unusable_ice() {
             let _ = self.decline(&request);

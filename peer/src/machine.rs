@@ -190,6 +190,9 @@ struct Lobby {
     session: Option<String>,
     target_ready: bool,
     requested: bool,
+    /// We gave up while our request was unanswered: waiting (briefly) for its session id,
+    /// to withdraw it ([`MatchMachine::withdraw_unanswered`]).
+    withdrawing: bool,
 }
 
 #[derive(Debug)]
@@ -260,6 +263,7 @@ impl MatchMachine {
                 session: None,
                 target_ready: false,
                 requested: false,
+                withdrawing: false,
             }),
             signal_alive: true,
             actions: VecDeque::new(),
@@ -360,6 +364,9 @@ impl MatchMachine {
     /// Handles the time passing: phase deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         match &self.phase {
+            Phase::Lobby(lobby) if lobby.withdrawing && now >= lobby.deadline => {
+                self.fail(PeerError::MatchFailed("cancelled".to_owned()));
+            }
             Phase::Lobby(lobby) if now >= lobby.deadline => {
                 let after = self.config.match_timeout;
                 self.fail(PeerError::Timeout {
@@ -493,7 +500,7 @@ impl MatchMachine {
     }
 
     /// The game ends the match (or dropped its handle): `end_match`, close everything.
-    pub fn handle_end(&mut self, _now: Instant) {
+    pub fn handle_end(&mut self, now: Instant) {
         match std::mem::replace(&mut self.phase, Phase::Ended) {
             Phase::Running(running) => {
                 self.signal(ClientMessage::EndMatch(EndMatch {
@@ -506,7 +513,7 @@ impl MatchMachine {
             }
             phase => {
                 self.phase = phase;
-                if !self.withdraw() {
+                if !self.withdraw() && !self.withdraw_unanswered(now) {
                     self.fail(PeerError::MatchFailed("cancelled".to_owned()));
                 }
             }
@@ -558,6 +565,10 @@ impl MatchMachine {
             }
             ServerMessage::MatchRequestSent(sent) if sent.target_id == target => {
                 lobby.session = Some(sent.session_id);
+                if lobby.withdrawing {
+                    // now it can be withdrawn (`fail` sends the cancel)
+                    return self.fail(PeerError::MatchFailed("cancelled".to_owned()));
+                }
             }
             ServerMessage::MatchRequestAccepted(accepted)
                 if lobby.session.as_ref() == Some(&accepted.session_id) =>
@@ -580,6 +591,10 @@ impl MatchMachine {
                 return self.fail(PeerError::Declined(reason));
             }
             // The target was not ready after all (left, busy): wait for the lobby again.
+            ServerMessage::Error(_) if lobby.session.is_none() && lobby.withdrawing => {
+                // the request was refused: nothing to withdraw
+                return self.fail(PeerError::MatchFailed("cancelled".to_owned()));
+            }
             ServerMessage::Error(error) if lobby.session.is_none() && lobby.requested => {
                 tracing::debug!(code = error.code, message = %error.message, "request refused, retrying");
                 lobby.requested = false;
@@ -587,7 +602,7 @@ impl MatchMachine {
             }
             other => tracing::trace!(kind = other.kind(), "ignored while challenging"),
         }
-        if lobby.target_ready && !lobby.requested {
+        if lobby.target_ready && !lobby.requested && !lobby.withdrawing {
             lobby.requested = true;
             let request = RequestMatch {
                 requester_id: self.config.player_id.clone(),

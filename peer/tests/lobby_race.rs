@@ -221,8 +221,10 @@ async fn accepting_a_request_withdrawn_just_before_fails_at_once() {
 }
 
 /// Both sides through the peer API, as the fighter's lobby screen does it: alice withdraws
-/// her challenge (drops it) while bob accepts. Whatever the order in which the server sees
-/// them, bob gets the withdrawal, not a connection failure or a timeout. (Alice sends no
+/// her challenge (drops it) while bob accepts. Her driver sends `cancel_match_request`
+/// before it closes her connection (waiting for her request's session id if it has not
+/// come yet), so whatever the order in which the server sees them, bob gets the
+/// withdrawal, not `match_failed peer_disconnected` nor a timeout. (Alice sends no
 /// ICE candidates, so the match can never start before her withdrawal however late the
 /// scheduler runs it: only the order of the accept and the withdrawal varies.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,6 +250,39 @@ async fn a_challenge_dropped_while_it_is_accepted_is_a_withdrawal_for_the_accept
             .expect("task");
         assert_withdrawn(accepted, started, &session_id);
     }
+    server.server.shutdown().await;
+}
+
+/// A challenger whose connection just goes after the accept (no withdrawal sent): the
+/// negotiation fails (`match_failed peer_disconnected`, the contract) and bob's accept
+/// ends with that at once, not at his 20 s connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenger_whose_connection_drops_after_the_accept_fails_the_accept_at_once() {
+    let server = TestServer::start().await;
+    let mut bob = bob(&server).await;
+    let mut alice = raw_alice(&server).await;
+    let (_, request) = request(&mut alice, &mut bob).await;
+    let started = Instant::now();
+    let accepted = tokio::spawn(bob.accept(request));
+    next_matching(&mut alice, |m| match m {
+        ServerMessage::MatchRequestAccepted(a) => Some(a),
+        _ => None,
+    })
+    .await;
+    alice.close().await;
+    let accepted = tokio::time::timeout(Duration::from_secs(40), accepted)
+        .await
+        .expect("accept returns within its own timeout")
+        .expect("task");
+    let waited = started.elapsed();
+    match accepted {
+        Err(PeerError::MatchFailed(reason)) => assert_eq!(reason, "PeerDisconnected"),
+        other => panic!("expected MatchFailed(PeerDisconnected), got {other:?} after {waited:?}"),
+    }
+    assert!(
+        waited < PROMPT,
+        "bob learnt it after {waited:?}, not from the server's answer"
+    );
     server.server.shutdown().await;
 }
 

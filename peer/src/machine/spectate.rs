@@ -138,6 +138,7 @@ impl MatchMachine {
                 target_ready: false,
                 // never `request_match`: the request is `watch_match`
                 requested: true,
+                withdrawing: false,
             }),
             signal_alive: true,
             actions: std::collections::VecDeque::new(),

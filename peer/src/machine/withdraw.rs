@@ -3,11 +3,17 @@
 //! `error 404`) at once; a requester that gives up after the accept withdraws rather than
 //! reporting `failed`. See docs/spec/signaling.md, "Withdrawing a request".
 
+use std::time::{Duration, Instant};
+
 use signal::protocol::{CancelMatchRequest, ClientMessage, MatchRequestCancelled};
 
-use super::{Action, MatchMachine, Phase};
+use super::{Action, MatchMachine, MatchRule, Phase};
 use crate::error::PeerError;
 use crate::link::Role;
+
+/// How long a requester that gives up waits for its unanswered request's session id
+/// ([`MatchMachine::withdraw_unanswered`]); the server answers within one round trip.
+pub(super) const WITHDRAW_WAIT: Duration = Duration::from_secs(2);
 
 impl MatchMachine {
     /// The requester gives up after the accept, before the match runs: it withdraws the
@@ -38,6 +44,34 @@ impl MatchMachine {
         self.actions.push_back(Action::CloseSignal);
         let error = PeerError::MatchFailed("cancelled".to_owned());
         self.actions.push_back(Action::Ready(Err(error)));
+        true
+    }
+
+    /// The requester gives up before `match_request_sent` told it its request's session id:
+    /// the target may have accepted already, and without the id the request cannot be
+    /// withdrawn; closing the connection instead would be `match_failed peer_disconnected`
+    /// for the target. So it waits, at most [`WITHDRAW_WAIT`], for `match_request_sent` (the
+    /// server's next message on this connection), then withdraws and closes. False when
+    /// there is no such unanswered request.
+    pub(super) fn withdraw_unanswered(&mut self, now: Instant) -> bool {
+        if self.watching {
+            return false; // a `watch_match` is not a request
+        }
+        let alive = self.signal_alive;
+        let Phase::Lobby(lobby) = &mut self.phase else {
+            return false;
+        };
+        if !alive
+            || !matches!(lobby.rule, MatchRule::Challenge(_))
+            || !lobby.requested
+            || lobby.session.is_some()
+        {
+            return false;
+        }
+        if !lobby.withdrawing {
+            lobby.withdrawing = true;
+            lobby.deadline = lobby.deadline.min(now + WITHDRAW_WAIT);
+        }
         true
     }
 

@@ -195,3 +195,103 @@ fn an_accepter_who_gives_up_reports_failed() {
         "{actions:?}"
     );
 }
+
+/// Alice gives up (drops `Peer::challenge`) after sending her request but before
+/// `match_request_sent` told her its session id: bob may have accepted already, and only a
+/// `cancel_match_request` is a withdrawal for him (a closed connection is `match_failed
+/// peer_disconnected`). So she waits for the id, withdraws, then closes.
+#[test]
+fn a_challenger_giving_up_before_the_session_id_waits_for_it_to_withdraw() {
+    let start = Instant::now();
+    let mut alice = MatchMachine::lobby(config("alice"), MatchRule::Challenge("bob".into()), start);
+    alice.handle_signal(start, lobby_with("bob"));
+    assert!(matches!(
+        alice.poll_action(),
+        Some(Action::Signal(ClientMessage::RequestMatch(_)))
+    ));
+    alice.handle_end(start);
+    assert!(
+        alice.poll_action().is_none(),
+        "no close before the withdrawal"
+    );
+    assert!(!alice.is_ended());
+    assert_eq!(
+        alice.poll_timeout(),
+        Some(start + super::super::withdraw::WITHDRAW_WAIT)
+    );
+    alice.handle_end(start); // again (the driver's handle is gone): nothing new
+    assert!(alice.poll_action().is_none());
+    let later = start + LATENCY;
+    alice.handle_signal(
+        later,
+        ServerMessage::MatchRequestSent(MatchRequestSent {
+            target_id: "bob".into(),
+            session_id: SESSION.into(),
+        }),
+    );
+    let actions: Vec<Action> = std::iter::from_fn(|| alice.poll_action()).collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [
+                Action::Signal(ClientMessage::CancelMatchRequest(c)),
+                Action::CloseSignal,
+                Action::Ready(Err(PeerError::MatchFailed(r))),
+            ] if c.session_id == SESSION && c.target_id == "bob" && r == "cancelled"
+        ),
+        "{actions:?}"
+    );
+    assert!(alice.is_ended());
+}
+
+/// ... but not for ever: without an answer (or with a refusal) she just closes.
+#[test]
+fn a_challenger_giving_up_closes_when_the_session_id_does_not_come() {
+    let refused = ServerMessage::Error(signal::protocol::ErrorPayload {
+        code: 409,
+        message: "target is not available".into(),
+        session_id: None,
+    });
+    for answer in [None, Some(refused)] {
+        let start = Instant::now();
+        let mut alice =
+            MatchMachine::lobby(config("alice"), MatchRule::Challenge("bob".into()), start);
+        alice.handle_signal(start, lobby_with("bob"));
+        let _ = std::iter::from_fn(|| alice.poll_action()).count();
+        alice.handle_end(start);
+        let wait = super::super::withdraw::WITHDRAW_WAIT;
+        match answer {
+            Some(error) => alice.handle_signal(start + LATENCY, error),
+            None => {
+                alice.handle_timeout(start + wait - LATENCY);
+                assert!(alice.poll_action().is_none());
+                alice.handle_timeout(start + wait);
+            }
+        }
+        let actions: Vec<Action> = std::iter::from_fn(|| alice.poll_action()).collect();
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::CloseSignal, Action::Ready(Err(PeerError::MatchFailed(r)))] if r == "cancelled"
+            ),
+            "{actions:?}"
+        );
+        assert!(alice.is_ended());
+    }
+}
+
+/// Before any request went out there is nothing to withdraw: giving up closes at once.
+#[test]
+fn a_challenger_giving_up_before_requesting_closes_at_once() {
+    let start = Instant::now();
+    let mut alice = MatchMachine::lobby(config("alice"), MatchRule::Challenge("bob".into()), start);
+    alice.handle_end(start);
+    let actions: Vec<Action> = std::iter::from_fn(|| alice.poll_action()).collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::CloseSignal, Action::Ready(Err(_))]
+        ),
+        "{actions:?}"
+    );
+}
