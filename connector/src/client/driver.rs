@@ -542,6 +542,11 @@ async fn run<R: TransportRead, W: TransportWrite>(
     let mut buf = BytesMut::with_capacity(crate::transport::READ_CHUNK);
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
+    // long-lived wake-up futures: re-registering a waiter on every turn costs locks
+    let cancelled = close.cancelled();
+    tokio::pin!(cancelled);
+    let notified = core.wake.notified();
+    tokio::pin!(notified);
     let mut done = Vec::new();
     let mut wake = Wake::Start;
     loop {
@@ -598,8 +603,11 @@ async fn run<R: TransportRead, W: TransportWrite>(
         let can_read = !shared.events.is_full();
         let want_write = !out.is_empty() || writer.has_staged();
         wake = tokio::select! {
-            _ = close.cancelled() => Wake::Close,
-            _ = core.wake.notified() => Wake::Commands,
+            _ = cancelled.as_mut() => Wake::Close,
+            _ = notified.as_mut() => {
+                notified.set(core.wake.notified());
+                Wake::Commands
+            }
             res = writer.write_some(out), if want_write => Wake::Wrote(res),
             read = reader.read_into(&mut buf), if can_read => Wake::Read(read),
             _ = shared.events.drained(), if !can_read => Wake::EventsDrained,
