@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run --release -p connector --example roundtrip_probe -- 20000
-//! MODE=connector perf stat -e context-switches,syscalls:sys_enter_futex \
+//! MODE="connector block" perf stat -e context-switches,syscalls:sys_enter_futex \
 //!     target/release/examples/roundtrip_probe 20000
 //! ```
 //! `MODE` picks the cases whose name starts with it (`raw`, `connector`, ...); `RT=current`
