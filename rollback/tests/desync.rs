@@ -36,7 +36,10 @@ impl Game for Leaky {
             // on the same noise again by chance (a `% 7` here made the final states equal
             // one run in seven).
             let leak = STEPS.fetch_add(1, Ordering::Relaxed);
-            self.noise = self.noise.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(leak);
+            self.noise = self
+                .noise
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(leak);
         }
     }
     fn hash_state(&self, h: &mut StateHasher) {
