@@ -224,6 +224,37 @@ impl Server {
     fn token(&self, sub: &str) -> String {
         signal::auth::mint_token(&self.secret, sub, None, Duration::from_secs(300)).expect("token")
     }
+
+    /// Waits until `player` is available in the lobby, as seen by an observer that joins
+    /// it and leaves again (instead of sleeping and hoping the process got there).
+    fn await_available(&self, player: &str) {
+        use signal::protocol::{ClientMessage, JoinLobby, PlayerStatus};
+        let token = self.token("observer");
+        self.runtime.block_on(async {
+            let mut observer = signal::SignalClient::connect(&self.url(), &token)
+                .await
+                .expect("observer connects");
+            observer
+                .sender()
+                .send(ClientMessage::JoinLobby(JoinLobby::new(
+                    "observer", "Observer",
+                )))
+                .expect("observer joins");
+            let listed = async {
+                while !observer
+                    .lobby()
+                    .players()
+                    .any(|p| p.player_id == player && p.status == PlayerStatus::Available)
+                {
+                    assert!(observer.recv().await.is_some(), "observer disconnected");
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(30), listed)
+                .await
+                .unwrap_or_else(|_| panic!("{player} never became available in the lobby"));
+            observer.close().await;
+        });
+    }
 }
 
 impl Drop for Server {
@@ -611,7 +642,7 @@ fn the_fighter_spectates_a_bot_match_to_the_players_checksum() {
     bob_args[8] = "1200";
     bob_args.extend(["--accept", "alice"]);
     let bob = spawn_bot(&bob_args);
-    std::thread::sleep(Duration::from_millis(800));
+    server.await_available("bob");
     let spectate = |target: &str, extra: &[&str]| {
         let mut args = vec![
             "--server",
