@@ -16,10 +16,11 @@ use tokio::sync::watch;
 
 const FRAMES: u32 = 3_600;
 
-/// Bound on waiting for a frame or for a spectator's end: a guard against a hang, not a
-/// speed requirement. The unpaced match slows down with the machine's load: with eight
-/// spectators at load 14 on 2 cores it was at frame 2,819 after 90 s (66 s for the whole
-/// test at load 10).
+/// Bound on the players' match, on waiting for a frame and on a spectator's end: a guard
+/// against a hang, not a speed requirement. The unpaced match slows down with the
+/// machine's load: with eight spectators at load 12-14 on 2 cores a spectator was at frame
+/// 2,819 after 90 s, and alice at frame 3,328 at `play`'s default 120 s deadline (66 s for
+/// the whole test at load 10).
 const HANG_GUARD: Duration = Duration::from_secs(300);
 
 /// Alice and Bob play `FRAMES` frames; alice's progress goes to the returned receiver.
@@ -32,7 +33,10 @@ async fn start_match(
 ) {
     let (mut alice, mut bob) = matched_pair(server, ChannelMode::Sequenced).await;
     let (progress_tx, progress) = watch::channel(0);
-    let config = PlayConfig::new(FRAMES);
+    let config = PlayConfig {
+        deadline: HANG_GUARD,
+        ..PlayConfig::new(FRAMES)
+    };
     let mut config_b = config.clone();
     config_b.bot_seed = 2;
     let a = tokio::spawn(async move {
