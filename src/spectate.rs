@@ -256,6 +256,11 @@ impl Following {
     /// Reads every message `watch` has, then ticks: once when `realtime` (one 60 fps
     /// frame: up to 16 catch-up steps, then a 6-frame delay), else until nothing is left.
     pub fn poll(&mut self, watch: &mut Watch, realtime: bool) -> FollowPoll {
+        self.poll_from(|| watch.try_recv(), realtime)
+    }
+
+    /// [`poll`](Self::poll) reading from `next` (the watch's `try_recv`).
+    fn poll_from(&mut self, mut next: impl FnMut() -> WatchRead, realtime: bool) -> FollowPoll {
         let mut poll = FollowPoll {
             received: 0,
             stepped: 0,
@@ -265,7 +270,7 @@ impl Following {
             return poll;
         }
         loop {
-            match watch.try_recv() {
+            match next() {
                 WatchRead::Message(bytes) => {
                     poll.received += 1;
                     if let Err(error) = self.follower.handle(&bytes) {
@@ -293,8 +298,13 @@ impl Following {
             return self.stop(poll, None);
         }
         if let Some(over) = &self.stream_over {
-            let why = format!("the stream ended before the final frame: {over}");
-            return self.stop(poll, Some(why));
+            // a spectator behind the stream (a slow machine, a window drawing below 60 fps)
+            // still has the rest of the match: it follows it to the end while it advances
+            let follows_on = self.follower.end().is_some() && poll.stepped > 0;
+            if !follows_on {
+                let why = format!("the stream ended before the final frame: {over}");
+                return self.stop(poll, Some(why));
+            }
         }
         poll
     }
@@ -433,4 +443,82 @@ pub async fn start_watch(
             None => e.to_string(),
         })?;
     Ok((player_id, watch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ggrs::InputStatus;
+    use peer::{CloseReason, MatchEvent};
+    use rollback::session::ConfirmedStep;
+    use rollback::spectate::SpectatorHostConfig;
+    use rollback::Game;
+
+    /// What a host sends one spectator who joined at frame 0 of a `frames`-frame match
+    /// (snapshot, steps, and the end when `ended`), in order.
+    fn stream(frames: Frame, ended: bool) -> Vec<Vec<u8>> {
+        let mut game = FighterGame::new(7);
+        let mut host = SpectatorHost::new(SpectatorHostConfig {
+            queue_messages: 10_000,
+            ..SpectatorHostConfig::default()
+        });
+        host.join(1u8, 0, &game).expect("join");
+        for frame in 0..frames {
+            let inputs = vec![FighterInput::new(frame as u8 & 7), FighterInput::new(3)];
+            let confirmed: Vec<_> = inputs
+                .iter()
+                .map(|i| (*i, InputStatus::Confirmed))
+                .collect();
+            game.step(&confirmed);
+            let step = ConfirmedStep {
+                frame,
+                inputs,
+                checksum: game.checksum(),
+            };
+            host.push_steps([step]).expect("steps");
+        }
+        if ended {
+            host.end::<FighterInput>(frames, game.checksum())
+                .expect("end");
+        }
+        let mut out = Vec::new();
+        host.transmit(&1, |bytes| {
+            out.push(bytes.to_vec());
+            true
+        });
+        out
+    }
+
+    /// Polls in real time (one tick per poll) a watch that delivers `messages` and then
+    /// ends, all before the first poll: a spectator far behind when the host closed.
+    fn follow_closed_stream(messages: Vec<Vec<u8>>) -> WatchOutcome {
+        let mut queue: std::collections::VecDeque<_> = messages.into();
+        let mut next = move || match queue.pop_front() {
+            Some(bytes) => WatchRead::Message(bytes.into()),
+            None => WatchRead::Ended(MatchEvent::Closed(CloseReason::ChannelClosed)),
+        };
+        let mut following = Following::new();
+        for _ in 0..1_000 {
+            if following.poll_from(&mut next, true).done {
+                break;
+            }
+        }
+        following.outcome()
+    }
+
+    #[test]
+    fn a_spectator_behind_a_closed_stream_still_plays_it_to_the_final_frame() {
+        let outcome = follow_closed_stream(stream(300, true));
+        assert!(outcome.completed, "{outcome:?}");
+        assert_eq!(outcome.frames, 300);
+        assert_eq!(outcome.error, None);
+    }
+
+    #[test]
+    fn a_stream_closed_without_its_end_is_an_error() {
+        let outcome = follow_closed_stream(stream(300, false));
+        assert!(!outcome.completed, "{outcome:?}");
+        let error = outcome.error.expect("an error");
+        assert!(error.contains("ended before the final frame"), "{error}");
+    }
 }

@@ -16,6 +16,13 @@ use tokio::sync::watch;
 
 const FRAMES: u32 = 3_600;
 
+/// Bound on the players' match, on waiting for a frame and on a spectator's end: a guard
+/// against a hang, not a speed requirement. The unpaced match slows down with the
+/// machine's load: with eight spectators at load 12-14 on 2 cores a spectator was at frame
+/// 2,819 after 90 s, and alice at frame 3,328 at `play`'s default 120 s deadline (66 s for
+/// the whole test at load 10).
+const HANG_GUARD: Duration = Duration::from_secs(300);
+
 /// Alice and Bob play `FRAMES` frames; alice's progress goes to the returned receiver.
 async fn start_match(
     server: &TestServer,
@@ -26,7 +33,10 @@ async fn start_match(
 ) {
     let (mut alice, mut bob) = matched_pair(server, ChannelMode::Sequenced).await;
     let (progress_tx, progress) = watch::channel(0);
-    let config = PlayConfig::new(FRAMES);
+    let config = PlayConfig {
+        deadline: HANG_GUARD,
+        ..PlayConfig::new(FRAMES)
+    };
     let mut config_b = config.clone();
     config_b.bot_seed = 2;
     let a = tokio::spawn(async move {
@@ -47,7 +57,7 @@ async fn start_match(
 
 async fn wait_for_frame(progress: &mut watch::Receiver<i32>, frame: i32) {
     let reached = progress.wait_for(|f| *f >= frame);
-    tokio::time::timeout(Duration::from_secs(60), reached)
+    tokio::time::timeout(HANG_GUARD, reached)
         .await
         .expect("the match reaches the frame in time")
         .expect("alice plays on");
@@ -61,7 +71,7 @@ fn spawn_reader(server: &TestServer, id: &str) -> tokio::task::JoinHandle<WatchO
             .await
             .expect("watcher connects");
         let mut watch = peer.watch("alice").await.expect("watching starts");
-        let outcome = follow(&mut watch, false, Duration::from_secs(90)).await;
+        let outcome = follow(&mut watch, false, HANG_GUARD).await;
         watch.finish().await;
         outcome
     })

@@ -291,6 +291,32 @@ impl Connection {
         }
     }
 
+    /// Checks the limits that [`encode`](Self::encode) checks, in its order, without encoding.
+    fn check_frame(&self, packet: &Packet) -> Result<(), LocalError> {
+        let id = packet.msg_id().len();
+        if !(1..=255).contains(&id) {
+            return Err(EncodeError::MsgIdLength(id).into());
+        }
+        let len = codec::CLIENT_FIXED + id + packet.payload().len();
+        let field_max = i32::MAX as usize;
+        let max = self.config.limits.max_packet_len;
+        if len > field_max {
+            return Err(EncodeError::TooLarge {
+                len,
+                max: field_max,
+            }
+            .into());
+        }
+        if len > max {
+            return Err(EncodeError::TooLarge { len, max }.into());
+        }
+        let frame = len + codec::LEN_PREFIX;
+        if self.transmit_bytes.saturating_add(frame) > self.config.max_queued_transmit_bytes {
+            return Err(LocalError::TransmitQueueFull);
+        }
+        Ok(())
+    }
+
     fn encode(&self, seq: Seq, stage_id: i64, packet: &Packet) -> Result<Bytes, LocalError> {
         let mut frame = BytesMut::new();
         codec::encode_client(packet.msg_id(), seq, stage_id, packet.payload(), &mut frame)?;
@@ -335,8 +361,8 @@ impl Connection {
         is_auth: bool,
     ) -> Result<Seq, LocalError> {
         self.admit(packet.msg_id())?;
-        // encode with a placeholder seq to check every limit before taking a seq
-        self.encode(1, stage_id, packet)?;
+        // check every limit before taking a seq
+        self.check_frame(packet)?;
         let timeout = self.config.request_timeout.unwrap_or(NO_TIMEOUT);
         let info = RequestInfo {
             is_auth,

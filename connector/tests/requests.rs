@@ -1,6 +1,7 @@
 //! Request behaviour over both TCP and WebSocket against the reference server: the local auth
 //! gate, request/response with a stage, pushes and stage broadcasts, timeouts with late
-//! replies dropped, 1 MiB payloads, 1,000 concurrent requests and sequence wrap past 65535.
+//! replies dropped, 1 MiB payloads, 1,000 concurrent requests, sequence wrap past 65535, and
+//! one thread's commands keeping their order across the fast path and the driver's queue.
 #![allow(clippy::unwrap_used)] // test-only helpers outside #[test] fns
 
 mod common;
@@ -290,7 +291,60 @@ async fn sequence_wraps_past_65535(ws: bool) {
     server.shutdown().await;
 }
 
+/// One thread's commands reach the server in the order it issued them, whichever way each
+/// one went: written by the calling thread, queued for the driver while it holds the
+/// connection to read replies, or left to the driver when the socket buffer was full.
+async fn one_threads_commands_keep_their_order(ws: bool) {
+    const N: u32 = 2000;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = start_server(ServerConfig::default(), move |b| {
+        b.handler("Seq", move |_, p| {
+            let index = p.payload().get(..4).unwrap();
+            log.lock()
+                .unwrap()
+                .push(u32::from_le_bytes(index.try_into().unwrap()));
+            Outcome::NoReply
+        })
+    })
+    .await;
+    let c = connect(&server, ws).await;
+    let refused = Arc::new(AtomicUsize::new(0));
+    let r = refused.clone();
+    c.on_error(move |_, _, _| {
+        r.fetch_add(1, Ordering::Relaxed);
+    });
+    let replies = Arc::new(AtomicUsize::new(0));
+    for i in 0..N {
+        let mut payload = i.to_le_bytes().to_vec();
+        if i % 10 == 0 {
+            // 200 x 32 KiB: more than the socket buffers, less than the 8 MiB transmit bound
+            payload.resize(32 * 1024, 7);
+        }
+        c.send(Packet::new("Seq", payload));
+        if i % 3 == 0 {
+            let r = replies.clone();
+            c.request(echo(b"keep the driver reading"), move |_| {
+                r.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    }
+    let requests = (N as usize).div_ceil(3);
+    assert!(
+        pump_until(&c, || {
+            seen.lock().unwrap().len() + refused.load(Ordering::Relaxed) >= N as usize
+                && replies.load(Ordering::Relaxed) == requests
+        })
+        .await
+    );
+    assert_eq!(refused.load(Ordering::Relaxed), 0, "nothing refused");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, (0..N).collect::<Vec<_>>(), "all sent, in order");
+    server.shutdown().await;
+}
+
 both_transports!(
+    one_threads_commands_keep_their_order,
     auth_gate_is_local,
     request_response_with_stage,
     server_error_codes_pass_through,

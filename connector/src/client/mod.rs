@@ -1,8 +1,10 @@
 //! The public client API: [`Connector`], the Rust shape of the seed's C# `Connector`.
 //!
-//! One driver task per connection owns the sans-IO [`Connection`](crate::connection::Connection);
-//! the handle talks to it through a bounded command queue
-//! ([`COMMAND_QUEUE_CAPACITY`](driver::COMMAND_QUEUE_CAPACITY)) and receives events through
+//! One driver task per connection drives the sans-IO [`Connection`](crate::connection::Connection).
+//! The handle runs a command on the calling thread when the connection is not busy (and on
+//! TCP writes the frame itself with a non-blocking write), otherwise it hands the command to
+//! the driver through a bounded command queue
+//! ([`COMMAND_QUEUE_CAPACITY`](driver::COMMAND_QUEUE_CAPACITY)); it receives events through
 //! the bounded main-thread queue ([`DEFAULT_MAX_QUEUED_EVENTS`]).
 
 pub mod config;
@@ -14,11 +16,11 @@ mod requests;
 use std::sync::Arc;
 
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec;
-use crate::error::{ConnectorError, BACKPRESSURE, DISCONNECTED, INVALID_PACKET};
+use crate::error::{ConnectorError, DISCONNECTED, INVALID_PACKET};
 use crate::packet::Packet;
 use config::ConnectorConfig;
 pub use driver::COMMAND_QUEUE_CAPACITY;
@@ -127,10 +129,14 @@ impl Connector {
     /// sent; anything else fails locally with `UNAUTHENTICATED` (60203) and is not written.
     pub fn set_authenticate_message_id(&self, msg_id: impl Into<String>) {
         let msg_id = msg_id.into();
-        let mut state = self.shared().lock_link();
-        state.auth_msg_id = Some(msg_id.clone());
-        if let Some(link) = state.active.as_ref() {
-            let _ = link.commands.try_send(Command::SetAuth(Some(msg_id)));
+        let core = {
+            let mut state = self.shared().lock_link();
+            state.auth_msg_id = Some(msg_id.clone());
+            state.active.as_ref().and_then(|l| l.core.clone())
+        };
+        // a connection that is still being opened reads `auth_msg_id` when it starts
+        if let Some(core) = core {
+            core.submit(Command::SetAuth(Some(msg_id)), self.shared());
         }
     }
     /// heartbeat and idle checks. Does nothing while a connection is open or being opened.
@@ -148,7 +154,6 @@ impl Connector {
     }
 
     fn start(&self, debug_mode: bool, connected_tx: Option<oneshot::Sender<bool>>) -> bool {
-        let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let close = CancellationToken::new();
         let generation = {
             let mut state = self.shared().lock_link();
@@ -159,17 +164,16 @@ impl Connector {
             let generation = state.next_generation;
             state.active = Some(ActiveLink {
                 generation,
-                commands: tx,
                 close: close.clone(),
                 connected: false,
                 authenticated: false,
+                core: None,
             });
             generation
         };
         self.inner.runtime.spawn(driver::run_link(LinkStart {
             shared: Arc::clone(self.shared()),
             generation,
-            commands: rx,
             close,
             debug_mode,
             connected_tx,
@@ -214,27 +218,22 @@ impl Connector {
         }
     }
 
-    /// Hands `cmd` to the driver of the open connection; when that is not possible the
-    /// command completes at once with the local code (60201 not connected, 60205 command
-    /// queue full) through its own completion.
+    /// Runs `cmd` on the open connection (on this thread, or through the driver's bounded
+    /// command queue when the connection is busy); when that is not possible the command
+    /// completes at once with the local code (60201 not connected, 60205 command queue full)
+    /// through its own completion.
     fn dispatch(&self, cmd: Command) {
-        let commands = {
+        let core = {
             let state = self.shared().lock_link();
             state
                 .active
                 .as_ref()
                 .filter(|l| l.connected)
-                .map(|l| l.commands.clone())
+                .and_then(|l| l.core.clone())
         };
-        let Some(commands) = commands else {
-            return cmd.fail(&self.shared().events, DISCONNECTED);
-        };
-        if let Err(e) = commands.try_send(cmd) {
-            let (cmd, code) = match e {
-                mpsc::error::TrySendError::Full(cmd) => (cmd, BACKPRESSURE),
-                mpsc::error::TrySendError::Closed(cmd) => (cmd, DISCONNECTED),
-            };
-            cmd.fail(&self.shared().events, code);
+        match core {
+            Some(core) => core.submit(cmd, self.shared()),
+            None => cmd.fail(&self.shared().events, DISCONNECTED),
         }
     }
 

@@ -253,6 +253,41 @@ fn oversized_and_unencodable_packets_are_refused() {
 }
 
 #[test]
+fn a_request_is_refused_with_the_error_a_send_gets() {
+    // `send_request` checks limits without encoding; `send` encodes: same verdicts
+    let t0 = Instant::now();
+    let mut c = Connection::new(
+        t0,
+        ConnectionConfig {
+            limits: CodecLimits {
+                max_packet_len: 64,
+                ..CodecLimits::default()
+            },
+            max_queued_transmit_bytes: 150,
+            ..config()
+        },
+    );
+    let long_id = "x".repeat(256);
+    let cases = [
+        Packet::empty(""),
+        Packet::empty(long_id.as_str()),
+        Packet::new("X", vec![0u8; 53]), // 11 + 1 + 53 = 65 > 64
+        Packet::new("X", vec![0u8; 52]), // exactly 64: fits
+        Packet::new("X", vec![0u8; 52]), // 2 x 68 bytes queued: fits in 150
+        Packet::new("X", vec![0u8; 52]), // a third does not
+    ];
+    for packet in &cases {
+        let via_send = c.send(0, packet);
+        if via_send.is_ok() {
+            c.poll_transmit();
+        }
+        let via_request = c.send_request(t0, 0, packet).map(|_| ());
+        assert_eq!(via_request, via_send, "{:?}", packet.msg_id().len());
+    }
+    assert_eq!(c.pending_requests(), 2, "refused requests take no seq");
+}
+
+#[test]
 fn local_close_fails_pending_and_keeps_queued_frames() {
     let t0 = Instant::now();
     let mut c = Connection::new(t0, config());
