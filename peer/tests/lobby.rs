@@ -5,44 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{loopback_config, TestServer};
-use peer::{ChannelMode, Peer, PeerError, Role};
-use signal::protocol::{MatchRequestReceived, PlayerStatus, ServerMessage};
-
-/// Reads `peer`'s messages until `player` is available in its lobby.
-async fn wait_for_player(peer: &mut Peer, player: &str) {
-    let seen = |peer: &Peer| {
-        peer.lobby()
-            .players()
-            .any(|p| p.player_id == player && p.status == PlayerStatus::Available)
-    };
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !seen(peer) {
-            if peer.next_message().await.is_none() {
-                panic!("connection closed");
-            }
-        }
-    })
-    .await
-    .expect("player listed in time");
-}
-
-/// Reads `peer`'s messages until a request arrives.
-async fn next_request(peer: &mut Peer) -> MatchRequestReceived {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match peer.next_message().await {
-                Some(ServerMessage::MatchRequestReceived(request)) => return request,
-                Some(_) => {}
-                None => panic!("connection closed"),
-            }
-        }
-    })
-    .await
-    .expect("request in time")
-}
+use common::{loopback_config, next_request, wait_for_player, TestServer};
+use peer::{ChannelMode, PeerError, Role};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lobby_screen_declines_then_accepts_a_chosen_request() {

@@ -7,49 +7,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{loopback_config, TestServer};
+use common::{loopback_config, next_request, wait_for_player, TestServer};
 use peer::negotiate::DEFAULT_CONNECT_TIMEOUT;
 use peer::{AcceptRule, ChannelMode, MatchRule, Peer, PeerError};
 use signal::client::SignalClient;
 use signal::protocol::{
-    CancelMatchRequest, ClientMessage, JoinLobby, MatchRequestReceived, PlayerStatus, RequestMatch,
-    ServerMessage,
+    CancelMatchRequest, ClientMessage, JoinLobby, MatchRequestReceived, RequestMatch, ServerMessage,
 };
 
 /// Far below the connect timeout of the accepting side (the default 20 s): an answer later
 /// than this means it waited for a timer, not for the server's answer.
 const PROMPT: Duration = Duration::from_secs(5);
-
-async fn wait_for_player(peer: &mut Peer, player: &str) {
-    let seen = |peer: &Peer| {
-        peer.lobby()
-            .players()
-            .any(|p| p.player_id == player && p.status == PlayerStatus::Available)
-    };
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !seen(peer) {
-            if peer.next_message().await.is_none() {
-                panic!("connection closed");
-            }
-        }
-    })
-    .await
-    .expect("player listed in time");
-}
-
-async fn next_request(peer: &mut Peer) -> MatchRequestReceived {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match peer.next_message().await {
-                Some(ServerMessage::MatchRequestReceived(request)) => return request,
-                Some(_) => {}
-                None => panic!("connection closed"),
-            }
-        }
-    })
-    .await
-    .expect("request in time")
-}
 
 /// Reads `client`'s messages until `pick` returns something.
 async fn next_matching<T>(

@@ -74,3 +74,38 @@ pub(crate) async fn matched_pair(server: &TestServer, mode: ChannelMode) -> (Mat
         b.expect("test setup").expect("bob's match starts"),
     )
 }
+
+/// Reads `peer`'s messages until `player` is available in its lobby.
+pub(crate) async fn wait_for_player(peer: &mut Peer, player: &str) {
+    let seen = |peer: &Peer| {
+        peer.lobby()
+            .players()
+            .any(|p| p.player_id == player && p.status == signal::protocol::PlayerStatus::Available)
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen(peer) {
+            if peer.next_message().await.is_none() {
+                panic!("connection closed");
+            }
+        }
+    })
+    .await
+    .expect("player listed in time");
+}
+
+/// Reads `peer`'s messages until a request arrives.
+pub(crate) async fn next_request(peer: &mut Peer) -> signal::protocol::MatchRequestReceived {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match peer.next_message().await {
+                Some(signal::protocol::ServerMessage::MatchRequestReceived(request)) => {
+                    return request
+                }
+                Some(_) => {}
+                None => panic!("connection closed"),
+            }
+        }
+    })
+    .await
+    .expect("request in time")
+}
